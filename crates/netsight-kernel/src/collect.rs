@@ -1,0 +1,199 @@
+//! Live collection: the only code that reads the running kernel. It gathers raw
+//! bytes; `Snapshot::from_raw` parses them.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::KernelError;
+use crate::ethtool::{self, EthtoolDump};
+use crate::procfs::netdev;
+use crate::raw::{key, RawMeta, RawSnapshot, FORMAT_VERSION};
+use crate::support::NOT_SUPPORTED;
+use crate::sysctl::{proc_relative_path, DIAGNOSTIC_SYSCTLS};
+use crate::{link, qdisc};
+
+/// /proc files read on every snapshot, relative to the proc root.
+pub const PROC_FILES: &[&str] = &[
+    "net/snmp",
+    "net/netstat",
+    "net/snmp6",
+    "net/sockstat",
+    "net/sockstat6",
+    "net/dev",
+    "net/softnet_stat",
+    "net/stat/nf_conntrack",
+    "sys/kernel/osrelease",
+    "sys/kernel/hostname",
+];
+
+/// Where a live collection reads from. Tests point the roots at recorded
+/// fixture trees and turn netlink off.
+#[derive(Debug, Clone)]
+pub struct LiveSource {
+    pub proc_root: PathBuf,
+    pub sys_root: PathBuf,
+    /// rtnetlink, ethtool netlink and the ethtool ioctl talk to the running kernel
+    /// whatever the roots say; off for fixture runs.
+    pub use_kernel_sockets: bool,
+}
+
+impl Default for LiveSource {
+    fn default() -> Self {
+        LiveSource {
+            proc_root: PathBuf::from("/proc"),
+            sys_root: PathBuf::from("/sys"),
+            use_kernel_sockets: true,
+        }
+    }
+}
+
+impl LiveSource {
+    /// Reads files under other roots (a fixture tree), without kernel sockets.
+    pub fn with_roots(proc_root: impl Into<PathBuf>, sys_root: impl Into<PathBuf>) -> Self {
+        LiveSource {
+            proc_root: proc_root.into(),
+            sys_root: sys_root.into(),
+            use_kernel_sockets: false,
+        }
+    }
+
+    pub fn collect(&self) -> RawSnapshot {
+        let mut raw = RawSnapshot {
+            meta: RawMeta {
+                format_version: FORMAT_VERSION,
+                taken_at_unix_ms: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0),
+                monotonic_ns: monotonic_ns(),
+                netsight_version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            entries: Default::default(),
+            missing: Default::default(),
+        };
+
+        for rel in PROC_FILES {
+            self.read_into(&mut raw, key::proc(rel), &self.proc_root.join(rel));
+        }
+        for name in DIAGNOSTIC_SYSCTLS {
+            let rel = proc_relative_path(name);
+            self.read_into(&mut raw, key::proc(&rel), &self.proc_root.join(&rel));
+        }
+
+        let interfaces: Vec<String> = raw
+            .text(&key::proc("net/dev"))
+            .and_then(|t| netdev::parse(&t).ok())
+            .map(|rows| rows.into_iter().map(|(name, _)| name).collect())
+            .unwrap_or_default();
+        for interface in &interfaces {
+            for attr in ["speed", "duplex"] {
+                let path = self.sys_root.join("class/net").join(interface).join(attr);
+                self.read_into(&mut raw, key::sys_class_net(interface, attr), &path);
+            }
+        }
+
+        if self.use_kernel_sockets {
+            collect_netlink(&mut raw);
+            collect_driver_stats(&mut raw, &interfaces);
+        } else {
+            let reason = "kernel sockets not used for this source".to_string();
+            raw.missing.insert(key::ROUTE_LINK.into(), reason.clone());
+            raw.missing.insert(key::ROUTE_QDISC.into(), reason);
+        }
+        raw
+    }
+
+    fn read_into(&self, raw: &mut RawSnapshot, key: String, path: &Path) {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                raw.entries.insert(key, bytes);
+            }
+            Err(e) => {
+                raw.missing.insert(key, describe_read_error(path, &e));
+            }
+        }
+    }
+}
+
+fn describe_read_error(path: &Path, e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => format!("{} not present on this kernel", path.display()),
+        io::ErrorKind::PermissionDenied => {
+            format!("{}: permission denied (run as root)", path.display())
+        }
+        // sysfs answers EINVAL for the speed of a link that is down or has none.
+        _ if e.raw_os_error() == Some(libc::EINVAL) => {
+            format!("{}: not reported by the driver", path.display())
+        }
+        _ => KernelError::Read {
+            path: path.to_path_buf(),
+            source: io::Error::new(e.kind(), e.to_string()),
+        }
+        .to_string(),
+    }
+}
+
+fn collect_netlink(raw: &mut RawSnapshot) {
+    let mut put = |key: String, result: crate::error::Result<Vec<u8>>| match result {
+        Ok(bytes) => {
+            raw.entries.insert(key, bytes);
+        }
+        Err(e) => {
+            raw.missing.insert(key, e.to_string());
+        }
+    };
+    put(key::ROUTE_LINK.into(), link::dump_links());
+    put(key::ROUTE_QDISC.into(), qdisc::dump_qdiscs());
+    match ethtool::resolve_family() {
+        Ok(family) => {
+            for what in EthtoolDump::ALL {
+                put(key::ethtool_dump(what.name()), ethtool::dump(family, what));
+            }
+        }
+        Err(e) => {
+            for what in EthtoolDump::ALL {
+                put(
+                    key::ethtool_dump(what.name()),
+                    Err(KernelError::NetlinkDecode {
+                        family: "ethtool",
+                        what: format!("family lookup ({e})"),
+                        detail: "the kernel has no ethtool netlink family (needs 5.6+)".into(),
+                    }),
+                );
+            }
+        }
+    }
+}
+
+fn collect_driver_stats(raw: &mut RawSnapshot, interfaces: &[String]) {
+    for interface in interfaces {
+        let key = key::ethtool_stats(interface);
+        match ethtool::driver_stats::read(interface) {
+            Ok(Some(stats)) => {
+                raw.entries
+                    .insert(key, ethtool::driver_stats::to_text(&stats).into_bytes());
+            }
+            Ok(None) => {
+                raw.missing.insert(key, NOT_SUPPORTED.into());
+            }
+            Err(e) => {
+                raw.missing.insert(key, e.to_string());
+            }
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the valid pointer we pass.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

@@ -1,0 +1,29 @@
+//! netsight-kernel: every read of the running kernel (procfs, sysctl, sysfs,
+//! rtnetlink, ethtool) and the typed `Snapshot` built from it, plus bundles
+//! (raw inputs saved to a file) and `delta` (per-second rates between snapshots).
+//!
+//! Collection (`collect`) only gathers raw bytes; parsing (`Snapshot::from_raw`)
+//! never touches the kernel, so recorded fixtures and bundles go through the same code.
+
+pub mod rates;
+
+pub mod bundle;
+pub mod collect;
+pub mod delta;
+pub mod error;
+pub mod ethtool;
+pub mod link;
+pub mod netlink_io;
+pub mod procfs;
+pub mod qdisc;
+pub mod raw;
+pub mod snapshot;
+pub mod support;
+pub mod sysctl;
+
+pub use collect::LiveSource;
+pub use delta::{delta, Rates};
+pub use error::KernelError;
+pub use raw::RawSnapshot;
+pub use snapshot::Snapshot;
+pub use support::Support;

@@ -1,0 +1,164 @@
+//! The one place that sends netlink requests. Replies are kept as raw bytes (that
+//! is what a bundle stores); decoding happens in `rtnl` and `ethtool`.
+
+use std::io;
+
+use netlink_packet_core::{
+    NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable,
+    NLM_F_DUMP, NLM_F_REQUEST,
+};
+use netlink_sys::{Socket, SocketAddr};
+
+use crate::error::{KernelError, Result};
+
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+/// Message types below this are netlink control messages (noop, error, done, overrun).
+const NLMSG_MIN_TYPE: u16 = 0x10;
+const RECV_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Splits a buffer of concatenated netlink messages, skipping control messages.
+/// A truncated tail ends the iteration; it never panics on hostile bytes.
+pub fn data_messages(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = buf;
+    std::iter::from_fn(move || loop {
+        if rest.len() < 16 {
+            return None;
+        }
+        let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if len < 16 || len > rest.len() {
+            return None;
+        }
+        let msg_type = u16::from_ne_bytes([rest[4], rest[5]]);
+        let (msg, tail) = rest.split_at(len);
+        // Messages are 4-byte aligned in a multipart reply.
+        rest = tail
+            .get((len.next_multiple_of(4) - len).min(tail.len())..)
+            .unwrap_or(&[]);
+        if msg_type >= NLMSG_MIN_TYPE {
+            return Some(msg);
+        }
+    })
+}
+
+/// Sends `payload` as a request (a dump when `dump`) on a fresh socket of
+/// `protocol` and returns every reply byte up to NLMSG_DONE (or the first reply
+/// when not a dump).
+pub fn request<I>(protocol: isize, family: &'static str, payload: I, dump: bool) -> Result<Vec<u8>>
+where
+    I: NetlinkSerializable + NetlinkDeserializable + std::fmt::Debug,
+{
+    let io_err = |operation: &'static str| {
+        move |source: io::Error| KernelError::Netlink {
+            family,
+            operation,
+            source,
+        }
+    };
+    let mut socket = Socket::new(protocol).map_err(io_err("socket"))?;
+    socket.bind_auto().map_err(io_err("bind"))?;
+    socket
+        .connect(&SocketAddr::new(0, 0))
+        .map_err(io_err("connect"))?;
+
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { 0 };
+    header.sequence_number = 1;
+    let mut message = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(payload));
+    message.finalize();
+    let mut buf = vec![0u8; message.buffer_len()];
+    message.serialize(&mut buf);
+    socket.send(&buf, 0).map_err(io_err("send"))?;
+
+    let mut out = Vec::new();
+    // A large receive buffer matters: the kernel sizes dump messages by the
+    // reader's buffer, and a verbose ethtool features reply outgrows one page (EMSGSIZE).
+    let mut reply = Vec::with_capacity(RECV_BUFFER_BYTES);
+    loop {
+        reply.clear();
+        socket.recv(&mut reply, 0).map_err(io_err("recv"))?;
+        if reply.is_empty() {
+            break;
+        }
+        let finished = control_status(&reply).map_err(io_err("reply"))?;
+        out.extend_from_slice(&reply);
+        if finished || !dump {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Ok(true) when the buffer holds NLMSG_DONE or an ACK; Err for an NLMSG_ERROR
+/// with errno, or an NLMSG_DONE carrying one (a dump that failed midway).
+fn control_status(buf: &[u8]) -> Result<bool, io::Error> {
+    let mut rest = buf;
+    while rest.len() >= 16 {
+        let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if len < 16 || len > rest.len() {
+            break;
+        }
+        match u16::from_ne_bytes([rest[4], rest[5]]) {
+            NLMSG_DONE | NLMSG_ERROR if len >= 20 => {
+                let errno = i32::from_ne_bytes([rest[16], rest[17], rest[18], rest[19]]);
+                if errno == 0 {
+                    return Ok(true);
+                }
+                return Err(io::Error::from_raw_os_error(-errno));
+            }
+            NLMSG_DONE => return Ok(true),
+            _ => {}
+        }
+        rest = &rest[len.next_multiple_of(4).min(rest.len())..];
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(msg_type: u16, body: &[u8]) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
+        m.extend_from_slice(&msg_type.to_ne_bytes());
+        m.extend_from_slice(&[0u8; 10]);
+        m.extend_from_slice(body);
+        while m.len() % 4 != 0 {
+            m.push(0);
+        }
+        m
+    }
+
+    #[test]
+    fn splits_and_skips_control_messages() {
+        let mut buf = msg(16, &[1, 2, 3]);
+        buf.extend(msg(NLMSG_DONE, &[0; 4]));
+        buf.extend(msg(20, &[9; 8]));
+        let parts: Vec<&[u8]> = data_messages(&buf).collect();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].len(), 19);
+        assert_eq!(&parts[1][16..], &[9; 8]);
+    }
+
+    #[test]
+    fn hostile_lengths_end_iteration() {
+        let mut buf = msg(16, &[1, 2, 3, 4]);
+        buf[0] = 0xff; // claims to be longer than the buffer
+        assert_eq!(data_messages(&buf).count(), 0);
+        assert_eq!(data_messages(&[1, 2, 3]).count(), 0);
+    }
+
+    #[test]
+    fn error_reply_carries_errno() {
+        let buf = msg(NLMSG_ERROR, &(-95i32).to_ne_bytes());
+        let err = control_status(&buf).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(95));
+        assert!(control_status(&msg(NLMSG_DONE, &[0; 4])).unwrap());
+        let failed_dump = msg(NLMSG_DONE, &(-90i32).to_ne_bytes());
+        assert_eq!(
+            control_status(&failed_dump).unwrap_err().raw_os_error(),
+            Some(90)
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! netsight: the binary is wiring only: clap arguments → library call → renderer.
+
+mod cli;
+mod stat_report;
+mod stat_text;
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use clap::Parser;
+use netsight_kernel::{bundle, delta, LiveSource, RawSnapshot, Snapshot};
+
+use cli::{Cli, Command, SnapshotArgs, StatArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Snapshot(args) => run_snapshot(&args),
+        Command::Stat(args) => run_stat(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("netsight: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<io::Error>())
+        .any(|io| io.kind() == io::ErrorKind::BrokenPipe)
+}
+
+fn read_bundle(path: &Path) -> Result<Vec<RawSnapshot>> {
+    let raws = bundle::read(path)?;
+    if raws.is_empty() {
+        bail!("bundle {} holds no snapshots", path.display());
+    }
+    Ok(raws)
+}
+
+fn run_snapshot(args: &SnapshotArgs) -> Result<()> {
+    if let Some(path) = &args.output {
+        let count = args
+            .count
+            .unwrap_or(if args.interval.is_some() { 2 } else { 1 });
+        if count == 0 {
+            bail!("--count must be at least 1");
+        }
+        let interval = args.interval.unwrap_or(1.0);
+        if !(interval.is_finite() && interval > 0.0) {
+            bail!("--interval must be a positive number of seconds");
+        }
+        let source = LiveSource::default();
+        let mut raws = Vec::with_capacity(count);
+        for i in 0..count {
+            if i > 0 {
+                std::thread::sleep(Duration::from_secs_f64(interval));
+            }
+            raws.push(source.collect());
+        }
+        bundle::write(path, &raws)?;
+        let missing = raws[0].missing.len();
+        eprintln!(
+            "netsight: wrote {} snapshot(s) to {} ({} sources unavailable; see `netsight snapshot --from {} --json`)",
+            raws.len(),
+            path.display(),
+            missing,
+            path.display()
+        );
+        return Ok(());
+    }
+
+    let snapshots: Vec<Snapshot> = match &args.from {
+        Some(path) => read_bundle(path)?.iter().map(Snapshot::from_raw).collect(),
+        None => vec![Snapshot::take()],
+    };
+    let mut out = io::stdout().lock();
+    if args.json {
+        // One snapshot prints as an object; several (from a bundle) as an array.
+        if let [one] = snapshots.as_slice() {
+            serde_json::to_writer_pretty(&mut out, one)?;
+        } else {
+            serde_json::to_writer_pretty(&mut out, &snapshots)?;
+        }
+        writeln!(out)?;
+    } else {
+        for s in &snapshots {
+            write!(out, "{}", summary_text(s))?;
+        }
+    }
+    Ok(())
+}
+
+fn summary_text(s: &Snapshot) -> String {
+    let mut t = format!(
+        "host {}  kernel {}  taken at {} ms\n",
+        s.meta.hostname.as_deref().unwrap_or("?"),
+        s.meta.kernel_release.as_deref().unwrap_or("?"),
+        s.meta.taken_at_unix_ms
+    );
+    let counters: usize = s.mib.values().map(|g| g.len()).sum();
+    t += &format!(
+        "{} MIB counters in {} groups, {} sysctls, {} CPUs in softnet_stat, {} qdiscs\n",
+        counters,
+        s.mib.len(),
+        s.sysctls.len(),
+        s.softnet.len(),
+        s.qdiscs.len()
+    );
+    for l in &s.links {
+        let driver = match &l.driver_stats {
+            netsight_kernel::Support::Available(m) => format!("{} driver stats", m.len()),
+            netsight_kernel::Support::NotSupported => "no driver stats".into(),
+            netsight_kernel::Support::Unavailable(_) => "driver stats unavailable".into(),
+        };
+        t += &format!(
+            "  {:<12} {:<8} mtu {:<6} speed {:<8} rx {} B / {} pkts  tx {} B / {} pkts  {}\n",
+            l.name,
+            l.operstate.as_deref().unwrap_or("?"),
+            l.mtu.map(|m| m.to_string()).unwrap_or_else(|| "?".into()),
+            l.speed_mbps
+                .map(|m| format!("{m}Mb/s"))
+                .unwrap_or_else(|| "-".into()),
+            l.stats.rx_bytes,
+            l.stats.rx_packets,
+            l.stats.tx_bytes,
+            l.stats.tx_packets,
+            driver
+        );
+    }
+    if !s.unavailable.is_empty() {
+        t += &format!("{} sources unavailable:\n", s.unavailable.len());
+        for (k, why) in &s.unavailable {
+            t += &format!("  {k}: {why}\n");
+        }
+    }
+    t
+}
+
+fn run_stat(args: &StatArgs) -> Result<()> {
+    let (keywords, interval, count) =
+        stat_report::parse_args(&args.args).map_err(anyhow::Error::msg)?;
+    let mut out = io::stdout().lock();
+    let mut reports = Vec::new();
+    let emit = |report: &stat_report::StatReport, out: &mut io::StdoutLock| -> Result<()> {
+        if args.json {
+            serde_json::to_writer(&mut *out, report)?;
+            writeln!(out)?;
+        } else {
+            let label = report
+                .timestamp_unix_ms
+                .map(clock_label)
+                .unwrap_or_else(|| "Average:".into());
+            write!(out, "{}", stat_text::render(report, &label))?;
+        }
+        out.flush()?;
+        Ok(())
+    };
+
+    let snapshots_from_bundle = match &args.from {
+        Some(path) => {
+            let snaps: Vec<Snapshot> = read_bundle(path)?.iter().map(Snapshot::from_raw).collect();
+            if snaps.len() < 2 {
+                bail!(
+                    "bundle {} holds one snapshot; stat needs two (take it with `netsight snapshot -o FILE --interval SECONDS`)",
+                    path.display()
+                );
+            }
+            Some(snaps)
+        }
+        None => None,
+    };
+
+    let first;
+    let mut prev;
+    if let Some(snaps) = snapshots_from_bundle {
+        first = snaps[0].clone();
+        prev = snaps[0].clone();
+        for cur in snaps.into_iter().skip(1) {
+            let rates = delta(&prev, &cur);
+            let report = stat_report::build(
+                &keywords,
+                &rates,
+                &cur,
+                args.per_cpu,
+                Some(cur.meta.taken_at_unix_ms),
+            );
+            emit(&report, &mut out)?;
+            reports.push(report);
+            prev = cur;
+        }
+    } else {
+        let interval = Duration::from_secs_f64(interval.unwrap_or(1.0));
+        let count = count.or(if args.args.iter().any(|a| a.parse::<f64>().is_ok()) {
+            None
+        } else {
+            Some(1)
+        });
+        first = Snapshot::take();
+        prev = first.clone();
+        let mut done = 0u64;
+        while count.is_none_or(|c| done < c) {
+            std::thread::sleep(interval);
+            let cur = Snapshot::take();
+            let rates = delta(&prev, &cur);
+            let report = stat_report::build(
+                &keywords,
+                &rates,
+                &cur,
+                args.per_cpu,
+                Some(cur.meta.taken_at_unix_ms),
+            );
+            emit(&report, &mut out)?;
+            reports.push(report);
+            prev = cur;
+            done += 1;
+        }
+    }
+
+    // sar prints an average when more than one interval was shown.
+    if reports.len() > 1 {
+        let rates = delta(&first, &prev);
+        let mut average = stat_report::build(&keywords, &rates, &prev, args.per_cpu, None);
+        average_gauges(&mut average, &reports);
+        emit(&average, &mut out)?;
+    }
+    Ok(())
+}
+
+/// SOCK holds gauges: the average is the mean of the intervals, like sar's.
+fn average_gauges(average: &mut stat_report::StatReport, reports: &[stat_report::StatReport]) {
+    let socks: Vec<_> = reports.iter().filter_map(|r| r.sock.as_ref()).collect();
+    if let (Some(avg), false) = (average.sock.as_mut(), socks.is_empty()) {
+        let n = socks.len() as f64;
+        avg.totsck = socks.iter().map(|s| s.totsck).sum::<f64>() / n;
+        avg.tcpsck = socks.iter().map(|s| s.tcpsck).sum::<f64>() / n;
+        avg.udpsck = socks.iter().map(|s| s.udpsck).sum::<f64>() / n;
+        avg.rawsck = socks.iter().map(|s| s.rawsck).sum::<f64>() / n;
+        avg.ip_frag = socks.iter().map(|s| s.ip_frag).sum::<f64>() / n;
+        avg.tcp_tw = socks.iter().map(|s| s.tcp_tw).sum::<f64>() / n;
+    }
+}
+
+fn clock_label(unix_ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(unix_ms as i64)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|| "?".into())
+}

@@ -96,7 +96,9 @@ pub fn read_from(reader: impl Read) -> std::result::Result<Vec<RawSnapshot>, Str
         .entries()
         .map_err(|e| format!("not a netsight bundle (gzip tar expected): {e}"))?;
     for entry in iter {
-        let mut entry = entry.map_err(|e| format!("corrupt archive: {e}"))?;
+        let mut entry = entry.map_err(|e| {
+            format!("not a netsight bundle, or a corrupt one (gzip tar expected): {e}")
+        })?;
         let name = entry
             .path()
             .map_err(|e| format!("bad entry name: {e}"))?

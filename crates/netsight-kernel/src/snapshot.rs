@@ -193,12 +193,15 @@ fn parse_links(raw: &RawSnapshot, note: &mut impl FnMut(&str, Result<()>)) -> Ve
     }
 }
 
+/// One ethtool dump decoded per device, or why it is unavailable.
+type ParsedDump = std::result::Result<BTreeMap<String, EthtoolValues>, String>;
+
 fn attach_link_details(
     raw: &RawSnapshot,
     links: &mut [Link],
     note: &mut impl FnMut(&str, Result<()>),
 ) {
-    let mut dumps: Vec<(EthtoolDump, Result<BTreeMap<String, EthtoolValues>, String>)> = Vec::new();
+    let mut dumps: Vec<(EthtoolDump, ParsedDump)> = Vec::new();
     for what in EthtoolDump::ALL {
         let k = key::ethtool_dump(what.name());
         let parsed = match raw.entries.get(&k) {

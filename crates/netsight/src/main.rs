@@ -145,8 +145,11 @@ fn summary_text(s: &Snapshot) -> String {
 }
 
 fn run_stat(args: &StatArgs) -> Result<()> {
-    let (keywords, interval, count) =
-        stat_report::parse_args(&args.args).map_err(anyhow::Error::msg)?;
+    let stat_report::StatRequest {
+        keywords,
+        interval_s: interval,
+        count,
+    } = stat_report::parse_args(&args.args).map_err(anyhow::Error::msg)?;
     let mut out = io::stdout().lock();
     let mut reports = Vec::new();
     let emit = |report: &stat_report::StatReport, out: &mut io::StdoutLock| -> Result<()> {
@@ -197,12 +200,9 @@ fn run_stat(args: &StatArgs) -> Result<()> {
             prev = cur;
         }
     } else {
+        // Like sar: an INTERVAL without COUNT runs until interrupted; neither means one report.
+        let count = count.or(if interval.is_some() { None } else { Some(1) });
         let interval = Duration::from_secs_f64(interval.unwrap_or(1.0));
-        let count = count.or(if args.args.iter().any(|a| a.parse::<f64>().is_ok()) {
-            None
-        } else {
-            Some(1)
-        });
         first = Snapshot::take();
         prev = first.clone();
         let mut done = 0u64;

@@ -62,8 +62,16 @@ impl FromStr for Keyword {
     }
 }
 
+/// What `stat` was asked for: keywords, then sar's optional INTERVAL and COUNT.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatRequest {
+    pub keywords: Vec<Keyword>,
+    pub interval_s: Option<f64>,
+    pub count: Option<u64>,
+}
+
 /// Parses sar-style positional arguments: keywords, then INTERVAL, then COUNT.
-pub fn parse_args(args: &[String]) -> Result<(Vec<Keyword>, Option<f64>, Option<u64>), String> {
+pub fn parse_args(args: &[String]) -> Result<StatRequest, String> {
     let mut keywords = Vec::new();
     let mut numbers = Vec::new();
     for arg in args {
@@ -105,7 +113,11 @@ pub fn parse_args(args: &[String]) -> Result<(Vec<Keyword>, Option<f64>, Option<
     if numbers.len() > 2 {
         return Err("at most INTERVAL and COUNT may follow the keywords".into());
     }
-    Ok((keywords, interval, count))
+    Ok(StatRequest {
+        keywords,
+        interval_s: interval,
+        count,
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -473,12 +485,15 @@ mod tests {
     #[test]
     fn positional_args_like_sar() {
         let a = |v: &[&str]| parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        let (k, i, c) = a(&["DEV", "tcp", "2", "5"]).unwrap();
-        assert_eq!(k, vec![Keyword::Dev, Keyword::Tcp]);
-        assert_eq!((i, c), (Some(2.0), Some(5)));
-        let (k, i, c) = a(&[]).unwrap();
-        assert_eq!((k, i, c), (vec![Keyword::Dev], None, None));
-        assert_eq!(a(&["ALL"]).unwrap().0.len(), Keyword::ALL.len());
+        let r = a(&["DEV", "tcp", "2", "5"]).unwrap();
+        assert_eq!(r.keywords, vec![Keyword::Dev, Keyword::Tcp]);
+        assert_eq!((r.interval_s, r.count), (Some(2.0), Some(5)));
+        let r = a(&[]).unwrap();
+        assert_eq!(
+            (r.keywords, r.interval_s, r.count),
+            (vec![Keyword::Dev], None, None)
+        );
+        assert_eq!(a(&["ALL"]).unwrap().keywords.len(), Keyword::ALL.len());
         assert!(a(&["BOGUS"]).unwrap_err().contains("unknown keyword"));
         assert!(a(&["DEV", "1", "TCP"]).is_err());
         assert!(a(&["DEV", "0"]).is_err());

@@ -15,7 +15,7 @@ pub fn parse(source_name: &str, text: &str, out: &mut Sockstat) -> Result<()> {
             .split_once(':')
             .ok_or_else(|| KernelError::parse(source_name, format!("no group in {line:.40}")))?;
         let tokens: Vec<&str> = rest.split_whitespace().collect();
-        if tokens.len() % 2 != 0 {
+        if !tokens.len().is_multiple_of(2) {
             return Err(KernelError::parse(
                 source_name,
                 format!("odd name/value count in {line:.60}"),

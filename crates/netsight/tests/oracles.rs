@@ -1,0 +1,410 @@
+//! netsight against the tools engineers trust, inside namespaces the tests
+//! create: nstat, ip -s -j link, tc -s -j qdisc, ethtool -S/-l/-g, sar -n DEV.
+//! Counters move between two reads, so each oracle value must lie between our
+//! reading just before and just after the oracle ran.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use support::{netsight, privileged, NetnsPair};
+
+fn snapshot(pair: &NetnsPair, ns: &str) -> Value {
+    let out = pair.exec_ok(ns, netsight(), &["snapshot", "--json"]);
+    serde_json::from_str(&out).expect("snapshot --json is JSON")
+}
+
+fn link<'a>(snap: &'a Value, name: &str) -> &'a Value {
+    snap["links"]
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["name"] == name))
+        .unwrap_or_else(|| panic!("no link {name} in snapshot"))
+}
+
+fn between(what: &str, before: u64, oracle: u64, after: u64) {
+    assert!(
+        before <= oracle && oracle <= after,
+        "{what}: oracle {oracle} not within our readings [{before}, {after}]"
+    );
+}
+
+/// Our MIB flattened to nstat's names: group + counter ("TcpExtListenOverflows").
+fn flat_mib(snap: &Value) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    for (group, counters) in snap["mib"].as_object().expect("mib") {
+        for (name, v) in counters.as_object().expect("group") {
+            out.insert(format!("{group}{name}"), v.as_i64().expect("integer"));
+        }
+    }
+    out
+}
+
+#[test]
+fn mib_counters_match_nstat() {
+    if !privileged("mib_counters_match_nstat", &["ip", "nstat", "ping"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    pair.ping(20, 56);
+    let before = flat_mib(&snapshot(&pair, &pair.a));
+    let nstat = pair.exec_ok(&pair.a, "nstat", &["-asz"]);
+    let after = flat_mib(&snapshot(&pair, &pair.a));
+
+    let mut compared = 0;
+    for line in nstat.lines().filter(|l| !l.starts_with('#')) {
+        let mut f = line.split_whitespace();
+        let (Some(name), Some(value)) = (f.next(), f.next()) else {
+            continue;
+        };
+        let value: i64 = value.parse().expect("nstat value");
+        let (Some(&b), Some(&a)) = (before.get(name), after.get(name)) else {
+            panic!("nstat has {name}, netsight does not");
+        };
+        assert!(
+            b <= value && value <= a,
+            "{name}: nstat {value}, netsight {b}..{a}"
+        );
+        compared += 1;
+    }
+    assert!(compared > 300, "only {compared} counters compared");
+    // The traffic we made is visible.
+    assert!(after["IcmpOutEchos"] >= 20, "{}", after["IcmpOutEchos"]);
+}
+
+#[test]
+fn link_stats_match_ip_s_link() {
+    if !privileged("link_stats_match_ip_s_link", &["ip", "ping"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    pair.ping(30, 200);
+    let before = snapshot(&pair, &pair.a);
+    let ip: Value = serde_json::from_str(&pair.exec_ok(&pair.a, "ip", &["-s", "-j", "link"]))
+        .expect("ip -j is JSON");
+    let after = snapshot(&pair, &pair.a);
+
+    let oracle_links = ip.as_array().expect("array");
+    assert_eq!(
+        oracle_links.len(),
+        before["links"].as_array().unwrap().len()
+    );
+    for ol in oracle_links {
+        let name = ol["ifname"].as_str().expect("ifname");
+        let (b, a) = (link(&before, name), link(&after, name));
+        assert_eq!(b["ifindex"], ol["ifindex"], "{name} ifindex");
+        assert_eq!(b["mtu"], ol["mtu"], "{name} mtu");
+        assert_eq!(b["txqlen"], ol["txqlen"], "{name} txqlen");
+        assert_eq!(b["operstate"], ol["operstate"], "{name} operstate");
+        assert_eq!(b["qdisc"], ol["qdisc"], "{name} qdisc");
+        for (dir, fields) in [
+            ("rx", ["bytes", "packets", "errors", "dropped"]),
+            ("tx", ["bytes", "packets", "errors", "dropped"]),
+        ] {
+            for f in fields {
+                let ours = format!("{dir}_{f}");
+                between(
+                    &format!("{name} {ours}"),
+                    b["stats"][&ours].as_u64().unwrap(),
+                    ol["stats64"][dir][f].as_u64().unwrap(),
+                    a["stats"][&ours].as_u64().unwrap(),
+                );
+            }
+        }
+    }
+    assert!(link(&after, "va")["stats"]["tx_packets"].as_u64().unwrap() >= 30);
+    assert_eq!(link(&after, "va")["kind"], "veth");
+}
+
+#[test]
+fn qdisc_stats_match_tc() {
+    if !privileged("qdisc_stats_match_tc", &["ip", "tc", "bash", "head"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    // A slow tbf with a small queue; a burst of 300 UDP datagrams of 1 kB overruns it.
+    pair.exec_ok(
+        &pair.a,
+        "tc",
+        &[
+            "qdisc", "add", "dev", "va", "root", "handle", "8001:", "tbf", "rate", "1mbit",
+            "burst", "4kb", "limit", "8kb",
+        ],
+    );
+    let burst = format!(
+        "for i in $(seq 300); do head -c 1000 /dev/zero > /dev/udp/{}/9; done 2>/dev/null; true",
+        pair.addr_b
+    );
+    pair.exec_ok(&pair.a, "bash", &["-c", &burst]);
+    std::thread::sleep(std::time::Duration::from_millis(300)); // let the queue drain
+    let before = snapshot(&pair, &pair.a);
+    let tc: Value = serde_json::from_str(&pair.exec_ok(
+        &pair.a,
+        "tc",
+        &["-s", "-j", "qdisc", "show", "dev", "va"],
+    ))
+    .expect("tc -j is JSON");
+    let after = snapshot(&pair, &pair.a);
+
+    let find = |snap: &Value| -> Value {
+        snap["qdiscs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["link"] == "va" && q["kind"] == "tbf")
+            .cloned()
+            .expect("tbf qdisc on va")
+    };
+    let (b, a) = (find(&before), find(&after));
+    let oracle = tc
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["kind"] == "tbf")
+        .expect("tc shows tbf");
+    assert_eq!(b["handle"], oracle["handle"]);
+    assert_eq!(b["parent"], "root");
+    for f in ["bytes", "packets", "drops", "overlimits", "requeues"] {
+        between(
+            &format!("tbf {f}"),
+            b[f].as_u64().unwrap(),
+            oracle[f].as_u64().unwrap(),
+            a[f].as_u64().unwrap(),
+        );
+    }
+    assert_eq!(b["backlog_bytes"], oracle["backlog"]);
+    assert_eq!(b["qlen"], oracle["qlen"]);
+    assert!(
+        a["drops"].as_u64().unwrap() > 0,
+        "the tbf should have dropped: {a}"
+    );
+    assert!(a["overlimits"].as_u64().unwrap() > 0);
+}
+
+/// `ethtool -S` text: "     name: value" lines after "NIC statistics:".
+fn parse_ethtool_s(text: &str) -> BTreeMap<String, u64> {
+    text.lines()
+        .skip_while(|l| !l.starts_with("NIC statistics"))
+        .skip(1)
+        .filter_map(|l| {
+            let (n, v) = l.trim().rsplit_once(':')?;
+            Some((n.trim().to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// `ethtool -l` text: the "Pre-set maximums" and "Current hardware settings" blocks.
+fn parse_ethtool_l(text: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let mut suffix = "";
+    for line in text.lines() {
+        if line.starts_with("Pre-set maximums") {
+            suffix = "_max";
+        } else if line.starts_with("Current hardware settings") {
+            suffix = "";
+        } else if let Some((k, v)) = line.split_once(':') {
+            if let Ok(v) = v.trim().parse::<u64>() {
+                out.insert(format!("{}{suffix}", k.trim().to_lowercase()), v);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn driver_stats_and_channels_match_ethtool() {
+    if !privileged(
+        "driver_stats_and_channels_match_ethtool",
+        &["ip", "ethtool", "ping"],
+    ) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    pair.ping(10, 56);
+    let before = snapshot(&pair, &pair.a);
+    let stats = parse_ethtool_s(&pair.exec_ok(&pair.a, "ethtool", &["-S", "va"]));
+    let channels = parse_ethtool_l(&pair.exec_ok(&pair.a, "ethtool", &["-l", "va"]));
+    let rings = pair.exec(&pair.a, "ethtool", &["-g", "va"]);
+    let lo_stats = pair.exec(&pair.a, "ethtool", &["-S", "lo"]);
+    let after = snapshot(&pair, &pair.a);
+
+    let (b, a) = (link(&before, "va"), link(&after, "va"));
+    assert_eq!(b["driver_stats"]["status"], "available");
+    let ours = b["driver_stats"]["value"].as_object().unwrap();
+    assert!(stats.len() >= 4, "ethtool -S va gave {stats:?}");
+    assert_eq!(ours.len(), stats.len(), "same set of driver counters");
+    for (name, value) in &stats {
+        between(
+            name,
+            ours[name].as_u64().unwrap(),
+            *value,
+            a["driver_stats"]["value"][name].as_u64().unwrap(),
+        );
+    }
+
+    assert_eq!(b["ethtool"]["channels"]["status"], "available");
+    for (name, value) in &channels {
+        assert_eq!(
+            b["ethtool"]["channels"]["value"][name].as_u64(),
+            Some(*value),
+            "channel {name}"
+        );
+    }
+    // veth has no rings and lo no driver stats: both say so, as ethtool does.
+    if !rings.status.success() {
+        assert_eq!(b["ethtool"]["rings"]["status"], "not_supported");
+    }
+    if !lo_stats.status.success() {
+        assert_eq!(
+            link(&before, "lo")["driver_stats"]["status"],
+            "not_supported"
+        );
+    }
+    assert_eq!(b["ethtool"]["features"]["status"], "available");
+}
+
+/// sar's "Average:" row for an interface: rxpck/s txpck/s rxkB/s txkB/s.
+fn sar_average(text: &str, iface: &str) -> [f64; 4] {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Average:") && l.split_whitespace().nth(1) == Some(iface))
+        .unwrap_or_else(|| panic!("no Average row for {iface} in:\n{text}"));
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(2)
+        .take(4)
+        .map(|t| t.parse().unwrap())
+        .collect();
+    [v[0], v[1], v[2], v[3]]
+}
+
+#[test]
+fn stat_dev_agrees_with_sar() {
+    if !privileged("stat_dev_agrees_with_sar", &["ip", "sar", "ping"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    // ~200 packets/s each way for 6 s, a steady load both tools watch together.
+    let mut load = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &pair.a,
+            "ping",
+            "-q",
+            "-i",
+            "0.005",
+            "-w",
+            "6",
+            &pair.addr_b,
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("ping");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let sar = Command::new("ip")
+        .args(["netns", "exec", &pair.a, "sar", "-n", "DEV", "1", "4"])
+        .env("LC_ALL", "C")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sar");
+    let ours = pair.exec_ok(&pair.a, netsight(), &["stat", "DEV", "1", "4", "--json"]);
+    let sar = sar.wait_with_output().expect("sar output");
+    let _ = load.wait();
+
+    let reports: Vec<Value> = ours
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(reports.len(), 5, "4 intervals and the average");
+    let average = &reports[4];
+    assert!(average["timestamp_unix_ms"].is_null());
+    let va = average["DEV"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["iface"] == "va")
+        .expect("va row");
+    let sar_va = sar_average(&String::from_utf8_lossy(&sar.stdout), "va");
+    let ours_va = [
+        va["rxpck"].as_f64().unwrap(),
+        va["txpck"].as_f64().unwrap(),
+        va["rxkB"].as_f64().unwrap(),
+        va["txkB"].as_f64().unwrap(),
+    ];
+    assert!(ours_va[1] > 100.0, "load not seen: {ours_va:?}");
+    // Tolerance: the two tools' 4 s windows start a few ms apart; 10 % covers that.
+    for (i, col) in ["rxpck/s", "txpck/s", "rxkB/s", "txkB/s"]
+        .iter()
+        .enumerate()
+    {
+        let (o, s) = (ours_va[i], sar_va[i]);
+        assert!(
+            (o - s).abs() <= 0.10 * s.max(1.0),
+            "{col}: netsight {o:.2} vs sar {s:.2}"
+        );
+    }
+}
+
+#[test]
+fn bundle_round_trip_through_cli() {
+    if !privileged("bundle_round_trip_through_cli", &["ip", "ping"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let dir = std::env::temp_dir().join(format!("netsight-cli-bundle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("ns.nsb");
+    let file_s = file.to_str().unwrap();
+
+    let mut load = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &pair.a,
+            "ping",
+            "-q",
+            "-i",
+            "0.01",
+            "-w",
+            "2",
+            &pair.addr_b,
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("ping");
+    pair.exec_ok(
+        &pair.a,
+        netsight(),
+        &["snapshot", "-o", file_s, "--interval", "1"],
+    );
+    let _ = load.wait();
+
+    let snaps: Value = serde_json::from_str(&pair.exec_ok(
+        &pair.a,
+        netsight(),
+        &["snapshot", "--from", file_s, "--json"],
+    ))
+    .unwrap();
+    assert_eq!(snaps.as_array().map(|a| a.len()), Some(2));
+    assert!(link(&snaps[0], "va")["ethtool"]["features"]["status"] == "available");
+
+    // Offline stat from the bundle: run outside the namespace to prove it reads no live source.
+    let out = support::run(
+        netsight(),
+        &["stat", "DEV", "TCP", "--from", file_s, "--json"],
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    let report: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let va = report["DEV"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["iface"] == "va")
+        .expect("va in bundle");
+    assert!(va["txpck"].as_f64().unwrap() > 20.0, "{va}");
+    assert!(report["TCP"].is_object());
+    assert!((report["interval_s"].as_f64().unwrap() - 1.0).abs() < 0.3);
+}

@@ -1,0 +1,175 @@
+//! Test support: privilege checks that skip loudly, and network namespaces whose
+//! Drop removes them (and everything inside) even when a test fails.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Set by CI: a privileged test that cannot run is a failure there, not a skip.
+const REQUIRE_ENV: &str = "NETSIGHT_REQUIRE_PRIVILEGED_TESTS";
+
+/// True when the test may run. Otherwise prints why (past the test harness's
+/// output capture, so a skip is always visible) and returns false.
+pub fn privileged(test: &str, tools: &[&str]) -> bool {
+    let mut reasons = Vec::new();
+    // SAFETY-free check: geteuid via /proc/self/status avoids unsafe in tests.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid_zero = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        == Some("0");
+    if !euid_zero {
+        reasons.push("needs root (CAP_NET_ADMIN + CAP_SYS_ADMIN for `ip netns`)".to_string());
+    }
+    for tool in tools {
+        if !have(tool) {
+            reasons.push(format!("needs `{tool}` (run scripts/setup as root)"));
+        }
+    }
+    if reasons.is_empty() {
+        return true;
+    }
+    let msg = format!("SKIPPED {test}: {}", reasons.join("; "));
+    if std::env::var_os(REQUIRE_ENV).is_some() {
+        panic!("{msg} ({REQUIRE_ENV} is set)");
+    }
+    let _ = writeln!(std::io::stderr().lock(), "{msg}");
+    false
+}
+
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Runs a command and returns stdout; panics with stderr on failure.
+pub fn run(program: &str, args: &[&str]) -> String {
+    let out = output(program, args);
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn output(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
+}
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(0);
+
+/// Two namespaces joined by a veth pair: `a` (10.231.N.1/30 on `va`) and
+/// `b` (10.231.N.2 on `vb`). IPv6 is off so no background ND/MLD traffic moves counters.
+#[derive(Debug)]
+pub struct NetnsPair {
+    pub a: String,
+    pub b: String,
+    pub addr_a: String,
+    pub addr_b: String,
+}
+
+impl NetnsPair {
+    pub fn new() -> NetnsPair {
+        let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("{}-{id}", std::process::id());
+        let subnet = (std::process::id() as u32 * 7 + id) % 250;
+        let pair = NetnsPair {
+            a: format!("nst-a-{tag}"),
+            b: format!("nst-b-{tag}"),
+            addr_a: format!("10.231.{subnet}.1"),
+            addr_b: format!("10.231.{subnet}.2"),
+        };
+        // From here on Drop cleans up whatever was created.
+        run("ip", &["netns", "add", &pair.a]);
+        run("ip", &["netns", "add", &pair.b]);
+        for ns in [&pair.a, &pair.b] {
+            pair.exec_ok(ns, "sysctl", &["-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+            pair.exec_ok(
+                ns,
+                "sysctl",
+                &["-qw", "net.ipv6.conf.default.disable_ipv6=1"],
+            );
+            pair.exec_ok(ns, "ip", &["link", "set", "lo", "up"]);
+        }
+        run(
+            "ip",
+            &[
+                "-n", &pair.a, "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns",
+                &pair.b,
+            ],
+        );
+        pair.exec_ok(
+            &pair.a,
+            "ip",
+            &["addr", "add", &format!("{}/30", pair.addr_a), "dev", "va"],
+        );
+        pair.exec_ok(
+            &pair.b,
+            "ip",
+            &["addr", "add", &format!("{}/30", pair.addr_b), "dev", "vb"],
+        );
+        pair.exec_ok(&pair.a, "ip", &["link", "set", "va", "up"]);
+        pair.exec_ok(&pair.b, "ip", &["link", "set", "vb", "up"]);
+        pair
+    }
+
+    /// Runs a program inside namespace `ns`, returning its output.
+    pub fn exec(&self, ns: &str, program: &str, args: &[&str]) -> Output {
+        let mut full = vec!["netns", "exec", ns, program];
+        full.extend_from_slice(args);
+        output("ip", &full)
+    }
+
+    pub fn exec_ok(&self, ns: &str, program: &str, args: &[&str]) -> String {
+        let out = self.exec(ns, program, args);
+        assert!(
+            out.status.success(),
+            "in {ns}: {program} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A bounded burst of pings from a to b.
+    pub fn ping(&self, count: u32, size: u32) {
+        self.exec_ok(
+            &self.a,
+            "ping",
+            &[
+                "-q",
+                "-c",
+                &count.to_string(),
+                "-i",
+                "0.002",
+                "-s",
+                &size.to_string(),
+                "-W",
+                "1",
+                &self.addr_b,
+            ],
+        );
+    }
+}
+
+impl Drop for NetnsPair {
+    fn drop(&mut self) {
+        // Deleting a namespace removes its veth end, qdiscs and sysctls with it.
+        for ns in [&self.a, &self.b] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+/// The netsight binary under test.
+pub fn netsight() -> &'static str {
+    env!("CARGO_BIN_EXE_netsight")
+}

@@ -31,10 +31,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// A closed pipe (`netsight ... | head`) is a normal way to stop reading.
+/// serde_json wraps the io::Error without exposing it as a source.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain()
-        .filter_map(|c| c.downcast_ref::<io::Error>())
-        .any(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .map(io::Error::kind)
+            .or_else(|| c.downcast_ref::<serde_json::Error>()?.io_error_kind())
+            == Some(io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn read_bundle(path: &Path) -> Result<Vec<RawSnapshot>> {

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use ethtool::{
-    EthtoolAttr, EthtoolChannelAttr, EthtoolCoalesceAttr, EthtoolFeatureAttr, EthtoolHeader,
-    EthtoolMessage, EthtoolRingAttr,
+    EthtoolAttr, EthtoolChannelAttr, EthtoolCoalesceAttr, EthtoolHeader, EthtoolMessage,
+    EthtoolRingAttr,
 };
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
@@ -111,6 +111,9 @@ pub fn dump(family_id: u16, what: EthtoolDump) -> Result<Vec<u8>> {
 
 /// Decodes one dump into per-interface name → value maps.
 pub fn parse_dump(what: EthtoolDump, buf: &[u8]) -> Result<BTreeMap<String, EthtoolValues>> {
+    if what == EthtoolDump::Features {
+        return parse_features_dump(buf);
+    }
     let mut out = BTreeMap::new();
     for raw in netlink_io::data_messages(buf) {
         let msg = NetlinkMessage::<GenlMessage<EthtoolMessage>>::deserialize(raw).map_err(|e| {
@@ -147,8 +150,7 @@ pub struct EthtoolValues {
 
 fn header_dev_name(attr: &EthtoolAttr) -> Option<String> {
     let headers = match attr {
-        EthtoolAttr::Feature(EthtoolFeatureAttr::Header(h))
-        | EthtoolAttr::Ring(EthtoolRingAttr::Header(h))
+        EthtoolAttr::Ring(EthtoolRingAttr::Header(h))
         | EthtoolAttr::Coalesce(EthtoolCoalesceAttr::Header(h))
         | EthtoolAttr::Channel(EthtoolChannelAttr::Header(h)) => h,
         _ => return None,
@@ -219,20 +221,115 @@ fn collect_attr(attr: &EthtoolAttr, v: &mut EthtoolValues) {
             };
             num(name, value);
         }
-        // Bitsets come without a mask: a listed bit is set. The ethtool crate skips
-        // bit index 0 (tx-scatter-gather), so that one feature is not reported.
-        EthtoolAttr::Feature(EthtoolFeatureAttr::Hw(bits)) => {
-            for bit in bits {
-                v.flags.entry(bit.name.clone()).or_insert(false);
-            }
-        }
-        EthtoolAttr::Feature(EthtoolFeatureAttr::Active(bits)) => {
-            for bit in bits {
-                v.flags.insert(bit.name.clone(), true);
-            }
-        }
         _ => {}
     }
+}
+
+// ETHTOOL_MSG_FEATURES_GET_REPLY attributes and the verbose bitset layout
+// (Documentation/networking/ethtool-netlink.rst, "Bit sets").
+const ETHTOOL_A_FEATURES_HEADER: u16 = 1;
+const ETHTOOL_A_FEATURES_HW: u16 = 2;
+const ETHTOOL_A_FEATURES_ACTIVE: u16 = 4;
+const ETHTOOL_A_HEADER_DEV_NAME: u16 = 2;
+const ETHTOOL_A_BITSET_BITS: u16 = 3;
+const ETHTOOL_A_BITSET_BITS_BIT: u16 = 1;
+const ETHTOOL_A_BITSET_BIT_NAME: u16 = 2;
+const NLA_TYPE_MASK: u16 = 0x3fff;
+const GENL_HEADER_LEN: usize = 4;
+
+/// Decodes the features dump ourselves: the ethtool crate skips bit index 0
+/// (tx-scatter-gather). Bitsets come without a mask, so a listed bit is set:
+/// active features are true, changeable (hw) but inactive ones false.
+fn parse_features_dump(buf: &[u8]) -> Result<BTreeMap<String, EthtoolValues>> {
+    let bad = |detail: String| KernelError::NetlinkDecode {
+        family: "ethtool",
+        what: "features".into(),
+        detail,
+    };
+    let mut out = BTreeMap::new();
+    for raw in netlink_io::data_messages(buf) {
+        let attrs = raw
+            .get(16 + GENL_HEADER_LEN..)
+            .ok_or_else(|| bad("message shorter than its headers".into()))?;
+        let mut dev = None;
+        let (mut hw, mut active) = (Vec::new(), Vec::new());
+        for nla in nlas(attrs) {
+            let (kind, value) = nla.map_err(bad)?;
+            match kind {
+                ETHTOOL_A_FEATURES_HEADER => {
+                    for h in nlas(value) {
+                        let (k, v) = h.map_err(bad)?;
+                        if k == ETHTOOL_A_HEADER_DEV_NAME {
+                            dev = Some(nul_terminated(v));
+                        }
+                    }
+                }
+                ETHTOOL_A_FEATURES_HW => hw = bitset_names(value).map_err(bad)?,
+                ETHTOOL_A_FEATURES_ACTIVE => active = bitset_names(value).map_err(bad)?,
+                _ => {}
+            }
+        }
+        if let Some(dev) = dev {
+            let mut values = EthtoolValues::default();
+            for name in hw {
+                values.flags.insert(name, false);
+            }
+            for name in active {
+                values.flags.insert(name, true);
+            }
+            out.insert(dev, values);
+        }
+    }
+    Ok(out)
+}
+
+/// Names of the bits listed in a verbose bitset.
+fn bitset_names(bitset: &[u8]) -> std::result::Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    for nla in nlas(bitset) {
+        let (kind, bits) = nla?;
+        if kind != ETHTOOL_A_BITSET_BITS {
+            continue;
+        }
+        for bit in nlas(bits) {
+            let (kind, fields) = bit?;
+            if kind != ETHTOOL_A_BITSET_BITS_BIT {
+                continue;
+            }
+            for field in nlas(fields) {
+                let (kind, value) = field?;
+                if kind == ETHTOOL_A_BITSET_BIT_NAME {
+                    names.push(nul_terminated(value));
+                }
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// Iterates (type, payload) of netlink attributes, rejecting lengths that overrun.
+fn nlas(mut buf: &[u8]) -> impl Iterator<Item = std::result::Result<(u16, &[u8]), String>> {
+    std::iter::from_fn(move || {
+        if buf.len() < 4 {
+            return None;
+        }
+        let len = usize::from(u16::from_ne_bytes([buf[0], buf[1]]));
+        let kind = u16::from_ne_bytes([buf[2], buf[3]]) & NLA_TYPE_MASK;
+        if len < 4 || len > buf.len() {
+            buf = &[];
+            return Some(Err(format!(
+                "attribute {kind} length {len} overruns its message"
+            )));
+        }
+        let value = &buf[4..len];
+        buf = buf.get(len.next_multiple_of(4)..).unwrap_or(&[]);
+        Some(Ok((kind, value)))
+    })
+}
+
+fn nul_terminated(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
 /// `ethtool -S` through the SIOCETHTOOL ioctl. Unsafe is confined here.

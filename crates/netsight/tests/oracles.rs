@@ -228,6 +228,7 @@ fn driver_stats_and_channels_match_ethtool() {
     let channels = parse_ethtool_l(&pair.exec_ok(&pair.a, "ethtool", &["-l", "va"]));
     let rings = pair.exec(&pair.a, "ethtool", &["-g", "va"]);
     let lo_stats = pair.exec(&pair.a, "ethtool", &["-S", "lo"]);
+    let features = pair.exec_ok(&pair.a, "ethtool", &["-k", "va"]);
     let after = snapshot(&pair, &pair.a);
 
     let (b, a) = (link(&before, "va"), link(&after, "va"));
@@ -263,7 +264,44 @@ fn driver_stats_and_channels_match_ethtool() {
         );
     }
     assert_eq!(b["ethtool"]["features"]["status"], "available");
+    let ours = &b["ethtool"]["features"]["value"];
+    let mut compared = 0;
+    for line in features.lines().skip(1) {
+        let Some((name, state)) = line.trim().split_once(": ") else {
+            continue;
+        };
+        // ethtool -k prints legacy aliases and aggregates under other names; skip those.
+        if LEGACY_FEATURE_NAMES.contains(&name) {
+            continue;
+        }
+        let on = state.starts_with("on");
+        if on {
+            assert_eq!(ours[name], true, "feature {name} is on per ethtool -k");
+            compared += 1;
+        } else if !ours[name].is_null() {
+            assert_eq!(ours[name], false, "feature {name} is off per ethtool -k");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 10, "only {compared} features compared");
+    assert_eq!(ours["tx-scatter-gather"], true, "bit 0 is decoded");
 }
+
+/// Names `ethtool -k` prints that are not kernel feature names (netdev_features_strings).
+const LEGACY_FEATURE_NAMES: &[&str] = &[
+    "rx-checksumming",
+    "tx-checksumming",
+    "scatter-gather",
+    "tcp-segmentation-offload",
+    "udp-fragmentation-offload",
+    "generic-segmentation-offload",
+    "generic-receive-offload",
+    "large-receive-offload",
+    "rx-vlan-offload",
+    "tx-vlan-offload",
+    "ntuple-filters",
+    "receive-hashing",
+];
 
 /// sar's "Average:" row for an interface: rxpck/s txpck/s rxkB/s txkB/s.
 fn sar_average(text: &str, iface: &str) -> [f64; 4] {

@@ -11,7 +11,7 @@ use crate::procfs::netdev;
 use crate::raw::{key, RawMeta, RawSnapshot, FORMAT_VERSION};
 use crate::support::NOT_SUPPORTED;
 use crate::sysctl::{proc_relative_path, DIAGNOSTIC_SYSCTLS};
-use crate::{link, qdisc};
+use crate::{link, qdisc, sockets};
 
 /// /proc files read on every snapshot, relative to the proc root.
 pub const PROC_FILES: &[&str] = &[
@@ -36,6 +36,9 @@ pub struct LiveSource {
     /// rtnetlink, ethtool netlink and the ethtool ioctl talk to the running kernel
     /// whatever the roots say; off for fixture runs.
     pub use_kernel_sockets: bool,
+    /// Also dump every TCP/UDP socket (sock_diag) and their owners: costly with
+    /// many sockets, so only verbs that use them ask.
+    pub include_sockets: bool,
 }
 
 impl Default for LiveSource {
@@ -44,6 +47,7 @@ impl Default for LiveSource {
             proc_root: PathBuf::from("/proc"),
             sys_root: PathBuf::from("/sys"),
             use_kernel_sockets: true,
+            include_sockets: false,
         }
     }
 }
@@ -55,7 +59,14 @@ impl LiveSource {
             proc_root: proc_root.into(),
             sys_root: sys_root.into(),
             use_kernel_sockets: false,
+            include_sockets: false,
         }
+    }
+
+    /// The same source, also dumping sockets.
+    pub fn with_sockets(mut self) -> Self {
+        self.include_sockets = true;
+        self
     }
 
     pub fn collect(&self) -> RawSnapshot {
@@ -96,12 +107,45 @@ impl LiveSource {
         if self.use_kernel_sockets {
             collect_netlink(&mut raw);
             collect_driver_stats(&mut raw, &interfaces);
+            if self.include_sockets {
+                self.collect_sockets(&mut raw);
+            }
         } else {
             let reason = "kernel sockets not used for this source".to_string();
             raw.missing.insert(key::ROUTE_LINK.into(), reason.clone());
             raw.missing.insert(key::ROUTE_QDISC.into(), reason);
         }
         raw
+    }
+
+    fn collect_sockets(&self, raw: &mut RawSnapshot) {
+        for (name, family, protocol) in sockets::DUMPS {
+            match sockets::dump(family, protocol) {
+                Ok(bytes) => {
+                    raw.entries.insert(key::sock_diag(name), bytes);
+                }
+                Err(e) => {
+                    raw.missing.insert(key::sock_diag(name), e.to_string());
+                }
+            }
+        }
+        self.read_into(
+            raw,
+            key::PROC_NET_UNIX.into(),
+            &self.proc_root.join("net/unix"),
+        );
+        let owners = sockets::owners::scan(&self.proc_root);
+        raw.entries.insert(
+            key::SOCKET_OWNERS.into(),
+            sockets::owners::to_text(&owners).into_bytes(),
+        );
+        if !owners.complete {
+            raw.missing.insert(
+                key::SOCKET_OWNERS.into(),
+                "some /proc/PID/fd unreadable: owners partial (needs root or CAP_SYS_PTRACE)"
+                    .into(),
+            );
+        }
     }
 
     fn read_into(&self, raw: &mut RawSnapshot, key: String, path: &Path) {

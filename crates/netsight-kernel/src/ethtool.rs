@@ -234,7 +234,6 @@ const ETHTOOL_A_HEADER_DEV_NAME: u16 = 2;
 const ETHTOOL_A_BITSET_BITS: u16 = 3;
 const ETHTOOL_A_BITSET_BITS_BIT: u16 = 1;
 const ETHTOOL_A_BITSET_BIT_NAME: u16 = 2;
-const NLA_TYPE_MASK: u16 = 0x3fff;
 const GENL_HEADER_LEN: usize = 4;
 
 /// Decodes the features dump ourselves: the ethtool crate skips bit index 0
@@ -253,11 +252,11 @@ fn parse_features_dump(buf: &[u8]) -> Result<BTreeMap<String, EthtoolValues>> {
             .ok_or_else(|| bad("message shorter than its headers".into()))?;
         let mut dev = None;
         let (mut hw, mut active) = (Vec::new(), Vec::new());
-        for nla in nlas(attrs) {
+        for nla in netlink_io::attributes(attrs) {
             let (kind, value) = nla.map_err(bad)?;
             match kind {
                 ETHTOOL_A_FEATURES_HEADER => {
-                    for h in nlas(value) {
+                    for h in netlink_io::attributes(value) {
                         let (k, v) = h.map_err(bad)?;
                         if k == ETHTOOL_A_HEADER_DEV_NAME {
                             dev = Some(nul_terminated(v));
@@ -286,17 +285,17 @@ fn parse_features_dump(buf: &[u8]) -> Result<BTreeMap<String, EthtoolValues>> {
 /// Names of the bits listed in a verbose bitset.
 fn bitset_names(bitset: &[u8]) -> std::result::Result<Vec<String>, String> {
     let mut names = Vec::new();
-    for nla in nlas(bitset) {
+    for nla in netlink_io::attributes(bitset) {
         let (kind, bits) = nla?;
         if kind != ETHTOOL_A_BITSET_BITS {
             continue;
         }
-        for bit in nlas(bits) {
+        for bit in netlink_io::attributes(bits) {
             let (kind, fields) = bit?;
             if kind != ETHTOOL_A_BITSET_BITS_BIT {
                 continue;
             }
-            for field in nlas(fields) {
+            for field in netlink_io::attributes(fields) {
                 let (kind, value) = field?;
                 if kind == ETHTOOL_A_BITSET_BIT_NAME {
                     names.push(nul_terminated(value));
@@ -305,26 +304,6 @@ fn bitset_names(bitset: &[u8]) -> std::result::Result<Vec<String>, String> {
         }
     }
     Ok(names)
-}
-
-/// Iterates (type, payload) of netlink attributes, rejecting lengths that overrun.
-fn nlas(mut buf: &[u8]) -> impl Iterator<Item = std::result::Result<(u16, &[u8]), String>> {
-    std::iter::from_fn(move || {
-        if buf.len() < 4 {
-            return None;
-        }
-        let len = usize::from(u16::from_ne_bytes([buf[0], buf[1]]));
-        let kind = u16::from_ne_bytes([buf[2], buf[3]]) & NLA_TYPE_MASK;
-        if len < 4 || len > buf.len() {
-            buf = &[];
-            return Some(Err(format!(
-                "attribute {kind} length {len} overruns its message"
-            )));
-        }
-        let value = &buf[4..len];
-        buf = buf.get(len.next_multiple_of(4)..).unwrap_or(&[]);
-        Some(Ok((kind, value)))
-    })
 }
 
 fn nul_terminated(bytes: &[u8]) -> String {

@@ -18,6 +18,7 @@ pub mod procfs;
 pub mod qdisc;
 pub mod raw;
 pub mod snapshot;
+pub mod sockets;
 pub mod support;
 pub mod sysctl;
 

@@ -41,6 +41,31 @@ pub fn data_messages(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// Attribute types carry NLA_F_NESTED / NLA_F_NET_BYTEORDER in their top bits.
+const NLA_TYPE_MASK: u16 = 0x3fff;
+
+/// Iterates (type, payload) of netlink attributes, rejecting lengths that overrun.
+pub fn attributes(
+    mut buf: &[u8],
+) -> impl Iterator<Item = std::result::Result<(u16, &[u8]), String>> {
+    std::iter::from_fn(move || {
+        if buf.len() < 4 {
+            return None;
+        }
+        let len = usize::from(u16::from_ne_bytes([buf[0], buf[1]]));
+        let kind = u16::from_ne_bytes([buf[2], buf[3]]) & NLA_TYPE_MASK;
+        if len < 4 || len > buf.len() {
+            buf = &[];
+            return Some(Err(format!(
+                "attribute {kind} length {len} overruns its message"
+            )));
+        }
+        let value = &buf[4..len];
+        buf = buf.get(len.next_multiple_of(4)..).unwrap_or(&[]);
+        Some(Ok((kind, value)))
+    })
+}
+
 /// Sends `payload` as a request (a dump when `dump`) on a fresh socket of
 /// `protocol` and returns every reply byte up to NLMSG_DONE (or the first reply
 /// when not a dump).
@@ -124,7 +149,7 @@ mod tests {
         m.extend_from_slice(&msg_type.to_ne_bytes());
         m.extend_from_slice(&[0u8; 10]);
         m.extend_from_slice(body);
-        while m.len() % 4 != 0 {
+        while !m.len().is_multiple_of(4) {
             m.push(0);
         }
         m

@@ -43,6 +43,12 @@ pub mod key {
     pub fn ethtool_stats(interface: &str) -> String {
         format!("ethtool/stats/{interface}")
     }
+    pub fn sock_diag(dump: &str) -> String {
+        format!("netlink/sock_diag/{dump}")
+    }
+    pub const PROC_NET_UNIX: &str = "proc/net/unix";
+    /// Derived from /proc/PID/fd links: "INODE PID COMM" lines.
+    pub const SOCKET_OWNERS: &str = "derived/socket-owners";
 }
 
 impl RawSnapshot {

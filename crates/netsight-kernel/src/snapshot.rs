@@ -11,6 +11,7 @@ use crate::link::{self, Link};
 use crate::procfs::{conntrack, netdev, snmp, sockstat, softnet};
 use crate::qdisc::{self, Qdisc};
 use crate::raw::{key, RawSnapshot};
+use crate::sockets::{self, SocketTable};
 use crate::support::Support;
 use crate::sysctl::{normalize_value, proc_relative_path, DIAGNOSTIC_SYSCTLS};
 
@@ -46,6 +47,9 @@ pub struct Snapshot {
     pub qdiscs: Vec<Qdisc>,
     /// None when nf_conntrack is not loaded.
     pub conntrack: Option<Conntrack>,
+    /// Every TCP/UDP socket, when the snapshot was taken with sockets.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sockets: Option<SocketTable>,
     /// Diagnostic sysctls by dotted name; values as `sysctl -n` prints them.
     pub sysctls: BTreeMap<String, String>,
     /// Sources that could not be read or parsed, with the reason.
@@ -53,9 +57,14 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Reads the running kernel (all sources) and parses the result.
+    /// Reads the running kernel (all sources but sockets) and parses the result.
     pub fn take() -> Snapshot {
         Snapshot::from_raw(&LiveSource::default().collect())
+    }
+
+    /// Like `take`, plus every TCP/UDP socket with its owner.
+    pub fn take_with_sockets() -> Snapshot {
+        Snapshot::from_raw(&LiveSource::default().with_sockets().collect())
     }
 
     /// Parses raw inputs. Never fails as a whole: a source that is missing or
@@ -145,6 +154,8 @@ impl Snapshot {
             stats: conntrack_stats.unwrap_or_default(),
         });
 
+        let sockets = parse_sockets(raw, &mut note);
+
         let trimmed = |rel: &str| text(rel).map(|t| t.trim().to_string());
         Snapshot {
             meta: SnapshotMeta {
@@ -160,6 +171,7 @@ impl Snapshot {
             links,
             qdiscs,
             conntrack,
+            sockets,
             sysctls,
             unavailable: problems,
         }
@@ -173,6 +185,33 @@ impl Snapshot {
     pub fn counter(&self, group: &str, name: &str) -> Option<i64> {
         self.mib.get(group)?.get(name).copied()
     }
+}
+
+/// Sockets are present when any sock_diag dump is in the raw snapshot.
+fn parse_sockets(
+    raw: &RawSnapshot,
+    note: &mut impl FnMut(&str, Result<()>),
+) -> Option<SocketTable> {
+    let mut table = SocketTable::default();
+    let mut any = false;
+    for (name, _, protocol) in sockets::DUMPS {
+        let k = key::sock_diag(name);
+        if let Some(bytes) = raw.entries.get(&k) {
+            any = true;
+            note(&k, sockets::parse_dump(bytes, protocol, &mut table.sockets));
+        }
+    }
+    if !any {
+        return None;
+    }
+    if let Some(owners) = raw.text(key::SOCKET_OWNERS) {
+        sockets::attach_owners(&mut table.sockets, &sockets::owners::parse_text(&owners));
+    }
+    table.owners_complete = !raw.missing.contains_key(key::SOCKET_OWNERS);
+    if let Some(unix) = raw.text(key::PROC_NET_UNIX) {
+        table.unix_counts = sockets::parse_unix_counts(&unix);
+    }
+    Some(table)
 }
 
 fn parse_links(raw: &RawSnapshot, note: &mut impl FnMut(&str, Result<()>)) -> Vec<Link> {

@@ -26,6 +26,12 @@ pub enum Command {
     )]
     Snapshot(SnapshotArgs),
 
+    /// Every TCP/UDP socket with tcp_info, queues, memory and owner; filters and summaries.
+    #[command(
+        after_help = "Examples:\n  netsight sockets                          all TCP and UDP sockets\n  netsight sockets --state estab --sort rtt the slowest connections first\n  netsight sockets --port 443 --peer 10.0.0.0/8\n  netsight sockets --process nginx --json\n  netsight sockets --listening              listeners with accept-queue fill\n  netsight sockets --summary                states, TIME-WAIT by peer, CLOSE-WAIT by process"
+    )]
+    Sockets(SocketsArgs),
+
     /// sar-style interval reports: DEV EDEV IP EIP TCP ETCP UDP SOCK SOFT QDISC CONNTRACK ALL.
     #[command(
         after_help = "Keywords follow `sar -n` (same columns, same meanings) plus QDISC and CONNTRACK.\n\nExamples:\n  netsight stat                   DEV, one 1-second interval\n  netsight stat DEV EDEV 1 10     ten 1-second intervals\n  netsight stat TCP ETCP 5        every 5 seconds until Ctrl-C\n  netsight stat ALL 1 3 --json    one JSON object per interval\n  netsight stat ALL --from host.nsb"
@@ -50,6 +56,9 @@ pub struct SnapshotArgs {
     /// Read snapshots from a bundle instead of the running kernel.
     #[arg(long, value_name = "BUNDLE")]
     pub from: Option<PathBuf>,
+    /// Include every TCP/UDP socket (sock_diag) and its owner.
+    #[arg(long)]
+    pub sockets: bool,
 }
 
 #[derive(Debug, Args)]
@@ -66,4 +75,57 @@ pub struct StatArgs {
     /// Report the intervals between consecutive snapshots of a bundle.
     #[arg(long, value_name = "BUNDLE")]
     pub from: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SocketsArgs {
+    /// Only these states (ss names: estab, syn-sent, syn-recv, fin-wait-1, fin-wait-2,
+    /// time-wait, unconn, close-wait, last-ack, listen, closing); repeat or comma-separate.
+    #[arg(long, value_delimiter = ',')]
+    pub state: Vec<String>,
+    /// Only sockets whose local or remote port is PORT.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Only sockets whose peer address is in CIDR (10.0.0.0/8, ::1/128, or one address).
+    #[arg(long, value_name = "CIDR")]
+    pub peer: Option<String>,
+    /// Only sockets owned by this process name (comm) or PID.
+    #[arg(long, value_name = "NAME|PID")]
+    pub process: Option<String>,
+    /// Only listening sockets.
+    #[arg(long)]
+    pub listening: bool,
+    /// Only TCP.
+    #[arg(long, conflicts_with = "udp")]
+    pub tcp: bool,
+    /// Only UDP.
+    #[arg(long)]
+    pub udp: bool,
+    /// Sort, largest first.
+    #[arg(long, value_enum)]
+    pub sort: Option<SocketSort>,
+    /// Print at most N sockets.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Counts by state, TIME-WAIT by peer, CLOSE-WAIT by process, listener queues, memory.
+    #[arg(long)]
+    pub summary: bool,
+    /// A JSON list of sockets (or the summary object with --summary).
+    #[arg(long)]
+    pub json: bool,
+    /// Read the sockets from a bundle (taken with `snapshot -o FILE --sockets`).
+    #[arg(long, value_name = "BUNDLE")]
+    pub from: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SocketSort {
+    /// Smoothed round-trip time.
+    Rtt,
+    /// Total retransmitted segments.
+    Retrans,
+    /// Bytes acked + received.
+    Bytes,
+    /// Recv-Q + Send-Q.
+    Queue,
 }

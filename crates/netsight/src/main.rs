@@ -1,6 +1,7 @@
 //! netsight: the binary is wiring only: clap arguments → library call → renderer.
 
 mod cli;
+mod sockets_view;
 mod stat_report;
 mod stat_text;
 
@@ -13,13 +14,14 @@ use anyhow::{bail, Result};
 use clap::Parser;
 use netsight_kernel::{bundle, delta, LiveSource, RawSnapshot, Snapshot};
 
-use cli::{Cli, Command, SnapshotArgs, StatArgs};
+use cli::{Cli, Command, SnapshotArgs, SocketsArgs, StatArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Snapshot(args) => run_snapshot(&args),
         Command::Stat(args) => run_stat(&args),
+        Command::Sockets(args) => run_sockets(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -62,7 +64,10 @@ fn run_snapshot(args: &SnapshotArgs) -> Result<()> {
         if !(interval.is_finite() && interval > 0.0) {
             bail!("--interval must be a positive number of seconds");
         }
-        let source = LiveSource::default();
+        let source = LiveSource {
+            include_sockets: args.sockets,
+            ..LiveSource::default()
+        };
         let mut raws = Vec::with_capacity(count);
         for i in 0..count {
             if i > 0 {
@@ -84,6 +89,7 @@ fn run_snapshot(args: &SnapshotArgs) -> Result<()> {
 
     let snapshots: Vec<Snapshot> = match &args.from {
         Some(path) => read_bundle(path)?.iter().map(Snapshot::from_raw).collect(),
+        None if args.sockets => vec![Snapshot::take_with_sockets()],
         None => vec![Snapshot::take()],
     };
     let mut out = io::stdout().lock();
@@ -261,4 +267,67 @@ fn clock_label(unix_ms: u64) -> String {
                 .to_string()
         })
         .unwrap_or_else(|| "?".into())
+}
+
+fn run_sockets(args: &SocketsArgs) -> Result<()> {
+    let filter = sockets_view::SocketFilter::from_args(args).map_err(anyhow::Error::msg)?;
+    let snapshot = match &args.from {
+        Some(path) => {
+            let raws = read_bundle(path)?;
+            Snapshot::from_raw(raws.last().unwrap_or(&raws[0]))
+        }
+        None => Snapshot::take_with_sockets(),
+    };
+    let Some(table) = &snapshot.sockets else {
+        let reason = snapshot
+            .unavailable
+            .iter()
+            .find(|(k, _)| k.starts_with("netlink/sock_diag"))
+            .map(|(_, why)| why.clone())
+            .unwrap_or_else(|| "the bundle was taken without --sockets".into());
+        bail!("no socket data: {reason}");
+    };
+    let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    if args.summary {
+        // The summary covers the filtered sockets (all of them without filters).
+        let filtered = netsight_kernel::sockets::SocketTable {
+            sockets: table
+                .sockets
+                .iter()
+                .filter(|s| filter.matches(s))
+                .cloned()
+                .collect(),
+            ..table.clone()
+        };
+        let summary = netsight_kernel::sockets::summary::summarize(
+            &filtered,
+            &snapshot.sockstat,
+            &snapshot.sysctls,
+        );
+        if args.json {
+            serde_json::to_writer_pretty(&mut out, &summary)?;
+            writeln!(out)?;
+        } else {
+            sockets_view::write_summary(&mut out, &summary)?;
+        }
+    } else {
+        let mut selected: Vec<_> = table.sockets.iter().filter(|s| filter.matches(s)).collect();
+        if let Some(by) = args.sort {
+            sockets_view::sort(&mut selected, by);
+        }
+        if let Some(n) = args.limit {
+            selected.truncate(n);
+        }
+        if args.json {
+            serde_json::to_writer(&mut out, &selected)?;
+            writeln!(out)?;
+        } else {
+            sockets_view::write_table(&mut out, &selected)?;
+        }
+    }
+    if !table.owners_complete {
+        eprintln!("netsight: some processes could not be read; owners are partial (run as root)");
+    }
+    out.flush()?;
+    Ok(())
 }

@@ -1,0 +1,293 @@
+//! `netsight sockets`: filters, sorting and rendering of the socket table.
+
+use std::io::Write;
+use std::net::IpAddr;
+
+use netsight_kernel::sockets::summary::SocketSummary;
+use netsight_kernel::sockets::{Protocol, Socket, TcpState};
+
+use crate::cli::{SocketSort, SocketsArgs};
+
+/// An address prefix: `10.0.0.0/8`, `::1/128`, or one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Result<Cidr, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("--peer {s:?}: not an IP address or CIDR"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("--peer {s:?}: prefix must be 0..={max}"))?,
+            None => max,
+        };
+        Ok(Cidr { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        // IPv4-mapped IPv6 peers (::ffff:a.b.c.d) match IPv4 prefixes.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The filters of one `sockets` run, parsed once.
+#[derive(Debug)]
+pub struct SocketFilter {
+    states: Vec<TcpState>,
+    port: Option<u16>,
+    peer: Option<Cidr>,
+    process: Option<String>,
+    protocol: Option<Protocol>,
+}
+
+impl SocketFilter {
+    pub fn from_args(args: &SocketsArgs) -> Result<SocketFilter, String> {
+        let mut states = args
+            .state
+            .iter()
+            .map(|s| {
+                TcpState::parse(s).ok_or_else(|| {
+                    format!("--state {s:?}: unknown; use estab, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait, unconn, close-wait, last-ack, listen, closing")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if args.listening {
+            states.push(TcpState::Listen);
+        }
+        if states.contains(&TcpState::SynRecv) {
+            states.push(TcpState::NewSynRecv);
+        }
+        Ok(SocketFilter {
+            states,
+            port: args.port,
+            peer: args.peer.as_deref().map(Cidr::parse).transpose()?,
+            process: args.process.clone(),
+            protocol: match (args.tcp, args.udp) {
+                (true, _) => Some(Protocol::Tcp),
+                (_, true) => Some(Protocol::Udp),
+                _ => None,
+            },
+        })
+    }
+
+    pub fn matches(&self, s: &Socket) -> bool {
+        (self.states.is_empty() || self.states.contains(&s.state))
+            && self
+                .port
+                .is_none_or(|p| s.local_port == p || s.remote_port == p)
+            && self.peer.is_none_or(|c| c.contains(s.remote_addr))
+            && self.protocol.is_none_or(|p| s.protocol == p)
+            && self.process.as_deref().is_none_or(|want| {
+                s.process.as_ref().is_some_and(|p| {
+                    want.parse::<u32>().map(|pid| pid == p.pid).unwrap_or(false) || &*p.comm == want
+                })
+            })
+    }
+}
+
+pub fn sort(sockets: &mut [&Socket], by: SocketSort) {
+    let key = |s: &Socket| -> u64 {
+        let t = s.tcp_info.as_ref();
+        match by {
+            SocketSort::Rtt => t.map_or(0, |t| u64::from(t.rtt_us)),
+            SocketSort::Retrans => t.map_or(0, |t| u64::from(t.total_retrans)),
+            SocketSort::Bytes => t.map_or(0, |t| t.bytes_acked.saturating_add(t.bytes_received)),
+            SocketSort::Queue => u64::from(s.recv_q) + u64::from(s.send_q),
+        }
+    };
+    sockets.sort_by_key(|s| std::cmp::Reverse(key(s)));
+}
+
+fn endpoint(addr: IpAddr, port: u16) -> String {
+    match addr {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
+pub fn write_table(out: &mut impl Write, sockets: &[&Socket]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<5} {:<10} {:>7} {:>7} {:<27} {:<27} {:>8} {:>6} {:>6} {:>10} {:>6} {:>12}  PROCESS",
+        "PROTO",
+        "STATE",
+        "RECV-Q",
+        "SEND-Q",
+        "LOCAL",
+        "PEER",
+        "RTT-MS",
+        "CWND",
+        "RETR",
+        "DELIV-MBPS",
+        "LIMIT",
+        "MEM-R/W"
+    )?;
+    for s in sockets {
+        let proto = match (s.protocol, s.ip_version) {
+            (Protocol::Tcp, 4) => "tcp",
+            (Protocol::Tcp, _) => "tcp6",
+            (Protocol::Udp, 4) => "udp",
+            (Protocol::Udp, _) => "udp6",
+        };
+        let (rtt, cwnd, retr, deliv) = match &s.tcp_info {
+            Some(t) if s.state != TcpState::Listen && s.state != TcpState::TimeWait => (
+                format!("{:.2}", f64::from(t.rtt_us) / 1000.0),
+                t.snd_cwnd.to_string(),
+                t.total_retrans.to_string(),
+                format!("{:.1}", t.delivery_rate_bytes_per_s as f64 * 8.0 / 1e6),
+            ),
+            _ => ("-".into(), "-".into(), "-".into(), "-".into()),
+        };
+        let mem = s
+            .skmem
+            .map(|m| format!("{}/{}", m.rmem_alloc, m.wmem_queued))
+            .unwrap_or_else(|| "-".into());
+        let process = s
+            .process
+            .as_ref()
+            .map(|p| format!("{}/{}", p.comm, p.pid))
+            .unwrap_or_else(|| "-".into());
+        writeln!(
+            out,
+            "{:<5} {:<10} {:>7} {:>7} {:<27} {:<27} {:>8} {:>6} {:>6} {:>10} {:>6} {:>12}  {}",
+            proto,
+            s.state.as_str(),
+            s.recv_q,
+            s.send_q,
+            endpoint(s.local_addr, s.local_port),
+            endpoint(s.remote_addr, s.remote_port),
+            rtt,
+            cwnd,
+            retr,
+            deliv,
+            s.limited_by().unwrap_or("-"),
+            mem,
+            process
+        )?;
+    }
+    Ok(())
+}
+
+pub fn write_summary(out: &mut impl Write, s: &SocketSummary) -> std::io::Result<()> {
+    writeln!(out, "Sockets by state:")?;
+    for (family, states) in &s.by_state {
+        let total: u64 = states.values().sum();
+        let parts: Vec<String> = states.iter().map(|(st, n)| format!("{st} {n}")).collect();
+        writeln!(out, "  {family:<5} {total:>7}  ({})", parts.join(", "))?;
+    }
+    if !s.unix.is_empty() {
+        let total: u64 = s.unix.values().sum();
+        let parts: Vec<String> = s.unix.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        writeln!(out, "  unix  {total:>7}  ({})", parts.join(", "))?;
+    }
+    let limit = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "?".into());
+    writeln!(
+        out,
+        "\nTIME-WAIT: {} (net.ipv4.tcp_max_tw_buckets {})",
+        limit(s.time_wait_total),
+        limit(s.tcp_max_tw_buckets)
+    )?;
+    for p in &s.time_wait_by_peer {
+        writeln!(out, "  {:>7}  {}", p.count, p.peer)?;
+    }
+    writeln!(
+        out,
+        "\nCLOSE-WAIT by process (the application has not closed what the peer closed):"
+    )?;
+    if s.close_wait_by_process.is_empty() {
+        writeln!(out, "  none")?;
+    }
+    for p in &s.close_wait_by_process {
+        let who = match (&p.comm, p.pid) {
+            (Some(c), Some(pid)) => format!("{c}/{pid}"),
+            _ => "unknown owner".into(),
+        };
+        writeln!(out, "  {:>7}  {who}", p.count)?;
+    }
+    writeln!(
+        out,
+        "\nListeners (accept queue vs backlog; SYN-RECV vs net.ipv4.tcp_max_syn_backlog {}):",
+        limit(s.tcp_max_syn_backlog)
+    )?;
+    for l in &s.listeners {
+        let who = match (&l.comm, l.pid) {
+            (Some(c), Some(pid)) => format!("{c}/{pid}"),
+            _ => "-".into(),
+        };
+        writeln!(
+            out,
+            "  {:<27} accept {:>5}/{:<5} {:>5.0}%  syn-recv {:>5}  {who}",
+            endpoint(l.local_addr, l.local_port),
+            l.accept_queue,
+            l.backlog,
+            l.fill_percent,
+            l.syn_recv
+        )?;
+    }
+    writeln!(
+        out,
+        "\nOrphans: {} (net.ipv4.tcp_max_orphans {})",
+        limit(s.orphans),
+        limit(s.tcp_max_orphans)
+    )?;
+    let mem = match (s.tcp_mem_pages, s.tcp_mem_limits_pages) {
+        (Some(m), Some([min, pressure, max])) => {
+            format!("{m} pages (net.ipv4.tcp_mem min {min}, pressure {pressure}, max {max})")
+        }
+        (Some(m), None) => format!("{m} pages"),
+        _ => "?".into(),
+    };
+    writeln!(out, "TCP memory: {mem}")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_matching() {
+        let c = Cidr::parse("10.0.0.0/8").unwrap();
+        assert!(c.contains("10.1.2.3".parse().unwrap()));
+        assert!(c.contains("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!c.contains("11.0.0.1".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("1.2.3.4".parse().unwrap()));
+        let one = Cidr::parse("::1").unwrap();
+        assert!(one.contains("::1".parse().unwrap()));
+        assert!(!one.contains("::2".parse().unwrap()));
+        assert!(Cidr::parse("10.0.0.0/33").is_err());
+        assert!(Cidr::parse("nonsense").is_err());
+    }
+}

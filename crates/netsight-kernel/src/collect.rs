@@ -36,9 +36,12 @@ pub struct LiveSource {
     /// rtnetlink, ethtool netlink and the ethtool ioctl talk to the running kernel
     /// whatever the roots say; off for fixture runs.
     pub use_kernel_sockets: bool,
-    /// Also dump every TCP/UDP socket (sock_diag) and their owners: costly with
-    /// many sockets, so only verbs that use them ask.
+    /// Also dump every TCP/UDP socket (sock_diag): costly with many sockets, so
+    /// only verbs that use them ask.
     pub include_sockets: bool,
+    /// With sockets, also find each socket's process (one readlink per open fd
+    /// of every process: the dominant cost at tens of thousands of sockets).
+    pub include_socket_owners: bool,
 }
 
 impl Default for LiveSource {
@@ -48,6 +51,7 @@ impl Default for LiveSource {
             sys_root: PathBuf::from("/sys"),
             use_kernel_sockets: true,
             include_sockets: false,
+            include_socket_owners: true,
         }
     }
 }
@@ -60,6 +64,7 @@ impl LiveSource {
             sys_root: sys_root.into(),
             use_kernel_sockets: false,
             include_sockets: false,
+            include_socket_owners: false,
         }
     }
 
@@ -119,22 +124,31 @@ impl LiveSource {
     }
 
     fn collect_sockets(&self, raw: &mut RawSnapshot) {
-        for (name, family, protocol) in sockets::DUMPS {
-            match sockets::dump(family, protocol) {
-                Ok(bytes) => {
-                    raw.entries.insert(key::sock_diag(name), bytes);
-                }
-                Err(e) => {
-                    raw.missing.insert(key::sock_diag(name), e.to_string());
+        // The owner scan (kernel-bound readlinks) runs beside the dumps.
+        let owners = std::thread::scope(|scope| {
+            let owners = scope.spawn(|| {
+                self.include_socket_owners
+                    .then(|| sockets::owners::scan(&self.proc_root))
+            });
+            for (name, family, protocol) in sockets::DUMPS {
+                match sockets::dump(family, protocol) {
+                    Ok(bytes) => {
+                        raw.entries.insert(key::sock_diag(name), bytes);
+                    }
+                    Err(e) => {
+                        raw.missing.insert(key::sock_diag(name), e.to_string());
+                    }
                 }
             }
-        }
-        self.read_into(
-            raw,
-            key::PROC_NET_UNIX.into(),
-            &self.proc_root.join("net/unix"),
-        );
-        let owners = sockets::owners::scan(&self.proc_root);
+            owners.join().ok().flatten()
+        });
+        let unix = self.proc_root.join("net/unix");
+        self.read_into(raw, key::PROC_NET_UNIX.into(), &unix);
+        let Some(owners) = owners else {
+            let why = "not asked for (--no-process)".to_string();
+            raw.missing.insert(key::SOCKET_OWNERS.into(), why);
+            return;
+        };
         raw.entries.insert(
             key::SOCKET_OWNERS.into(),
             sockets::owners::to_text(&owners).into_bytes(),

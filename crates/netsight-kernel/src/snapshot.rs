@@ -62,9 +62,13 @@ impl Snapshot {
         Snapshot::from_raw(&LiveSource::default().collect())
     }
 
-    /// Like `take`, plus every TCP/UDP socket with its owner.
-    pub fn take_with_sockets() -> Snapshot {
-        Snapshot::from_raw(&LiveSource::default().with_sockets().collect())
+    /// Like `take`, plus every TCP/UDP socket, with its owning process when `owners`.
+    pub fn take_with_sockets(owners: bool) -> Snapshot {
+        let source = LiveSource {
+            include_socket_owners: owners,
+            ..LiveSource::default().with_sockets()
+        };
+        Snapshot::from_raw(&source.collect())
     }
 
     /// Parses raw inputs. Never fails as a whole: a source that is missing or

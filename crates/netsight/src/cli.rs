@@ -104,6 +104,10 @@ pub struct SocketsArgs {
     /// Sort, largest first.
     #[arg(long, value_enum)]
     pub sort: Option<SocketSort>,
+    /// Skip finding each socket's process (one readlink per open fd of every
+    /// process; the dominant cost with tens of thousands of sockets).
+    #[arg(long)]
+    pub no_process: bool,
     /// Print at most N sockets.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,

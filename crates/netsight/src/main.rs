@@ -89,7 +89,7 @@ fn run_snapshot(args: &SnapshotArgs) -> Result<()> {
 
     let snapshots: Vec<Snapshot> = match &args.from {
         Some(path) => read_bundle(path)?.iter().map(Snapshot::from_raw).collect(),
-        None if args.sockets => vec![Snapshot::take_with_sockets()],
+        None if args.sockets => vec![Snapshot::take_with_sockets(true)],
         None => vec![Snapshot::take()],
     };
     let mut out = io::stdout().lock();
@@ -276,7 +276,7 @@ fn run_sockets(args: &SocketsArgs) -> Result<()> {
             let raws = read_bundle(path)?;
             Snapshot::from_raw(raws.last().unwrap_or(&raws[0]))
         }
-        None => Snapshot::take_with_sockets(),
+        None => Snapshot::take_with_sockets(!args.no_process),
     };
     let Some(table) = &snapshot.sockets else {
         let reason = snapshot
@@ -325,7 +325,7 @@ fn run_sockets(args: &SocketsArgs) -> Result<()> {
             sockets_view::write_table(&mut out, &selected)?;
         }
     }
-    if !table.owners_complete {
+    if !table.owners_complete && !args.no_process {
         eprintln!("netsight: some processes could not be read; owners are partial (run as root)");
     }
     out.flush()?;

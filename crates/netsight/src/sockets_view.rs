@@ -136,6 +136,7 @@ fn endpoint(addr: IpAddr, port: u16) -> String {
 }
 
 pub fn write_table(out: &mut impl Write, sockets: &[&Socket]) -> std::io::Result<()> {
+    use std::fmt::Write as _;
     writeln!(
         out,
         "{:<5} {:<10} {:>7} {:>7} {:<27} {:<27} {:>8} {:>6} {:>6} {:>10} {:>6} {:>12}  PROCESS",
@@ -152,50 +153,69 @@ pub fn write_table(out: &mut impl Write, sockets: &[&Socket]) -> std::io::Result
         "LIMIT",
         "MEM-R/W"
     )?;
+    // Reused buffers: at tens of thousands of rows, per-cell allocations show up.
+    let (mut line, mut local, mut peer, mut mem) = (
+        String::with_capacity(256),
+        String::new(),
+        String::new(),
+        String::new(),
+    );
     for s in sockets {
+        line.clear();
+        local.clear();
+        peer.clear();
+        mem.clear();
         let proto = match (s.protocol, s.ip_version) {
             (Protocol::Tcp, 4) => "tcp",
             (Protocol::Tcp, _) => "tcp6",
             (Protocol::Udp, 4) => "udp",
             (Protocol::Udp, _) => "udp6",
         };
-        let (rtt, cwnd, retr, deliv) = match &s.tcp_info {
-            Some(t) if s.state != TcpState::Listen && s.state != TcpState::TimeWait => (
-                format!("{:.2}", f64::from(t.rtt_us) / 1000.0),
-                t.snd_cwnd.to_string(),
-                t.total_retrans.to_string(),
-                format!("{:.1}", t.delivery_rate_bytes_per_s as f64 * 8.0 / 1e6),
-            ),
-            _ => ("-".into(), "-".into(), "-".into(), "-".into()),
-        };
-        let mem = s
-            .skmem
-            .map(|m| format!("{}/{}", m.rmem_alloc, m.wmem_queued))
-            .unwrap_or_else(|| "-".into());
-        let process = s
-            .process
-            .as_ref()
-            .map(|p| format!("{}/{}", p.comm, p.pid))
-            .unwrap_or_else(|| "-".into());
-        writeln!(
-            out,
-            "{:<5} {:<10} {:>7} {:>7} {:<27} {:<27} {:>8} {:>6} {:>6} {:>10} {:>6} {:>12}  {}",
+        let _ = write_endpoint(&mut local, s.local_addr, s.local_port);
+        let _ = write_endpoint(&mut peer, s.remote_addr, s.remote_port);
+        match s.skmem {
+            Some(m) => {
+                let _ = write!(mem, "{}/{}", m.rmem_alloc, m.wmem_queued);
+            }
+            None => mem.push('-'),
+        }
+        let _ = write!(
+            line,
+            "{:<5} {:<10} {:>7} {:>7} {:<27} {:<27} ",
             proto,
             s.state.as_str(),
             s.recv_q,
             s.send_q,
-            endpoint(s.local_addr, s.local_port),
-            endpoint(s.remote_addr, s.remote_port),
-            rtt,
-            cwnd,
-            retr,
-            deliv,
-            s.limited_by().unwrap_or("-"),
-            mem,
-            process
-        )?;
+            local,
+            peer
+        );
+        let _ = match &s.tcp_info {
+            Some(t) if s.state != TcpState::Listen && s.state != TcpState::TimeWait => write!(
+                line,
+                "{:>8.2} {:>6} {:>6} {:>10.1}",
+                f64::from(t.rtt_us) / 1000.0,
+                t.snd_cwnd,
+                t.total_retrans,
+                t.delivery_rate_bytes_per_s as f64 * 8.0 / 1e6
+            ),
+            _ => write!(line, "{:>8} {:>6} {:>6} {:>10}", "-", "-", "-", "-"),
+        };
+        let _ = write!(line, " {:>6} {:>12}  ", s.limited_by().unwrap_or("-"), mem);
+        let _ = match &s.process {
+            Some(p) => writeln!(line, "{}/{}", p.comm, p.pid),
+            None => writeln!(line, "-"),
+        };
+        out.write_all(line.as_bytes())?;
     }
     Ok(())
+}
+
+fn write_endpoint(buf: &mut String, addr: IpAddr, port: u16) -> std::fmt::Result {
+    use std::fmt::Write as _;
+    match addr {
+        IpAddr::V4(a) => write!(buf, "{a}:{port}"),
+        IpAddr::V6(a) => write!(buf, "[{a}]:{port}"),
+    }
 }
 
 pub fn write_summary(out: &mut impl Write, s: &SocketSummary) -> std::io::Result<()> {

@@ -165,7 +165,8 @@ pub struct Socket {
     /// Bytes of tcp_info the kernel sent (280 on 6.18); fields past it read 0.
     pub tcp_info_len: Option<u16>,
     pub skmem: Option<SkMemInfo>,
-    pub congestion_control: Option<String>,
+    /// Shared between sockets: there are only a few algorithm names.
+    pub congestion_control: Option<Arc<str>>,
     pub tos: Option<u8>,
     /// Bit 0: no more receives (SHUT_RD), bit 1: no more sends (SHUT_WR).
     pub shutdown: Option<u8>,
@@ -217,7 +218,8 @@ pub const DUMPS: [(&str, u8, Protocol); 4] = [
 
 /// One sock_diag dump of every socket of a family and protocol.
 pub fn dump(family: u8, protocol: Protocol) -> Result<Vec<u8>> {
-    let mut extensions = ExtensionFlags::MEMINFO | ExtensionFlags::SKMEMINFO | ExtensionFlags::TOS;
+    // SKMEMINFO supersedes MEMINFO (which we would not read); asking less is cheaper.
+    let mut extensions = ExtensionFlags::SKMEMINFO | ExtensionFlags::TOS;
     if protocol == Protocol::Tcp {
         extensions |= ExtensionFlags::INFO | ExtensionFlags::CONG;
     }
@@ -264,6 +266,9 @@ pub fn parse_dump(buf: &[u8], protocol: Protocol, out: &mut Vec<Socket>) -> Resu
         what: "inet_diag_msg".into(),
         detail,
     };
+    // A socket's message is ~400 bytes with tcp_info; reserving avoids regrowth copies.
+    out.reserve(buf.len() / 512);
+    let mut cong_names: Vec<Arc<str>> = Vec::new();
     for msg in netlink_io::data_messages(buf) {
         let body = &msg[NLMSG_HDR_LEN..];
         if body.len() < INET_DIAG_MSG_LEN {
@@ -316,8 +321,16 @@ pub fn parse_dump(buf: &[u8], protocol: Protocol, out: &mut Vec<Socket>) -> Resu
                 }
                 INET_DIAG_CONG => {
                     let end = value.iter().position(|&b| b == 0).unwrap_or(value.len());
-                    socket.congestion_control =
-                        Some(String::from_utf8_lossy(&value[..end]).into_owned());
+                    let name = &value[..end];
+                    let shared = match cong_names.iter().find(|n| n.as_bytes() == name) {
+                        Some(n) => n.clone(),
+                        None => {
+                            let n: Arc<str> = String::from_utf8_lossy(name).into();
+                            cong_names.push(n.clone());
+                            n
+                        }
+                    };
+                    socket.congestion_control = Some(shared);
                 }
                 INET_DIAG_TOS => socket.tos = value.first().copied(),
                 INET_DIAG_SHUTDOWN => socket.shutdown = value.first().copied(),

@@ -173,3 +173,42 @@ impl Drop for NetnsPair {
 pub fn netsight() -> &'static str {
     env!("CARGO_BIN_EXE_netsight")
 }
+
+/// A running conn_holder.py inside a namespace; killed on drop.
+#[derive(Debug)]
+pub struct ConnHolder {
+    child: std::process::Child,
+    pub pid: u32,
+    pub ports: Vec<u16>,
+}
+
+impl ConnHolder {
+    pub fn start(ns: &str, args: &[&str]) -> ConnHolder {
+        use std::io::BufRead;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/conn_holder.py");
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, "python3", script])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("READY line");
+        let mut f = line.split_whitespace();
+        assert_eq!(f.next(), Some("READY"), "conn_holder said {line:?}");
+        let pid = f.next().and_then(|p| p.parse().ok()).expect("pid");
+        let ports = f.filter_map(|p| p.parse().ok()).collect();
+        ConnHolder { child, pid, ports }
+    }
+}
+
+impl Drop for ConnHolder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -272,10 +272,11 @@ fn clock_label(unix_ms: u64) -> String {
 fn run_sockets(args: &SocketsArgs) -> Result<()> {
     let filter = sockets_view::SocketFilter::from_args(args).map_err(anyhow::Error::msg)?;
     let snapshot = match &args.from {
-        Some(path) => {
-            let raws = read_bundle(path)?;
-            Snapshot::from_raw(raws.last().unwrap_or(&raws[0]))
-        }
+        // The bundle's last snapshot: the most recent view of the sockets.
+        Some(path) => match read_bundle(path)?.last() {
+            Some(raw) => Snapshot::from_raw(raw),
+            None => bail!("bundle {} holds no snapshots", path.display()),
+        },
         None => Snapshot::take_with_sockets(!args.no_process),
     };
     let Some(table) = &snapshot.sockets else {

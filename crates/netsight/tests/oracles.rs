@@ -325,22 +325,7 @@ fn stat_dev_agrees_with_sar() {
     }
     let pair = NetnsPair::new();
     // ~200 packets/s each way for 6 s, a steady load both tools watch together.
-    let mut load = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &pair.a,
-            "ping",
-            "-q",
-            "-i",
-            "0.005",
-            "-w",
-            "6",
-            &pair.addr_b,
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("ping");
+    let mut load = pair.ping_in_background("0.005", "6");
     std::thread::sleep(std::time::Duration::from_millis(500));
     let sar = Command::new("ip")
         .args(["netns", "exec", &pair.a, "sar", "-n", "DEV", "1", "4"])
@@ -397,22 +382,7 @@ fn bundle_round_trip_through_cli() {
     let file = dir.join("ns.nsb");
     let file_s = file.to_str().unwrap();
 
-    let mut load = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &pair.a,
-            "ping",
-            "-q",
-            "-i",
-            "0.01",
-            "-w",
-            "2",
-            &pair.addr_b,
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("ping");
+    let mut load = pair.ping_in_background("0.01", "2");
     pair.exec_ok(
         &pair.a,
         netsight(),

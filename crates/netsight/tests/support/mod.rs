@@ -139,6 +139,26 @@ impl NetnsPair {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Pings from a to b every `interval_s` for `seconds`, in the background.
+    pub fn ping_in_background(&self, interval_s: &str, seconds: &str) -> std::process::Child {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.a,
+                "ping",
+                "-q",
+                "-i",
+                interval_s,
+                "-w",
+                seconds,
+                &self.addr_b,
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("ping")
+    }
+
     /// A bounded burst of pings from a to b.
     pub fn ping(&self, count: u32, size: u32) {
         self.exec_ok(

@@ -192,47 +192,32 @@ fn run_stat(args: &StatArgs) -> Result<()> {
         None => None,
     };
 
-    let first;
-    let mut prev;
-    if let Some(snaps) = snapshots_from_bundle {
-        first = snaps[0].clone();
-        prev = snaps[0].clone();
-        for cur in snaps.into_iter().skip(1) {
-            let rates = delta(&prev, &cur);
-            let report = stat_report::build(
-                &keywords,
-                &rates,
-                &cur,
-                args.per_cpu,
-                Some(cur.meta.taken_at_unix_ms),
-            );
-            emit(&report, &mut out)?;
-            reports.push(report);
-            prev = cur;
+    // Snapshots come from the bundle, or live: one now, then one per interval.
+    let mut snapshots: Box<dyn Iterator<Item = Snapshot>> = match snapshots_from_bundle {
+        Some(snaps) => Box::new(snaps.into_iter()),
+        None => {
+            // Like sar: an INTERVAL without COUNT runs until interrupted; neither means one report.
+            let count = count.or(if interval.is_some() { None } else { Some(1) });
+            let interval = Duration::from_secs_f64(interval.unwrap_or(1.0));
+            Box::new((0..=count.unwrap_or(u64::MAX)).map(move |i| {
+                if i > 0 {
+                    std::thread::sleep(interval);
+                }
+                Snapshot::take()
+            }))
         }
-    } else {
-        // Like sar: an INTERVAL without COUNT runs until interrupted; neither means one report.
-        let count = count.or(if interval.is_some() { None } else { Some(1) });
-        let interval = Duration::from_secs_f64(interval.unwrap_or(1.0));
-        first = Snapshot::take();
-        prev = first.clone();
-        let mut done = 0u64;
-        while count.is_none_or(|c| done < c) {
-            std::thread::sleep(interval);
-            let cur = Snapshot::take();
-            let rates = delta(&prev, &cur);
-            let report = stat_report::build(
-                &keywords,
-                &rates,
-                &cur,
-                args.per_cpu,
-                Some(cur.meta.taken_at_unix_ms),
-            );
-            emit(&report, &mut out)?;
-            reports.push(report);
-            prev = cur;
-            done += 1;
-        }
+    };
+    let Some(first) = snapshots.next() else {
+        bail!("no snapshot to start from");
+    };
+    let mut prev = first.clone();
+    for cur in snapshots {
+        let rates = delta(&prev, &cur);
+        let timestamp = Some(cur.meta.taken_at_unix_ms);
+        let report = stat_report::build(&keywords, &rates, &cur, args.per_cpu, timestamp);
+        emit(&report, &mut out)?;
+        reports.push(report);
+        prev = cur;
     }
 
     // sar prints an average when more than one interval was shown.

@@ -1,0 +1,1 @@
+//! The counter dictionary (filled in below).

@@ -1,0 +1,138 @@
+//! What a diagnosis produces: plain data, serialized as is for `--json`.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+/// The layer of the stack a rule watches, bottom up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    Nic,
+    Softirq,
+    Qdisc,
+    Ip,
+    Tcp,
+    Udp,
+    Sockets,
+    Conntrack,
+    Config,
+}
+
+/// Brendan Gregg's USE method, plus configuration risks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UseKind {
+    Utilization,
+    Saturation,
+    Errors,
+    Configuration,
+}
+
+/// One measured fact behind a finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Counter, gauge or sysctl, by its kernel name ("TcpExt.ListenOverflows", "eth0 rx_dropped").
+    pub metric: String,
+    /// The value the rule compared: a rate, a ratio in percent, a count or a setting.
+    pub value: f64,
+    pub unit: String,
+    /// The threshold it crossed, in the same unit (None for plain context).
+    pub threshold: Option<f64>,
+}
+
+impl Evidence {
+    pub fn new(metric: impl Into<String>, value: f64, unit: &str, threshold: Option<f64>) -> Self {
+        Evidence {
+            metric: metric.into(),
+            value,
+            unit: unit.to_string(),
+            threshold,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub rule_id: String,
+    pub layer: Layer,
+    pub use_kind: UseKind,
+    pub severity: Severity,
+    pub title: String,
+    /// What it is about: an interface, a listener, a process; None for host-wide.
+    pub subject: Option<String>,
+    pub evidence: Vec<Evidence>,
+    pub why: String,
+    pub confirm: Vec<String>,
+    pub fix: Vec<String>,
+    /// For ranking within a severity: how far past its threshold (1.0 = at it).
+    pub impact: f64,
+}
+
+/// What every interface and the host did during the interval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InterfaceLoad {
+    pub name: String,
+    pub rx_mbit_per_s: f64,
+    pub tx_mbit_per_s: f64,
+    pub rx_packets_per_s: f64,
+    pub tx_packets_per_s: f64,
+    /// Bytes per packet, both directions: small packets mean a packet-rate-bound load.
+    pub avg_packet_bytes: f64,
+    pub utilization_percent: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SocketLoad {
+    pub local: String,
+    pub peer: String,
+    pub state: String,
+    pub bytes: u64,
+    pub total_retrans: u32,
+    pub rtt_ms: f64,
+    pub process: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Workload {
+    pub interval_s: f64,
+    pub interfaces: Vec<InterfaceLoad>,
+    /// New TCP connections per second (ActiveOpens + PassiveOpens).
+    pub tcp_connections_per_s: f64,
+    pub tcp_active_opens_per_s: f64,
+    pub tcp_passive_opens_per_s: f64,
+    /// Segments/datagrams per second in both directions, per protocol.
+    pub tcp_segments_per_s: f64,
+    pub udp_datagrams_per_s: f64,
+    pub icmp_messages_per_s: f64,
+    pub tcp_established: Option<i64>,
+    pub top_sockets_by_bytes: Vec<SocketLoad>,
+    pub top_sockets_by_retrans: Vec<SocketLoad>,
+}
+
+/// A source the diagnosis could not use, and why (missing privilege, absent module).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub source: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub workload: Workload,
+    pub skipped: Vec<Skipped>,
+    pub rules_run: usize,
+}
+
+impl Report {
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+}

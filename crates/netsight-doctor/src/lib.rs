@@ -1,0 +1,88 @@
+//! netsight-doctor: the USE-method diagnosis. Two snapshots → rates → every rule
+//! → ranked findings with evidence, plus a workload summary. Nothing here reads
+//! the kernel or prints: snapshots come in, plain data goes out.
+
+pub mod explain;
+pub mod finding;
+pub mod rules;
+pub mod workload;
+
+use netsight_kernel::sockets::summary::summarize;
+use netsight_kernel::{delta, Snapshot};
+
+pub use finding::{Evidence, Finding, Layer, Report, Severity, Skipped, UseKind};
+
+/// Diagnoses the interval between `prev` and `cur`.
+pub fn diagnose(prev: &Snapshot, cur: &Snapshot) -> Report {
+    let rates = delta(prev, cur);
+    let socket_summary = cur
+        .sockets
+        .as_ref()
+        .map(|t| summarize(t, &cur.sockstat, &cur.sysctls));
+    let ctx = rules::Context {
+        prev,
+        cur,
+        rates: &rates,
+        sockets: socket_summary.as_ref(),
+    };
+    let all = rules::all();
+    let mut findings: Vec<Finding> = Vec::new();
+    for rule in &all {
+        for hit in (rule.check)(&ctx) {
+            let mut fix: Vec<String> = hit.extra_fix;
+            fix.extend(rule.fix.iter().map(|s| s.to_string()));
+            findings.push(Finding {
+                rule_id: rule.id.to_string(),
+                layer: rule.layer,
+                use_kind: rule.kind,
+                severity: hit.severity,
+                title: rule.title.to_string(),
+                subject: hit.subject,
+                evidence: hit.evidence,
+                why: rule.why.to_string(),
+                confirm: rule.confirm.iter().map(|s| s.to_string()).collect(),
+                fix,
+                impact: hit.impact,
+            });
+        }
+    }
+    // Worst first; within a severity, furthest past its threshold first.
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.impact.total_cmp(&a.impact))
+            .then(a.rule_id.cmp(&b.rule_id))
+    });
+
+    let mut skipped: Vec<Skipped> = cur
+        .unavailable
+        .iter()
+        .filter(|(source, why)| is_relevant_absence(source, why))
+        .map(|(source, reason)| Skipped {
+            source: source.clone(),
+            reason: reason.clone(),
+        })
+        .collect();
+    if cur.sockets.is_none() {
+        skipped.push(Skipped {
+            source: "sockets".into(),
+            reason: "no socket table in this snapshot: sockets.* rules did not run".into(),
+        });
+    }
+
+    Report {
+        findings,
+        workload: workload::summarize(cur, &rates),
+        skipped,
+        rules_run: all.len(),
+    }
+}
+
+/// Absences that are normal answers (a driver without a speed, a sysctl this
+/// kernel removed, ethtool "not supported") are not worth reporting as skipped.
+fn is_relevant_absence(source: &str, why: &str) -> bool {
+    let normal = why == netsight_kernel::support::NOT_SUPPORTED
+        || (source.starts_with("sys/class/net/") && why.contains("not reported by the driver"))
+        || source.ends_with("tcp_tw_recycle");
+    !normal
+}

@@ -1,0 +1,408 @@
+//! NIC and driver: utilization against link speed, drops, errors, FIFO and CRC errors.
+
+use super::{grade, Context, Hit, Rule};
+use crate::finding::{Evidence, Layer, Severity, UseKind};
+
+pub static RULES: &[Rule] = &[
+    Rule {
+        id: "nic.utilization",
+        layer: Layer::Nic,
+        kind: UseKind::Utilization,
+        title: "Interface close to its line rate",
+        thresholds: "busier direction >= 80 % of link speed warns, >= 95 % critical (full duplex; half duplex adds both directions, as sar's %ifutil)",
+        why: "A link near its speed queues packets in the qdisc and the NIC ring; latency rises before anything is dropped. Utilization is the U of USE: past ~80 % queueing delay grows quickly.",
+        confirm: &["netsight stat DEV 1 10   (watch %ifutil)", "ethtool IFACE   (check the negotiated Speed/Duplex)"],
+        fix: &["Spread traffic (bonding/ECMP, another NIC) or move to a faster link", "Shape or prioritise bulk traffic (tc htb) so latency-sensitive flows keep headroom", "Check the link negotiated its full speed: ethtool -s IFACE speed N duplex full autoneg on"],
+        reads: &["rx_bytes", "tx_bytes", "/sys/class/net/IFACE/speed"],
+        check: utilization,
+    },
+    Rule {
+        id: "nic.rx_drops",
+        layer: Layer::Nic,
+        kind: UseKind::Saturation,
+        title: "Interface drops received packets",
+        thresholds: ">= 2 % of received packets dropped and >= 1 drop/s warns (netdata's inbound drop ratio); >= 10 % critical",
+        why: "rx_dropped counts packets the stack received but had to discard: no buffer in the NIC ring (rx_missed), a full backlog, or no protocol handler. Each drop costs a retransmission for TCP and is loss for UDP.",
+        confirm: &["ip -s -s link show IFACE", "ethtool -S IFACE | grep -Ei 'drop|miss|no_buf'", "netsight stat EDEV SOFT 1 10"],
+        fix: &["Grow the receive ring: ethtool -G IFACE rx <max from ethtool -g>", "Spread receive work over CPUs: more channels (ethtool -L IFACE combined N) or RPS (echo f > /sys/class/net/IFACE/queues/rx-0/rps_cpus)", "If softnet drops also rise: sysctl -w net.core.netdev_max_backlog=16384"],
+        reads: &["rx_dropped", "rx_missed_errors", "rx_packets"],
+        check: rx_drops,
+    },
+    Rule {
+        id: "nic.tx_drops",
+        layer: Layer::Nic,
+        kind: UseKind::Saturation,
+        title: "Interface drops packets on transmit",
+        thresholds: ">= 2 % of transmitted packets dropped and >= 1 drop/s warns; >= 10 % critical",
+        why: "tx_dropped counts packets the driver or qdisc layer could not send, usually a full transmit queue or ring. Senders see it as loss and back off.",
+        confirm: &["ip -s -s link show IFACE", "tc -s qdisc show dev IFACE", "ethtool -S IFACE"],
+        fix: &["Grow the transmit ring: ethtool -G IFACE tx <max>", "Raise txqueuelen: ip link set IFACE txqueuelen 10000 (with an AQM qdisc where available)", "Find the sender: netsight sockets --sort bytes"],
+        reads: &["tx_dropped", "tx_packets"],
+        check: tx_drops,
+    },
+    Rule {
+        id: "nic.errors",
+        layer: Layer::Nic,
+        kind: UseKind::Errors,
+        title: "Interface reports receive or transmit errors",
+        thresholds: ">= 1 error/s (rx_errors + tx_errors) warns; >= 100/s critical",
+        why: "Interface errors are frames the hardware rejected: bad checksums, wrong length, carrier problems. They point below the stack: cable, optics, switch port, driver or firmware.",
+        confirm: &["ip -s -s link show IFACE", "ethtool -S IFACE", "dmesg | grep -i IFACE"],
+        fix: &["Check cabling/optics and the switch port counters", "Update the NIC driver/firmware", "Check duplex/speed agreement with the peer: ethtool IFACE"],
+        reads: &["rx_errors", "tx_errors"],
+        check: errors,
+    },
+    Rule {
+        id: "nic.fifo_errors",
+        layer: Layer::Nic,
+        kind: UseKind::Saturation,
+        title: "NIC FIFO overruns",
+        thresholds: "any rx/tx FIFO error in the interval warns (netdata: fifo errors > 0)",
+        why: "A FIFO overrun means the NIC's internal buffer overflowed before DMA to host memory: the host did not service the ring fast enough (interrupt moderation, CPU, PCIe).",
+        confirm: &["ip -s -s link show IFACE", "ethtool -S IFACE | grep -i fifo", "ethtool -c IFACE"],
+        fix: &["Grow rings: ethtool -G IFACE rx <max>", "Lower interrupt coalescing delay: ethtool -C IFACE rx-usecs 8", "Spread interrupts over CPUs (irqbalance or /proc/irq/N/smp_affinity)"],
+        reads: &["rx_fifo_errors", "tx_fifo_errors"],
+        check: fifo_errors,
+    },
+    Rule {
+        id: "nic.crc_frame_errors",
+        layer: Layer::Nic,
+        kind: UseKind::Errors,
+        title: "CRC or framing errors on the wire",
+        thresholds: "any CRC/frame/length error in the interval warns; >= 10/s critical",
+        why: "CRC and frame errors are corrupted frames arriving on the wire: almost always physical (cable, transceiver, electrical noise) or a duplex mismatch. The stack never sees them, the sender sees loss.",
+        confirm: &["ethtool -S IFACE | grep -Ei 'crc|frame|align'", "ethtool IFACE   (Speed/Duplex on both ends)"],
+        fix: &["Replace the cable/transceiver or move to another switch port", "Fix duplex mismatch: force the same speed/duplex on both ends or enable autoneg on both"],
+        reads: &["rx_crc_errors", "rx_frame_errors", "rx_length_errors"],
+        check: crc_frame_errors,
+    },
+    Rule {
+        id: "nic.driver_drops",
+        layer: Layer::Nic,
+        kind: UseKind::Saturation,
+        title: "Driver counters report drops",
+        thresholds: "any driver statistic (ethtool -S) named *drop*, *discard*, *miss*, *no_buf*, *alloc_fail* or *overrun* rising warns",
+        why: "Drivers count drops that never reach the generic interface counters: per-queue drops, buffer allocation failures, XDP drops. These name the queue and the reason.",
+        confirm: &["ethtool -S IFACE | grep -Ei 'drop|discard|miss|no_buf|alloc|overrun'"],
+        fix: &["Per-queue drops: balance queues (ethtool -X IFACE equal N) or add channels", "Allocation failures: check memory pressure (vm.min_free_kbytes)", "XDP drops: inspect the attached program (ip link show IFACE)"],
+        reads: &["ethtool -S"],
+        check: driver_drops,
+    },
+    Rule {
+        id: "nic.no_carrier",
+        layer: Layer::Nic,
+        kind: UseKind::Errors,
+        title: "Interface is up but has no carrier",
+        thresholds: "administratively up, not loopback, and no lower-layer carrier (operstate DOWN/LOWERLAYERDOWN)",
+        why: "An interface that is configured up but has no link cannot pass traffic; routes through it black-hole packets.",
+        confirm: &["ip link show IFACE", "ethtool IFACE | grep 'Link detected'"],
+        fix: &["Check the cable/peer; bring the peer up", "If unused: ip link set IFACE down, and remove its routes"],
+        reads: &["operstate", "IFF_UP", "IFF_LOWER_UP"],
+        check: no_carrier,
+    },
+    Rule {
+        id: "nic.half_duplex",
+        layer: Layer::Nic,
+        kind: UseKind::Configuration,
+        title: "Link negotiated half duplex",
+        thresholds: "/sys/class/net/IFACE/duplex reads half",
+        why: "Half duplex means collisions and a fraction of the throughput; on modern Ethernet it almost always means a failed autonegotiation with the peer.",
+        confirm: &["ethtool IFACE"],
+        fix: &["Enable autonegotiation on both ends: ethtool -s IFACE autoneg on", "Or force the same speed and full duplex on both ends"],
+        reads: &["/sys/class/net/IFACE/duplex", "collisions"],
+        check: half_duplex,
+    },
+];
+
+/// (drops, packets) ratio rule shared by rx and tx.
+fn drop_ratio(subject: &str, metric: &str, drops_per_s: f64, packets_per_s: f64) -> Option<Hit> {
+    if drops_per_s < 1.0 {
+        return None;
+    }
+    let percent = drops_per_s * 100.0 / (drops_per_s + packets_per_s).max(1.0);
+    let severity = grade(percent, 2.0, Some(10.0))?;
+    Some(
+        Hit::new(
+            severity,
+            vec![
+                Evidence::new(format!("{subject} {metric}"), percent, "percent", Some(2.0)),
+                Evidence::new(
+                    format!("{subject} {metric} rate"),
+                    drops_per_s,
+                    "per_s",
+                    None,
+                ),
+            ],
+            percent / 2.0,
+        )
+        .about(subject),
+    )
+}
+
+fn utilization(ctx: &Context) -> Vec<Hit> {
+    ctx.rates
+        .links
+        .iter()
+        .filter_map(|l| {
+            let speed = l.speed_mbps? as f64 * 1e6;
+            let (rx, tx) = (l.stats.rx_bytes * 8.0, l.stats.tx_bytes * 8.0);
+            let busiest = if l.duplex.as_deref() == Some("half") {
+                rx + tx
+            } else {
+                rx.max(tx)
+            };
+            let percent = busiest * 100.0 / speed;
+            let severity = grade(percent, 80.0, Some(95.0))?;
+            Some(
+                Hit::new(
+                    severity,
+                    vec![
+                        Evidence::new(
+                            format!("{} utilization", l.name),
+                            percent,
+                            "percent",
+                            Some(80.0),
+                        ),
+                        Evidence::new(format!("{} speed", l.name), speed / 1e6, "Mbit/s", None),
+                    ],
+                    percent / 80.0,
+                )
+                .about(&l.name),
+            )
+        })
+        .collect()
+}
+
+fn rx_drops(ctx: &Context) -> Vec<Hit> {
+    ctx.rates
+        .links
+        .iter()
+        .filter_map(|l| {
+            let s = &l.stats;
+            drop_ratio(
+                &l.name,
+                "rx_dropped",
+                s.rx_dropped + s.rx_missed_errors,
+                s.rx_packets,
+            )
+        })
+        .collect()
+}
+
+fn tx_drops(ctx: &Context) -> Vec<Hit> {
+    ctx.rates
+        .links
+        .iter()
+        .filter_map(|l| {
+            drop_ratio(
+                &l.name,
+                "tx_dropped",
+                l.stats.tx_dropped,
+                l.stats.tx_packets,
+            )
+        })
+        .collect()
+}
+
+fn errors(ctx: &Context) -> Vec<Hit> {
+    ctx.rates
+        .links
+        .iter()
+        .filter_map(|l| {
+            let rate = l.stats.rx_errors + l.stats.tx_errors;
+            let severity = grade(rate, 1.0, Some(100.0))?;
+            Some(
+                Hit::new(
+                    severity,
+                    vec![
+                        Evidence::new(
+                            format!("{} rx_errors", l.name),
+                            l.stats.rx_errors,
+                            "per_s",
+                            Some(1.0),
+                        ),
+                        Evidence::new(
+                            format!("{} tx_errors", l.name),
+                            l.stats.tx_errors,
+                            "per_s",
+                            Some(1.0),
+                        ),
+                    ],
+                    rate,
+                )
+                .about(&l.name),
+            )
+        })
+        .collect()
+}
+
+fn fifo_errors(ctx: &Context) -> Vec<Hit> {
+    let secs = ctx.rates.interval_s;
+    ctx.rates
+        .links
+        .iter()
+        .filter_map(|l| {
+            let rate = l.stats.rx_fifo_errors + l.stats.tx_fifo_errors + l.stats.rx_over_errors;
+            (rate * secs >= 1.0).then(|| {
+                Hit::new(
+                    Severity::Warning,
+                    vec![
+                        Evidence::new(
+                            format!("{} rx_fifo_errors", l.name),
+                            l.stats.rx_fifo_errors,
+                            "per_s",
+                            Some(0.0),
+                        ),
+                        Evidence::new(
+                            format!("{} tx_fifo_errors", l.name),
+                            l.stats.tx_fifo_errors,
+                            "per_s",
+                            Some(0.0),
+                        ),
+                        Evidence::new(
+                            format!("{} rx_over_errors", l.name),
+                            l.stats.rx_over_errors,
+                            "per_s",
+                            Some(0.0),
+                        ),
+                    ],
+                    1.0 + rate,
+                )
+                .about(&l.name)
+            })
+        })
+        .collect()
+}
+
+fn crc_frame_errors(ctx: &Context) -> Vec<Hit> {
+    let secs = ctx.rates.interval_s;
+    ctx.rates
+        .links
+        .iter()
+        .filter_map(|l| {
+            let s = &l.stats;
+            let rate = s.rx_crc_errors + s.rx_frame_errors + s.rx_length_errors;
+            if rate * secs < 1.0 {
+                return None;
+            }
+            let severity = if rate >= 10.0 {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            };
+            Some(
+                Hit::new(
+                    severity,
+                    vec![
+                        Evidence::new(
+                            format!("{} rx_crc_errors", l.name),
+                            s.rx_crc_errors,
+                            "per_s",
+                            Some(0.0),
+                        ),
+                        Evidence::new(
+                            format!("{} rx_frame_errors", l.name),
+                            s.rx_frame_errors,
+                            "per_s",
+                            Some(0.0),
+                        ),
+                        Evidence::new(
+                            format!("{} rx_length_errors", l.name),
+                            s.rx_length_errors,
+                            "per_s",
+                            Some(0.0),
+                        ),
+                    ],
+                    1.0 + rate,
+                )
+                .about(&l.name),
+            )
+        })
+        .collect()
+}
+
+const DRIVER_DROP_WORDS: [&str; 6] = ["drop", "discard", "miss", "no_buf", "alloc_fail", "overrun"];
+
+fn driver_drops(ctx: &Context) -> Vec<Hit> {
+    let mut hits = Vec::new();
+    for cur in &ctx.cur.links {
+        let Some(prev) = ctx
+            .prev
+            .link(&cur.name)
+            .filter(|p| p.ifindex == cur.ifindex)
+        else {
+            continue;
+        };
+        let (Some(now), Some(before)) =
+            (cur.driver_stats.available(), prev.driver_stats.available())
+        else {
+            continue;
+        };
+        let evidence: Vec<Evidence> = now
+            .iter()
+            .filter(|(name, _)| {
+                let n = name.to_ascii_lowercase();
+                DRIVER_DROP_WORDS.iter().any(|w| n.contains(w))
+            })
+            .filter_map(|(name, &v)| {
+                let increase = v.checked_sub(*before.get(name)?)?;
+                (increase > 0).then(|| {
+                    Evidence::new(
+                        format!("{} {name}", cur.name),
+                        increase as f64 / ctx.rates.interval_s,
+                        "per_s",
+                        Some(0.0),
+                    )
+                })
+            })
+            .collect();
+        if !evidence.is_empty() {
+            let total: f64 = evidence.iter().map(|e| e.value).sum();
+            hits.push(Hit::new(Severity::Warning, evidence, 1.0 + total).about(&cur.name));
+        }
+    }
+    hits
+}
+
+fn no_carrier(ctx: &Context) -> Vec<Hit> {
+    ctx.cur
+        .links
+        .iter()
+        .filter(|l| l.admin_up && !l.lower_up && l.name != "lo")
+        .filter(|l| matches!(l.operstate.as_deref(), Some("DOWN" | "LOWERLAYERDOWN")))
+        .map(|l| {
+            Hit::new(
+                Severity::Warning,
+                vec![Evidence::new(
+                    format!("{} carrier", l.name),
+                    0.0,
+                    "bool",
+                    Some(1.0),
+                )],
+                1.0,
+            )
+            .about(&l.name)
+        })
+        .collect()
+}
+
+fn half_duplex(ctx: &Context) -> Vec<Hit> {
+    ctx.cur
+        .links
+        .iter()
+        .filter(|l| l.duplex.as_deref() == Some("half"))
+        .map(|l| {
+            Hit::new(
+                Severity::Warning,
+                vec![Evidence::new(
+                    format!("{} duplex half", l.name),
+                    1.0,
+                    "bool",
+                    None,
+                )],
+                1.0,
+            )
+            .about(&l.name)
+        })
+        .collect()
+}

@@ -1,0 +1,155 @@
+//! Sockets (from the socket table, when collected): CLOSE-WAIT leaks, full
+//! accept queues, SYN-queue pressure per listener.
+
+use super::{Context, Hit, Rule};
+use crate::finding::{Evidence, Layer, Severity, UseKind};
+
+pub static RULES: &[Rule] = &[
+    Rule {
+        id: "sockets.close_wait_leak",
+        layer: Layer::Sockets,
+        kind: UseKind::Saturation,
+        title: "Process piling up CLOSE-WAIT connections",
+        thresholds: ">= 100 CLOSE-WAIT sockets in one process warns; >= 1000 critical",
+        why: "CLOSE-WAIT means the peer closed and our application has not called close(). They never time out: a growing pile is a file-descriptor and memory leak in the application, which ends in 'too many open files'.",
+        confirm: &["netsight sockets --state close-wait --process PID", "ls /proc/PID/fd | wc -l"],
+        fix: &["Fix the application to close sockets on EOF/errors (check its error paths and connection pools)", "Short term: restart the process"],
+        reads: &["CLOSE-WAIT sockets"],
+        check: close_wait_leak,
+    },
+    Rule {
+        id: "sockets.accept_queue_full",
+        layer: Layer::Sockets,
+        kind: UseKind::Saturation,
+        title: "Listener's accept queue is full",
+        thresholds: "accept queue (Recv-Q) >= backlog (Send-Q) warns; >= 80 % is info",
+        why: "Connections completed by the kernel are waiting for the application's accept(). A full queue makes the kernel drop new handshakes (see tcp.listen_overflows): the application is too slow to accept, or its backlog too small.",
+        confirm: &["netsight sockets --listening", "ss -lnt"],
+        fix: &["Accept faster (more workers, SO_REUSEPORT) or raise the listen() backlog together with net.core.somaxconn"],
+        reads: &["listener Recv-Q", "listener Send-Q", "net.core.somaxconn"],
+        check: accept_queue_full,
+    },
+    Rule {
+        id: "sockets.syn_backlog",
+        layer: Layer::Sockets,
+        kind: UseKind::Saturation,
+        title: "Many half-open connections on a listener",
+        thresholds: "SYN-RECV sockets of one listener >= 50 % of net.ipv4.tcp_max_syn_backlog warns; >= 90 % critical",
+        why: "Half-open connections wait for the client's final ACK. Many of them mean a SYN flood (spoofed sources never answer) or clients on a very lossy path; when the queue fills, SYNs are dropped or answered with cookies.",
+        confirm: &["netsight sockets --summary   (syn-recv per listener)", "netsight sockets --state syn-recv --port PORT"],
+        fix: &["Keep net.ipv4.tcp_syncookies=1; raise net.ipv4.tcp_max_syn_backlog", "Under attack: filter sources upstream or with XDP"],
+        reads: &["SYN-RECV sockets", "net.ipv4.tcp_max_syn_backlog"],
+        check: syn_backlog,
+    },
+];
+
+fn close_wait_leak(ctx: &Context) -> Vec<Hit> {
+    let Some(summary) = ctx.sockets else {
+        return Vec::new();
+    };
+    summary
+        .close_wait_by_process
+        .iter()
+        .filter_map(|p| {
+            let count = p.count as f64;
+            let severity = super::grade(count, 100.0, Some(1000.0))?;
+            let who = match (&p.comm, p.pid) {
+                (Some(c), Some(pid)) => format!("{c}/{pid}"),
+                _ => "unknown process".to_string(),
+            };
+            Some(
+                Hit::new(
+                    severity,
+                    vec![Evidence::new(
+                        format!("CLOSE-WAIT sockets of {who}"),
+                        count,
+                        "sockets",
+                        Some(100.0),
+                    )],
+                    count / 100.0,
+                )
+                .about(who),
+            )
+        })
+        .collect()
+}
+
+fn accept_queue_full(ctx: &Context) -> Vec<Hit> {
+    let Some(summary) = ctx.sockets else {
+        return Vec::new();
+    };
+    summary
+        .listeners
+        .iter()
+        .filter(|l| l.backlog > 0)
+        .filter_map(|l| {
+            let severity = if l.fill_percent >= 100.0 {
+                Severity::Warning
+            } else if l.fill_percent >= 80.0 {
+                Severity::Info
+            } else {
+                return None;
+            };
+            let subject = match (&l.comm, l.pid) {
+                (Some(c), Some(pid)) => format!("{}:{} ({c}/{pid})", l.local_addr, l.local_port),
+                _ => format!("{}:{}", l.local_addr, l.local_port),
+            };
+            Some(
+                Hit::new(
+                    severity,
+                    vec![
+                        Evidence::new(
+                            format!("{subject} accept queue"),
+                            f64::from(l.accept_queue),
+                            "connections",
+                            Some(f64::from(l.backlog)),
+                        ),
+                        Evidence::new(
+                            format!("{subject} fill"),
+                            l.fill_percent,
+                            "percent",
+                            Some(100.0),
+                        ),
+                    ],
+                    l.fill_percent / 100.0,
+                )
+                .about(subject),
+            )
+        })
+        .collect()
+}
+
+fn syn_backlog(ctx: &Context) -> Vec<Hit> {
+    let (Some(summary), Some(max)) = (ctx.sockets, ctx.sysctl("net.ipv4.tcp_max_syn_backlog"))
+    else {
+        return Vec::new();
+    };
+    if max <= 0 {
+        return Vec::new();
+    }
+    summary
+        .listeners
+        .iter()
+        .filter_map(|l| {
+            let percent = l.syn_recv as f64 * 100.0 / max as f64;
+            let severity = super::grade(percent, 50.0, Some(90.0))?;
+            let subject = format!("{}:{}", l.local_addr, l.local_port);
+            Some(
+                Hit::new(
+                    severity,
+                    vec![
+                        Evidence::new(
+                            format!("{subject} SYN-RECV"),
+                            l.syn_recv as f64,
+                            "sockets",
+                            Some(max as f64 / 2.0),
+                        ),
+                        Evidence::new("net.ipv4.tcp_max_syn_backlog", max as f64, "sockets", None),
+                    ],
+                    percent / 50.0,
+                )
+                .about(subject),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,738 @@
+//! Each rule fires at its threshold and stays silent just below it, on
+//! synthetic pairs built from a recorded quiet host (10 s apart).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use netsight_kernel::qdisc::{Qdisc, QdiscCounters};
+use netsight_kernel::snapshot::Conntrack;
+use netsight_kernel::sockets::{ProcessRef, Protocol, Socket, SocketTable, TcpState};
+use netsight_kernel::{Snapshot, Support};
+
+use super::test_support::{bump, pair, quiet, run, severity_of};
+use crate::finding::Severity::{self, Critical, Info, Warning};
+
+fn link<'a>(s: &'a mut Snapshot, name: &str) -> &'a mut netsight_kernel::link::Link {
+    s.links
+        .iter_mut()
+        .find(|l| l.name == name)
+        .expect("link in fixture")
+}
+
+/// (rule, group, counter, per-second rate that makes it critical)
+const MUST_NOT_RISE: &[(&str, &str, &str, Option<f64>)] = &[
+    ("ip.reassembly_failures", "Ip", "ReasmFails", Some(10.0)),
+    ("ip.fragmentation_failures", "Ip", "FragFails", Some(10.0)),
+    ("ip.no_route", "Ip", "OutNoRoutes", None),
+    (
+        "tcp.listen_overflows",
+        "TcpExt",
+        "ListenOverflows",
+        Some(10.0),
+    ),
+    (
+        "tcp.syn_queue_full",
+        "TcpExt",
+        "TCPReqQFullDrop",
+        Some(10.0),
+    ),
+    (
+        "tcp.syncookies_sent",
+        "TcpExt",
+        "SyncookiesSent",
+        Some(100.0),
+    ),
+    (
+        "udp.receive_buffer_errors",
+        "Udp",
+        "RcvbufErrors",
+        Some(100.0),
+    ),
+    (
+        "udp.receive_buffer_errors",
+        "Udp6",
+        "RcvbufErrors",
+        Some(100.0),
+    ),
+    ("udp.send_buffer_errors", "Udp", "SndbufErrors", Some(100.0)),
+    ("udp.checksum_errors", "Udp", "InCsumErrors", None),
+];
+
+#[test]
+fn counters_that_must_not_rise() {
+    for &(id, group, name, crit) in MUST_NOT_RISE {
+        assert_eq!(
+            severity_of(id, |_| {}),
+            None,
+            "{id} silent when {name} is flat"
+        );
+        assert_eq!(
+            severity_of(id, |s| bump(s, group, name, 1)),
+            Some(Warning),
+            "{id}: one {name}"
+        );
+        if let Some(c) = crit {
+            let just_below = (c * 10.0) as i64 - 1;
+            assert_eq!(
+                severity_of(id, |s| bump(s, group, name, just_below)),
+                Some(Warning),
+                "{id} below crit"
+            );
+            assert_eq!(
+                severity_of(id, |s| bump(s, group, name, (c * 10.0) as i64)),
+                Some(Critical),
+                "{id} crit"
+            );
+        }
+    }
+}
+
+#[test]
+fn nic_rules() {
+    let util = |percent: f64, duplex: &str| {
+        severity_of("nic.utilization", |s| {
+            let l = link(s, "eth0");
+            l.speed_mbps = Some(1000);
+            l.duplex = Some(duplex.into());
+            l.stats.tx_bytes += (1000e6 / 8.0 * 10.0 * percent / 100.0) as u64;
+        })
+    };
+    assert_eq!(util(79.9, "full"), None);
+    assert_eq!(util(80.0, "full"), Some(Warning));
+    assert_eq!(util(95.0, "full"), Some(Critical));
+    assert_eq!(
+        severity_of("nic.utilization", |s| link(s, "eth0").stats.tx_bytes +=
+            10_000_000_000),
+        None,
+        "no speed, no verdict"
+    );
+
+    let rx = |drops: u64| {
+        severity_of("nic.rx_drops", |s| {
+            let l = link(s, "eth0");
+            l.stats.rx_packets += 1000;
+            l.stats.rx_dropped += drops;
+        })
+    };
+    assert_eq!(rx(20), None, "1.96 %");
+    assert_eq!(rx(21), Some(Warning), "2.06 %");
+    assert_eq!(rx(112), Some(Critical), "10.07 %");
+    assert_eq!(
+        severity_of("nic.rx_drops", |s| link(s, "eth0").stats.rx_dropped += 9),
+        None,
+        "under 1 drop/s"
+    );
+    let tx = |drops: u64| {
+        severity_of("nic.tx_drops", |s| {
+            let l = link(s, "eth0");
+            l.stats.tx_packets += 1000;
+            l.stats.tx_dropped += drops;
+        })
+    };
+    assert_eq!((tx(20), tx(21)), (None, Some(Warning)));
+
+    let errors = |n: u64| severity_of("nic.errors", |s| link(s, "eth0").stats.rx_errors += n);
+    assert_eq!(
+        (errors(9), errors(10), errors(1000)),
+        (None, Some(Warning), Some(Critical))
+    );
+    assert_eq!(
+        severity_of("nic.fifo_errors", |s| link(s, "eth0")
+            .stats
+            .rx_fifo_errors += 1),
+        Some(Warning)
+    );
+    assert_eq!(severity_of("nic.fifo_errors", |_| {}), None);
+    let crc = |n: u64| {
+        severity_of("nic.crc_frame_errors", |s| {
+            link(s, "eth0").stats.rx_crc_errors += n
+        })
+    };
+    assert_eq!(
+        (crc(0), crc(1), crc(100)),
+        (None, Some(Warning), Some(Critical))
+    );
+
+    let carrier = |lower_up: bool| {
+        severity_of("nic.no_carrier", |s| {
+            let l = link(s, "eth0");
+            l.admin_up = true;
+            l.lower_up = lower_up;
+            l.operstate = Some(if lower_up { "UP" } else { "DOWN" }.into());
+        })
+    };
+    assert_eq!((carrier(true), carrier(false)), (None, Some(Warning)));
+    assert_eq!(
+        severity_of("nic.half_duplex", |s| link(s, "eth0").duplex =
+            Some("half".into())),
+        Some(Warning)
+    );
+    assert_eq!(
+        severity_of("nic.half_duplex", |s| link(s, "eth0").duplex =
+            Some("full".into())),
+        None
+    );
+}
+
+#[test]
+fn driver_drop_counters() {
+    let with_stats = |before: u64, after: u64| {
+        let (mut prev, mut cur) = pair(|_| {});
+        let stats = |v: u64| {
+            Support::Available(BTreeMap::from([
+                ("rx_queue_0_drops".to_string(), v),
+                ("rx_bytes".to_string(), v * 100),
+            ]))
+        };
+        link(&mut prev, "eth0").driver_stats = stats(before);
+        link(&mut cur, "eth0").driver_stats = stats(after);
+        run("nic.driver_drops", &prev, &cur)
+            .iter()
+            .map(|h| h.severity)
+            .max()
+    };
+    assert_eq!(with_stats(5, 5), None);
+    assert_eq!(with_stats(5, 6), Some(Warning));
+}
+
+#[test]
+fn softnet_rules() {
+    let drop = |n: u64| severity_of("softnet.dropped", |s| s.softnet[0].dropped += n);
+    assert_eq!(
+        (drop(0), drop(1), drop(999), drop(1000)),
+        (None, Some(Warning), Some(Warning), Some(Critical))
+    );
+    let squeeze = |n: u64| severity_of("softnet.time_squeeze", |s| s.softnet[1].time_squeeze += n);
+    assert_eq!(
+        (squeeze(99), squeeze(100), squeeze(5000)),
+        (None, Some(Warning), Some(Critical))
+    );
+    let flow = |n: u64| {
+        severity_of("softnet.flow_limit", |s| {
+            s.softnet[0].flow_limit_count = Some(n)
+        })
+    };
+    assert_eq!((flow(0), flow(1)), (None, Some(Warning)));
+}
+
+fn qdisc(counters: QdiscCounters, backlog_bytes: u64, qlen: u64) -> Qdisc {
+    Qdisc {
+        ifindex: 2,
+        link: Some("eth0".into()),
+        kind: "pfifo_fast".into(),
+        handle: "0:".into(),
+        parent: "root".into(),
+        counters,
+        backlog_bytes,
+        qlen,
+    }
+}
+
+fn qdisc_severity(id: &str, after: QdiscCounters, backlog: u64, qlen: u64) -> Option<Severity> {
+    let (mut prev, mut cur) = pair(|_| {});
+    prev.qdiscs.push(qdisc(QdiscCounters::default(), 0, 0));
+    cur.qdiscs.push(qdisc(after, backlog, qlen));
+    run(id, &prev, &cur).iter().map(|h| h.severity).max()
+}
+
+#[test]
+fn qdisc_rules() {
+    let c = |packets, drops, overlimits, requeues| QdiscCounters {
+        bytes: 0,
+        packets,
+        drops,
+        overlimits,
+        requeues,
+    };
+    assert_eq!(
+        qdisc_severity("qdisc.drops", c(1000, 10, 0, 0), 0, 0),
+        None,
+        "0.99 %"
+    );
+    assert_eq!(
+        qdisc_severity("qdisc.drops", c(1000, 11, 0, 0), 0, 0),
+        Some(Warning)
+    );
+    assert_eq!(
+        qdisc_severity("qdisc.drops", c(1000, 112, 0, 0), 0, 0),
+        Some(Critical)
+    );
+    const MIB: u64 = 1 << 20;
+    assert_eq!(
+        qdisc_severity("qdisc.standing_queue", c(0, 0, 0, 0), MIB - 1, 999),
+        None
+    );
+    assert_eq!(
+        qdisc_severity("qdisc.standing_queue", c(0, 0, 0, 0), MIB, 0),
+        Some(Warning)
+    );
+    assert_eq!(
+        qdisc_severity("qdisc.standing_queue", c(0, 0, 0, 0), 0, 1000),
+        Some(Warning)
+    );
+    assert_eq!(
+        qdisc_severity("qdisc.standing_queue", c(0, 0, 0, 0), 8 * MIB, 0),
+        Some(Critical)
+    );
+    assert_eq!(
+        qdisc_severity("qdisc.overlimits", c(0, 0, 999, 0), 0, 0),
+        None
+    );
+    assert_eq!(
+        qdisc_severity("qdisc.overlimits", c(0, 0, 1000, 0), 0, 0),
+        Some(Info)
+    );
+    assert_eq!(qdisc_severity("qdisc.requeues", c(0, 0, 0, 99), 0, 0), None);
+    assert_eq!(
+        qdisc_severity("qdisc.requeues", c(0, 0, 0, 100), 0, 0),
+        Some(Info)
+    );
+    assert_eq!(
+        qdisc_severity("qdisc.requeues", c(0, 0, 0, 10_000), 0, 0),
+        Some(Warning)
+    );
+}
+
+#[test]
+fn ip_rules() {
+    let input = |discards: i64| {
+        severity_of("ip.input_errors", |s| {
+            bump(s, "Ip", "InReceives", 1000);
+            bump(s, "Ip", "InDiscards", discards);
+        })
+    };
+    assert_eq!(
+        (input(9), input(10), input(50)),
+        (None, Some(Warning), Some(Critical))
+    );
+    let icmp = |n: i64| {
+        severity_of("ip.icmp_unreachable", |s| {
+            bump(s, "Icmp", "OutDestUnreachs", n)
+        })
+    };
+    assert_eq!(
+        (icmp(99), icmp(100), icmp(1000)),
+        (None, Some(Info), Some(Warning))
+    );
+}
+
+#[test]
+fn tcp_rules() {
+    let retrans = |out: i64, re: i64| {
+        severity_of("tcp.retransmissions", |s| {
+            bump(s, "Tcp", "OutSegs", out);
+            bump(s, "Tcp", "RetransSegs", re);
+        })
+    };
+    assert_eq!(retrans(1000, 9), None, "0.9 %");
+    assert_eq!(retrans(1000, 10), Some(Warning), "1 %");
+    assert_eq!(retrans(1000, 50), Some(Critical), "5 %");
+    assert_eq!(
+        retrans(990, 500),
+        None,
+        "under 100 segments/s: too little traffic to judge"
+    );
+
+    let rto = |n: i64| severity_of("tcp.rto_timeouts", |s| bump(s, "TcpExt", "TCPTimeouts", n));
+    assert_eq!(
+        (rto(9), rto(10), rto(500)),
+        (None, Some(Warning), Some(Critical))
+    );
+    let drops = |d: i64, o: i64| {
+        severity_of("tcp.listen_drops", |s| {
+            bump(s, "TcpExt", "ListenDrops", d);
+            bump(s, "TcpExt", "ListenOverflows", o);
+        })
+    };
+    assert_eq!((drops(5, 5), drops(6, 5)), (None, Some(Warning)));
+    let rst = |n: i64| {
+        severity_of("tcp.resets_sent", |s| {
+            bump(s, "Tcp", "OutSegs", 1000);
+            bump(s, "Tcp", "OutRsts", n);
+        })
+    };
+    assert_eq!(
+        (rst(99), rst(100), rst(1000)),
+        (None, Some(Warning), Some(Critical))
+    );
+    let estab = |n: i64| severity_of("tcp.resets_received", |s| bump(s, "Tcp", "EstabResets", n));
+    assert_eq!(
+        (estab(99), estab(100), estab(1000)),
+        (None, Some(Warning), Some(Critical))
+    );
+
+    let mem = |pages: i64| {
+        severity_of("tcp.memory", |s| {
+            s.sockstat
+                .get_mut("TCP")
+                .unwrap()
+                .insert("mem".into(), pages);
+        })
+    };
+    assert_eq!(
+        (mem(383_866), mem(383_867), mem(575_796)),
+        (None, Some(Warning), Some(Critical))
+    );
+    assert_eq!(
+        severity_of("tcp.memory", |s| bump(s, "TcpExt", "TCPMemoryPressures", 1)),
+        Some(Warning)
+    );
+    assert_eq!(
+        severity_of("tcp.memory", |s| bump(s, "TcpExt", "TCPAbortOnMemory", 1)),
+        Some(Critical)
+    );
+
+    let orphans = |n: i64| {
+        severity_of("tcp.orphans", |s| {
+            s.sockstat
+                .get_mut("TCP")
+                .unwrap()
+                .insert("orphan".into(), n);
+        })
+    };
+    assert_eq!(
+        (orphans(32_767), orphans(32_768), orphans(65_536)),
+        (None, Some(Warning), Some(Critical))
+    );
+
+    // 28232 local ports: TIME-WAIT at half of them warns, at 95 % is critical.
+    let tw = |n: i64| {
+        severity_of("tcp.time_wait", |s| {
+            s.sockstat.get_mut("TCP").unwrap().insert("tw".into(), n);
+        })
+    };
+    assert_eq!(
+        (tw(14_115), tw(14_116), tw(26_821)),
+        (None, Some(Warning), Some(Critical))
+    );
+    assert_eq!(
+        severity_of("tcp.time_wait", |s| bump(
+            s,
+            "TcpExt",
+            "TCPTimeWaitOverflow",
+            1
+        )),
+        Some(Warning)
+    );
+
+    assert_eq!(
+        severity_of("tcp.receive_pruning", |s| bump(
+            s,
+            "TcpExt",
+            "PruneCalled",
+            1
+        )),
+        Some(Warning)
+    );
+    assert_eq!(
+        severity_of("tcp.receive_pruning", |s| bump(
+            s,
+            "TcpExt",
+            "RcvPruned",
+            100
+        )),
+        Some(Critical)
+    );
+    assert_eq!(severity_of("tcp.receive_pruning", |_| {}), None);
+
+    let fails = |n: i64| {
+        severity_of("tcp.connect_failures", |s| {
+            bump(s, "Tcp", "ActiveOpens", 1000);
+            bump(s, "Tcp", "AttemptFails", n);
+        })
+    };
+    assert_eq!(
+        (fails(99), fails(100), fails(500)),
+        (None, Some(Warning), Some(Critical))
+    );
+}
+
+#[test]
+fn udp_no_port() {
+    let n = |v: i64| severity_of("udp.no_port", |s| bump(s, "Udp", "NoPorts", v));
+    assert_eq!(
+        (n(99), n(100), n(10_000)),
+        (None, Some(Info), Some(Warning))
+    );
+}
+
+fn socket(state: TcpState, local_port: u16, recv_q: u32, send_q: u32, pid: u32) -> Socket {
+    Socket {
+        protocol: Protocol::Tcp,
+        ip_version: 4,
+        state,
+        local_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        local_port,
+        remote_addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)),
+        remote_port: 40000,
+        interface: 0,
+        recv_q,
+        send_q,
+        uid: 0,
+        inode: 1,
+        timer: 0,
+        timer_expires_ms: 0,
+        tcp_info: None,
+        tcp_info_len: None,
+        skmem: None,
+        congestion_control: None,
+        tos: None,
+        shutdown: None,
+        process: Some(ProcessRef {
+            pid,
+            comm: Arc::from("app"),
+        }),
+    }
+}
+
+fn with_sockets(id: &str, sockets: Vec<Socket>) -> Option<Severity> {
+    severity_of(id, |s| {
+        s.sockets = Some(SocketTable {
+            sockets,
+            unix_counts: BTreeMap::new(),
+            owners_complete: true,
+        })
+    })
+}
+
+#[test]
+fn socket_rules() {
+    let cw = |n: usize| {
+        with_sockets(
+            "sockets.close_wait_leak",
+            (0..n)
+                .map(|_| socket(TcpState::CloseWait, 80, 0, 0, 42))
+                .collect(),
+        )
+    };
+    assert_eq!(
+        (cw(99), cw(100), cw(1000)),
+        (None, Some(Warning), Some(Critical))
+    );
+    assert_eq!(
+        severity_of("sockets.close_wait_leak", |_| {}),
+        None,
+        "no socket table, no verdict"
+    );
+
+    let listener = |q: u32| {
+        with_sockets(
+            "sockets.accept_queue_full",
+            vec![socket(TcpState::Listen, 80, q, 128, 7)],
+        )
+    };
+    assert_eq!(
+        (listener(102), listener(103), listener(128)),
+        (None, Some(Info), Some(Warning))
+    );
+
+    let syn = |n: usize| {
+        let mut v = vec![socket(TcpState::Listen, 80, 0, 128, 7)];
+        v.extend((0..n).map(|_| socket(TcpState::NewSynRecv, 80, 0, 0, 0)));
+        with_sockets("sockets.syn_backlog", v)
+    };
+    assert_eq!(
+        (syn(1023), syn(1024), syn(1844)),
+        (None, Some(Warning), Some(Critical))
+    );
+}
+
+#[test]
+fn conntrack_rules() {
+    let fill = |count: u64| {
+        severity_of("conntrack.table_fill", |s| {
+            s.conntrack = Some(Conntrack {
+                count: Some(count),
+                max: Some(1000),
+                stats: BTreeMap::new(),
+            })
+        })
+    };
+    assert_eq!(
+        (fill(799), fill(800), fill(900)),
+        (None, Some(Warning), Some(Critical))
+    );
+    let drops = |n: u64| {
+        let (mut prev, mut cur) = pair(|_| {});
+        let ct = |v: u64| {
+            Some(Conntrack {
+                count: Some(1),
+                max: Some(1000),
+                stats: BTreeMap::from([("drop".to_string(), v)]),
+            })
+        };
+        prev.conntrack = ct(0);
+        cur.conntrack = ct(n);
+        run("conntrack.drops", &prev, &cur)
+            .iter()
+            .map(|h| h.severity)
+            .max()
+    };
+    assert_eq!(
+        (drops(0), drops(1), drops(100)),
+        (None, Some(Warning), Some(Critical))
+    );
+}
+
+fn sysctl_severity(id: &str, settings: &[(&str, &str)]) -> Option<Severity> {
+    severity_of(id, |s| {
+        for (k, v) in settings {
+            s.sysctls.insert(k.to_string(), v.to_string());
+        }
+    })
+}
+
+#[test]
+fn config_rules() {
+    assert_eq!(sysctl_severity("config.tcp_tw_recycle", &[]), None);
+    assert_eq!(
+        sysctl_severity("config.tcp_tw_recycle", &[("net.ipv4.tcp_tw_recycle", "1")]),
+        Some(Critical)
+    );
+    assert_eq!(
+        sysctl_severity("config.syncookies_off", &[("net.ipv4.tcp_syncookies", "0")]),
+        Some(Warning)
+    );
+    assert_eq!(sysctl_severity("config.syncookies_off", &[]), None);
+    assert_eq!(
+        sysctl_severity(
+            "config.keepalive_default",
+            &[("net.ipv4.tcp_keepalive_time", "7200")]
+        ),
+        Some(Info)
+    );
+    assert_eq!(
+        sysctl_severity(
+            "config.keepalive_default",
+            &[("net.ipv4.tcp_keepalive_time", "7199")]
+        ),
+        None
+    );
+    assert_eq!(
+        sysctl_severity("config.tcp_features_off", &[("net.ipv4.tcp_sack", "0")]),
+        Some(Warning)
+    );
+    assert_eq!(sysctl_severity("config.tcp_features_off", &[]), None);
+    assert_eq!(
+        sysctl_severity(
+            "config.bbr_without_fq",
+            &[("net.ipv4.tcp_congestion_control", "bbr")]
+        ),
+        Some(Info)
+    );
+    assert_eq!(
+        sysctl_severity(
+            "config.bbr_without_fq",
+            &[
+                ("net.ipv4.tcp_congestion_control", "bbr"),
+                ("net.core.default_qdisc", "fq")
+            ]
+        ),
+        None
+    );
+    assert_eq!(
+        sysctl_severity(
+            "config.port_range_narrow",
+            &[("net.ipv4.ip_local_port_range", "50000 60000")]
+        ),
+        Some(Info)
+    );
+    assert_eq!(sysctl_severity("config.port_range_narrow", &[]), None);
+
+    let somaxconn = |value: &str, overflows: i64| {
+        severity_of("config.somaxconn_small", |s| {
+            s.sysctls.insert("net.core.somaxconn".into(), value.into());
+            bump(s, "TcpExt", "ListenOverflows", overflows);
+        })
+    };
+    assert_eq!(
+        (
+            somaxconn("128", 1),
+            somaxconn("4096", 1),
+            somaxconn("128", 0)
+        ),
+        (Some(Warning), None, None)
+    );
+
+    let buffers = |speed: u64| {
+        severity_of("config.buffers_vs_link_speed", |s| {
+            link(s, "eth0").speed_mbps = Some(speed)
+        })
+    };
+    assert_eq!(buffers(1000), None, "1 Gbit/s x 10 ms = 1.25 MB fits");
+    assert_eq!(
+        buffers(5000),
+        Some(Info),
+        "6.25 MB exceeds tcp_wmem's 4 MiB"
+    );
+    assert_eq!(buffers(10_000), Some(Warning));
+
+    let rp = |strict: &str| {
+        severity_of("config.rp_filter_strict", |s| {
+            s.sysctls
+                .insert("net.ipv4.conf.all.rp_filter".into(), strict.into());
+            for name in ["eth0", "ifb0"] {
+                let l = link(s, name);
+                l.admin_up = true;
+                l.lower_up = true;
+            }
+        })
+    };
+    assert_eq!((rp("1"), rp("2")), (Some(Info), None));
+}
+
+#[test]
+fn quiet_host_has_no_warning_or_critical() {
+    let (prev, cur) = pair(|_| {});
+    let report = crate::diagnose(&prev, &cur);
+    let loud: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity >= Warning)
+        .map(|f| &f.rule_id)
+        .collect();
+    assert!(loud.is_empty(), "{loud:?}");
+    assert!(report.rules_run >= 30);
+}
+
+#[test]
+fn findings_rank_by_severity_then_impact() {
+    let (prev, cur) = pair(|s| {
+        bump(s, "Udp", "RcvbufErrors", 1); // warning, impact ~1.1
+        bump(s, "TcpExt", "ListenOverflows", 200); // critical
+        bump(s, "TcpExt", "TCPTimeouts", 300); // warning, impact 30
+    });
+    let report = crate::diagnose(&prev, &cur);
+    let ids: Vec<&str> = report.findings.iter().map(|f| f.rule_id.as_str()).collect();
+    assert_eq!(
+        &ids[..3],
+        [
+            "tcp.listen_overflows",
+            "tcp.rto_timeouts",
+            "udp.receive_buffer_errors"
+        ]
+    );
+    assert_eq!(report.worst(), Some(Critical));
+    let _ = quiet();
+}
+
+#[test]
+fn every_rule_is_documented() {
+    let rules = super::all();
+    assert!(rules.len() >= 30, "{} rules", rules.len());
+    let mut ids: Vec<&str> = rules.iter().map(|r| r.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), rules.len(), "rule ids are unique");
+    for r in rules {
+        assert!(
+            !r.why.is_empty()
+                && !r.thresholds.is_empty()
+                && !r.fix.is_empty()
+                && !r.confirm.is_empty(),
+            "{}",
+            r.id
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! Workload characterization: what the host is doing, independent of problems.
+
+use netsight_kernel::delta::Rates;
+use netsight_kernel::sockets::{Socket, TcpState};
+use netsight_kernel::Snapshot;
+
+use crate::finding::{InterfaceLoad, SocketLoad, Workload};
+
+/// How many sockets the top lists keep.
+pub const TOP_SOCKETS: usize = 5;
+
+pub fn summarize(cur: &Snapshot, rates: &Rates) -> Workload {
+    let interfaces = rates
+        .links
+        .iter()
+        .map(|l| {
+            let s = &l.stats;
+            let packets = s.rx_packets + s.tx_packets;
+            InterfaceLoad {
+                name: l.name.clone(),
+                rx_mbit_per_s: s.rx_bytes * 8.0 / 1e6,
+                tx_mbit_per_s: s.tx_bytes * 8.0 / 1e6,
+                rx_packets_per_s: s.rx_packets,
+                tx_packets_per_s: s.tx_packets,
+                avg_packet_bytes: if packets > 0.0 {
+                    (s.rx_bytes + s.tx_bytes) / packets
+                } else {
+                    0.0
+                },
+                utilization_percent: l
+                    .speed_mbps
+                    .filter(|s| *s > 0)
+                    .map(|speed| s.rx_bytes.max(s.tx_bytes) * 8.0 * 100.0 / (speed as f64 * 1e6)),
+            }
+        })
+        .collect();
+    let rate = |g: &str, n: &str| rates.mib_rate(g, n);
+
+    let (mut by_bytes, mut by_retrans) = (Vec::new(), Vec::new());
+    if let Some(table) = &cur.sockets {
+        let tcp: Vec<&Socket> = table
+            .sockets
+            .iter()
+            .filter(|s| s.tcp_info.is_some() && s.state != TcpState::Listen)
+            .collect();
+        by_bytes = top(&tcp, |s| {
+            s.tcp_info.map_or(0, |t| t.bytes_acked + t.bytes_received)
+        });
+        by_retrans = top(&tcp, |s| {
+            s.tcp_info.map_or(0, |t| u64::from(t.total_retrans))
+        });
+    }
+
+    Workload {
+        interval_s: rates.interval_s,
+        interfaces,
+        tcp_connections_per_s: rate("Tcp", "ActiveOpens") + rate("Tcp", "PassiveOpens"),
+        tcp_active_opens_per_s: rate("Tcp", "ActiveOpens"),
+        tcp_passive_opens_per_s: rate("Tcp", "PassiveOpens"),
+        tcp_segments_per_s: rate("Tcp", "InSegs") + rate("Tcp", "OutSegs"),
+        udp_datagrams_per_s: rate("Udp", "InDatagrams")
+            + rate("Udp", "OutDatagrams")
+            + rate("Udp6", "InDatagrams")
+            + rate("Udp6", "OutDatagrams"),
+        icmp_messages_per_s: rate("Icmp", "InMsgs") + rate("Icmp", "OutMsgs"),
+        tcp_established: cur.counter("Tcp", "CurrEstab"),
+        top_sockets_by_bytes: by_bytes,
+        top_sockets_by_retrans: by_retrans,
+    }
+}
+
+fn top(sockets: &[&Socket], key: impl Fn(&Socket) -> u64) -> Vec<SocketLoad> {
+    let mut ranked: Vec<(u64, &Socket)> = sockets
+        .iter()
+        .map(|s| (key(s), *s))
+        .filter(|(k, _)| *k > 0)
+        .collect();
+    ranked.sort_by(|a, b| b.0.cmp(&a.0));
+    ranked
+        .into_iter()
+        .take(TOP_SOCKETS)
+        .map(|(_, s)| {
+            let t = s.tcp_info.unwrap_or_default();
+            SocketLoad {
+                local: format!("{}:{}", s.local_addr, s.local_port),
+                peer: format!("{}:{}", s.remote_addr, s.remote_port),
+                state: s.state.as_str().to_string(),
+                bytes: t.bytes_acked + t.bytes_received,
+                total_retrans: t.total_retrans,
+                rtt_ms: f64::from(t.rtt_us) / 1000.0,
+                process: s.process.as_ref().map(|p| format!("{}/{}", p.comm, p.pid)),
+            }
+        })
+        .collect()
+}

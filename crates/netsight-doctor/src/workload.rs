@@ -75,7 +75,7 @@ fn top(sockets: &[&Socket], key: impl Fn(&Socket) -> u64) -> Vec<SocketLoad> {
         .map(|s| (key(s), *s))
         .filter(|(k, _)| *k > 0)
         .collect();
-    ranked.sort_by(|a, b| b.0.cmp(&a.0));
+    ranked.sort_by_key(|r| std::cmp::Reverse(r.0));
     ranked
         .into_iter()
         .take(TOP_SOCKETS)

@@ -42,6 +42,8 @@ pub struct Evidence {
     pub metric: String,
     /// The value the rule compared: a rate, a ratio in percent, a count or a setting.
     pub value: f64,
+    /// per_s, percent, count, bytes, pages, setting...; "text" when the metric
+    /// string itself states the fact (string-valued settings) and value is 1.
     pub unit: String,
     /// The threshold it crossed, in the same unit (None for plain context).
     pub threshold: Option<f64>,

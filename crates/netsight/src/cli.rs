@@ -20,6 +20,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Diagnose: two snapshots an interval apart, every USE rule, ranked findings with fixes.
+    #[command(
+        after_help = "Exit status: 0 no problem (or info only), 1 warning, 2 critical, 3 doctor could not run.\n\nExamples:\n  netsight doctor                      5-second interval, text report\n  netsight doctor --interval 10 --json\n  netsight snapshot -o host.nsb --interval 5 --sockets && netsight doctor --from host.nsb\n  netsight doctor --list-rules"
+    )]
+    Doctor(DoctorArgs),
+
     /// Take a snapshot of every kernel network source; print it or save it as a bundle.
     #[command(
         after_help = "Examples:\n  netsight snapshot                     summary of what was read\n  netsight snapshot --json | jq '.mib.TcpExt.ListenOverflows'\n  netsight snapshot -o host.nsb         save raw inputs for `--from`\n  netsight snapshot -o host.nsb --interval 5 --count 2\n  netsight snapshot --from host.nsb --json"
@@ -37,6 +43,25 @@ pub enum Command {
         after_help = "Keywords follow `sar -n` (same columns, same meanings) plus QDISC and CONNTRACK.\n\nExamples:\n  netsight stat                   DEV, one 1-second interval\n  netsight stat DEV EDEV 1 10     ten 1-second intervals\n  netsight stat TCP ETCP 5        every 5 seconds until Ctrl-C\n  netsight stat ALL 1 3 --json    one JSON object per interval\n  netsight stat ALL --from host.nsb"
     )]
     Stat(StatArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Seconds between the two snapshots.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub interval: f64,
+    /// The report as JSON: {"findings": [...], "workload": {...}, "skipped": [...]}.
+    #[arg(long)]
+    pub json: bool,
+    /// Diagnose a bundle (its first and last snapshots) instead of this host.
+    #[arg(long, value_name = "BUNDLE")]
+    pub from: Option<PathBuf>,
+    /// List the rules with their thresholds instead of diagnosing.
+    #[arg(long)]
+    pub list_rules: bool,
+    /// Do not dump sockets (the sockets.* rules and top-socket lists are skipped).
+    #[arg(long)]
+    pub no_sockets: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! netsight: the binary is wiring only: clap arguments → library call → renderer.
 
 mod cli;
+mod doctor_text;
 mod sockets_view;
 mod stat_report;
 mod stat_text;
@@ -14,11 +15,23 @@ use anyhow::{bail, Result};
 use clap::Parser;
 use netsight_kernel::{bundle, delta, LiveSource, RawSnapshot, Snapshot};
 
-use cli::{Cli, Command, SnapshotArgs, SocketsArgs, StatArgs};
+use cli::{Cli, Command, DoctorArgs, SnapshotArgs, SocketsArgs, StatArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Doctor(args) = &cli.command {
+        // Exit status carries the worst severity, so a failure to run is 3, not 2.
+        return match run_doctor(args) {
+            Ok(code) => code,
+            Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("netsight: {e:#}");
+                ExitCode::from(3)
+            }
+        };
+    }
     let result = match cli.command {
+        Command::Doctor(_) => Ok(()),
         Command::Snapshot(args) => run_snapshot(&args),
         Command::Stat(args) => run_stat(&args),
         Command::Sockets(args) => run_sockets(&args),
@@ -316,4 +329,72 @@ fn run_sockets(args: &SocketsArgs) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+fn run_doctor(args: &DoctorArgs) -> Result<ExitCode> {
+    let mut out = io::stdout().lock();
+    if args.list_rules {
+        let rules = netsight_doctor::rules::all();
+        if args.json {
+            let infos: Vec<_> = rules.iter().map(|r| r.info()).collect();
+            serde_json::to_writer_pretty(&mut out, &infos)?;
+            writeln!(out)?;
+        } else {
+            write!(out, "{}", doctor_text::render_rules(&rules))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (prev, cur) = match &args.from {
+        Some(path) => {
+            let raws = read_bundle(path)?;
+            let (Some(first), Some(last)) = (raws.first(), raws.last()) else {
+                bail!("bundle {} holds no snapshots", path.display());
+            };
+            if raws.len() < 2 {
+                bail!(
+                    "bundle {} holds one snapshot; doctor needs two (`netsight snapshot -o FILE --interval 5 --sockets`)",
+                    path.display()
+                );
+            }
+            (Snapshot::from_raw(first), Snapshot::from_raw(last))
+        }
+        None => {
+            if !(args.interval.is_finite() && args.interval > 0.0) {
+                bail!("--interval must be a positive number of seconds");
+            }
+            let prev = Snapshot::take();
+            std::thread::sleep(Duration::from_secs_f64(args.interval));
+            // Only the second snapshot needs sockets: their state at the end is what counts.
+            let cur = if args.no_sockets {
+                Snapshot::take()
+            } else {
+                Snapshot::take_with_sockets(true)
+            };
+            (prev, cur)
+        }
+    };
+    let report = netsight_doctor::diagnose(&prev, &cur);
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        use std::io::IsTerminal;
+        let style = doctor_text::Style {
+            color: io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        };
+        let header = format!(
+            "netsight doctor: host {}, kernel {}, {:.1} s interval, {} rules",
+            cur.meta.hostname.as_deref().unwrap_or("?"),
+            cur.meta.kernel_release.as_deref().unwrap_or("?"),
+            report.workload.interval_s,
+            report.rules_run
+        );
+        write!(out, "{}", doctor_text::render(&report, &header, style))?;
+    }
+    out.flush()?;
+    Ok(ExitCode::from(match report.worst() {
+        Some(netsight_doctor::Severity::Critical) => 2,
+        Some(netsight_doctor::Severity::Warning) => 1,
+        _ => 0,
+    }))
 }

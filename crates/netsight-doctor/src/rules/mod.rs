@@ -163,3 +163,33 @@ pub fn all() -> Vec<&'static Rule> {
 pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
+
+/// A rule's description without its check, for `--list-rules --json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RuleInfo {
+    pub id: &'static str,
+    pub layer: Layer,
+    pub use_kind: UseKind,
+    pub title: &'static str,
+    pub thresholds: &'static str,
+    pub why: &'static str,
+    pub confirm: &'static [&'static str],
+    pub fix: &'static [&'static str],
+    pub reads: &'static [&'static str],
+}
+
+impl Rule {
+    pub fn info(&self) -> RuleInfo {
+        RuleInfo {
+            id: self.id,
+            layer: self.layer,
+            use_kind: self.kind,
+            title: self.title,
+            thresholds: self.thresholds,
+            why: self.why,
+            confirm: self.confirm,
+            fix: self.fix,
+            reads: self.reads,
+        }
+    }
+}

@@ -26,6 +26,12 @@ pub enum Command {
     )]
     Doctor(DoctorArgs),
 
+    /// What a kernel counter, softnet_stat column or sysctl means, and the fixes it calls for.
+    #[command(
+        after_help = "Names: TcpExt.ListenOverflows, nstat's TcpExtListenOverflows, a bare ListenOverflows,\nsoftnet_stat.time_squeeze, net.core.somaxconn (or just somaxconn).\n\nExamples:\n  netsight explain ListenOverflows\n  netsight explain Udp6RcvbufErrors --json\n  netsight explain net.ipv4.tcp_rmem"
+    )]
+    Explain(ExplainArgs),
+
     /// Take a snapshot of every kernel network source; print it or save it as a bundle.
     #[command(
         after_help = "Examples:\n  netsight snapshot                     summary of what was read\n  netsight snapshot --json | jq '.mib.TcpExt.ListenOverflows'\n  netsight snapshot -o host.nsb         save raw inputs for `--from`\n  netsight snapshot -o host.nsb --interval 5 --count 2\n  netsight snapshot --from host.nsb --json"
@@ -43,6 +49,15 @@ pub enum Command {
         after_help = "Keywords follow `sar -n` (same columns, same meanings) plus QDISC and CONNTRACK.\n\nExamples:\n  netsight stat                   DEV, one 1-second interval\n  netsight stat DEV EDEV 1 10     ten 1-second intervals\n  netsight stat TCP ETCP 5        every 5 seconds until Ctrl-C\n  netsight stat ALL 1 3 --json    one JSON object per interval\n  netsight stat ALL --from host.nsb"
     )]
     Stat(StatArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Counter, softnet_stat column or sysctl.
+    pub name: String,
+    /// As JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -15,7 +15,7 @@ use anyhow::{bail, Result};
 use clap::Parser;
 use netsight_kernel::{bundle, delta, LiveSource, RawSnapshot, Snapshot};
 
-use cli::{Cli, Command, DoctorArgs, SnapshotArgs, SocketsArgs, StatArgs};
+use cli::{Cli, Command, DoctorArgs, ExplainArgs, SnapshotArgs, SocketsArgs, StatArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Snapshot(args) => run_snapshot(&args),
         Command::Stat(args) => run_stat(&args),
         Command::Sockets(args) => run_sockets(&args),
+        Command::Explain(args) => run_explain(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -397,4 +398,34 @@ fn run_doctor(args: &DoctorArgs) -> Result<ExitCode> {
         Some(netsight_doctor::Severity::Warning) => 1,
         _ => 0,
     }))
+}
+
+fn run_explain(args: &ExplainArgs) -> Result<()> {
+    let e = netsight_doctor::explain::explain(&args.name)?;
+    let mut out = io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &e)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let layer = format!("{:?}", e.layer).to_lowercase();
+    writeln!(out, "{}  ({}, layer {layer})", e.name, e.kind)?;
+    writeln!(out, "  meaning:  {}", e.meaning)?;
+    let label = if e.kind == "sysctl" {
+        "change:"
+    } else {
+        "rising:"
+    };
+    writeln!(out, "  {label:<9} {}", e.interpretation)?;
+    if !e.related_rules.is_empty() {
+        writeln!(
+            out,
+            "  rules:    {}   (netsight doctor --list-rules)",
+            e.related_rules.join(", ")
+        )?;
+    }
+    for fix in &e.fixes {
+        writeln!(out, "  fix:      {fix}")?;
+    }
+    Ok(())
 }

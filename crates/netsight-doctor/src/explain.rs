@@ -1,1 +1,0 @@
-//! The counter dictionary (filled in below).

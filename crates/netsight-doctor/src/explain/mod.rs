@@ -1,0 +1,383 @@
+//! `netsight explain NAME`: what a counter, softnet column or sysctl means, which
+//! layer it belongs to, what a rising value usually means, and the rules and
+//! fixes that use it. Accepts "TcpExt.ListenOverflows", nstat's
+//! "TcpExtListenOverflows", a bare "ListenOverflows" when unambiguous, and
+//! sysctls as "net.core.somaxconn" or "net/core/somaxconn".
+
+mod counters;
+mod families;
+mod sysctls;
+
+use serde::Serialize;
+
+use crate::finding::Layer;
+use crate::rules;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    /// Canonical name: "TcpExt.ListenOverflows", "softnet_stat.dropped", "net.core.somaxconn".
+    pub name: String,
+    pub kind: &'static str,
+    pub layer: Layer,
+    pub meaning: String,
+    /// For counters: what a rising value usually means; for sysctls: when to change it.
+    pub interpretation: String,
+    pub related_rules: Vec<&'static str>,
+    pub fixes: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExplainError {
+    /// Nothing matched; the closest known names.
+    Unknown {
+        name: String,
+        suggestions: Vec<String>,
+    },
+    /// A bare name matched several groups.
+    Ambiguous {
+        name: String,
+        candidates: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for ExplainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExplainError::Unknown { name, suggestions } if suggestions.is_empty() => {
+                write!(f, "unknown counter or sysctl {name:?}")
+            }
+            ExplainError::Unknown { name, suggestions } => write!(
+                f,
+                "unknown counter or sysctl {name:?}; did you mean {}?",
+                suggestions.join(", ")
+            ),
+            ExplainError::Ambiguous { name, candidates } => write!(
+                f,
+                "{name:?} exists in several groups: {}; name one",
+                candidates.join(", ")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ExplainError {}
+
+fn layer_of_group(group: &str) -> Layer {
+    match group {
+        "Ip" | "IpExt" | "Ip6" | "Icmp" | "IcmpMsg" | "Icmp6" => Layer::Ip,
+        "Tcp" | "TcpExt" | "MPTcpExt" => Layer::Tcp,
+        "Udp" | "Udp6" | "UdpLite" | "UdpLite6" => Layer::Udp,
+        "softnet_stat" => Layer::Softirq,
+        _ => Layer::Config,
+    }
+}
+
+/// Counter groups as /proc/net names them (snmp, netstat, snmp6).
+const GROUPS: [&str; 14] = [
+    "Ip",
+    "IpExt",
+    "Icmp",
+    "IcmpMsg",
+    "Tcp",
+    "TcpExt",
+    "Udp",
+    "UdpLite",
+    "MPTcpExt",
+    "Ip6",
+    "Icmp6",
+    "Udp6",
+    "UdpLite6",
+    "softnet_stat",
+];
+
+/// (meaning, interpretation) of group.name, from tables or families.
+fn describe_counter(group: &str, name: &str) -> Option<(String, String)> {
+    let tables = [
+        counters::TCP,
+        counters::TCP_EXT,
+        counters::IP,
+        counters::IP_EXT,
+        counters::UDP,
+        counters::SOFTNET,
+    ];
+    if let Some((_, _, m, r)) = tables
+        .iter()
+        .flat_map(|t| t.iter())
+        .find(|(g, n, _, _)| *g == group && *n == name)
+    {
+        return Some((m.to_string(), r.to_string()));
+    }
+    match group {
+        "Icmp6" if name.contains("Type") => icmp_type(name, families::ICMP6_TYPES, "ICMPv6"),
+        "Icmp" | "Icmp6" => icmp(group, name),
+        "IcmpMsg" => icmp_type(name, families::ICMP_TYPES, "ICMP"),
+        "Ip6" => {
+            if let Some((_, m, r)) = families::IP6_OWN.iter().find(|(n, _, _)| *n == name) {
+                return Some((m.to_string(), r.to_string()));
+            }
+            let (m, r) =
+                describe_counter("Ip", name).or_else(|| describe_counter("IpExt", name))?;
+            Some((format!("IPv6 counterpart of the IPv4 counter: {m}"), r))
+        }
+        "Udp6" | "UdpLite" | "UdpLite6" => {
+            let (m, r) = describe_counter("Udp", name)?;
+            let what = match group {
+                "Udp6" => "UDP over IPv6",
+                "UdpLite" => "UDP-Lite (RFC 3828) over IPv4",
+                _ => "UDP-Lite over IPv6",
+            };
+            Some((format!("For {what}: {m}"), r))
+        }
+        "MPTcpExt" => {
+            let (prefix, family) = families::MPTCP_FAMILIES
+                .iter()
+                .filter(|(p, _)| name.starts_with(p))
+                .max_by_key(|(p, _)| p.len())?;
+            let rest = name.strip_prefix(prefix).unwrap_or(name);
+            let detail = if rest.is_empty() {
+                String::new()
+            } else {
+                format!(" (this counter: {})", split_camel(rest))
+            };
+            Some((
+                format!("Multipath TCP: {family}{detail}."),
+                "MPTCP activity or trouble with MPTCP on this path; all zero when no application uses MPTCP.".into(),
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn icmp(group: &str, name: &str) -> Option<(String, String)> {
+    let (dir, kind) = if let Some(k) = name.strip_prefix("In") {
+        ("received", k)
+    } else {
+        ("sent", name.strip_prefix("Out")?)
+    };
+    let v = if group == "Icmp6" { "ICMPv6" } else { "ICMP" };
+    let (_, what) = families::ICMP_KINDS.iter().find(|(k, _)| *k == kind)?;
+    Some((
+        format!("{v} {what} {dir}."),
+        match kind {
+            "DestUnreachs" => {
+                "Closed ports, unreachable hosts or PMTU (fragmentation needed) signals.".into()
+            }
+            "Errors" | "CsumErrors" => {
+                "Malformed or corrupted ICMP, or ICMP suppressed on send.".into()
+            }
+            k if k.starts_with("RateLimit") => {
+                "ICMP replies suppressed: many errors to send (scans, floods).".into()
+            }
+            _ => format!("More {v} {what}."),
+        },
+    ))
+}
+
+fn icmp_type(name: &str, table: &[(u32, &str)], v: &str) -> Option<(String, String)> {
+    let (dir, num) = if let Some(n) = name.strip_prefix("InType") {
+        ("received", n)
+    } else {
+        ("sent", name.strip_prefix("OutType")?)
+    };
+    let num: u32 = num.parse().ok()?;
+    let what = table
+        .iter()
+        .find(|(t, _)| *t == num)
+        .map(|(_, w)| *w)
+        .unwrap_or("a message of this type");
+    Some((
+        format!("{v} type {num} messages {dir}: {what}."),
+        format!("More {v} type {num} traffic."),
+    ))
+}
+
+fn split_camel(s: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && c.is_ascii_uppercase() {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+fn related(name_forms: &[String]) -> (Vec<&'static str>, Vec<&'static str>) {
+    let mut rule_ids = Vec::new();
+    let mut fixes = Vec::new();
+    for r in rules::all() {
+        if r.reads
+            .iter()
+            .any(|read| name_forms.iter().any(|n| n == read))
+        {
+            rule_ids.push(r.id);
+            fixes.extend(r.fix.iter().copied());
+        }
+    }
+    (rule_ids, fixes)
+}
+
+fn explain_counter(group: &str, name: &str) -> Option<Explanation> {
+    let (meaning, interpretation) = describe_counter(group, name)?;
+    let canonical = format!("{group}.{name}");
+    let (related_rules, fixes) = related(&[canonical.clone(), name.to_string()]);
+    Some(Explanation {
+        name: canonical,
+        kind: if group == "softnet_stat" {
+            "softnet_stat column"
+        } else {
+            "counter"
+        },
+        layer: layer_of_group(group),
+        meaning,
+        interpretation,
+        related_rules,
+        fixes,
+    })
+}
+
+fn explain_sysctl(name: &str) -> Option<Explanation> {
+    let (n, meaning, when) = sysctls::SYSCTLS.iter().find(|(n, _, _)| *n == name)?;
+    let layer = if n.starts_with("net.core.netdev")
+        || n.contains("dev_weight")
+        || n.contains("flow_limit")
+        || n.contains("rps_")
+    {
+        Layer::Softirq
+    } else if n.starts_with("net.netfilter") {
+        Layer::Conntrack
+    } else if n.contains(".udp_") {
+        Layer::Udp
+    } else if n.contains(".tcp_") || n.contains("somaxconn") || n.contains("port_range") {
+        Layer::Tcp
+    } else if n.contains("default_qdisc") {
+        Layer::Qdisc
+    } else if n.starts_with("net.ipv4.ip")
+        || n.contains("rp_filter")
+        || n.contains("icmp")
+        || n.starts_with("net.ipv6")
+    {
+        Layer::Ip
+    } else {
+        Layer::Sockets
+    };
+    let (related_rules, fixes) = related(&[n.to_string()]);
+    Some(Explanation {
+        name: n.to_string(),
+        kind: "sysctl",
+        layer,
+        meaning: meaning.to_string(),
+        interpretation: when.to_string(),
+        related_rules,
+        fixes,
+    })
+}
+
+/// Every name explain knows by table (families are open-ended), for suggestions.
+fn known_names() -> Vec<String> {
+    let tables = [
+        counters::TCP,
+        counters::TCP_EXT,
+        counters::IP,
+        counters::IP_EXT,
+        counters::UDP,
+        counters::SOFTNET,
+    ];
+    let mut names: Vec<String> = tables
+        .iter()
+        .flat_map(|t| t.iter())
+        .map(|(g, n, _, _)| format!("{g}.{n}"))
+        .collect();
+    names.extend(sysctls::SYSCTLS.iter().map(|(n, _, _)| n.to_string()));
+    names
+}
+
+pub fn explain(query: &str) -> Result<Explanation, ExplainError> {
+    let q = query.trim();
+    // Sysctls: dotted or slashed, with or without "net.".
+    let dotted = q.trim_start_matches("/proc/sys/").replace('/', ".");
+    for candidate in [
+        dotted.clone(),
+        format!("net.{dotted}"),
+        format!("net.ipv4.{dotted}"),
+        format!("net.core.{dotted}"),
+    ] {
+        if let Some(e) = explain_sysctl(&candidate) {
+            return Ok(e);
+        }
+    }
+    // "Group.Name".
+    if let Some((g, n)) = q.split_once('.') {
+        if let Some(e) = explain_counter(g, n) {
+            return Ok(e);
+        }
+    }
+    // nstat's "GroupName": the longest group prefix that resolves ("UdpLite6" before "Udp").
+    let mut by_length = GROUPS;
+    by_length.sort_by_key(|g| std::cmp::Reverse(g.len()));
+    for g in by_length
+        .iter()
+        .filter(|g| q.len() > g.len() && q.starts_with(**g))
+    {
+        if let Some(e) = explain_counter(g, &q[g.len()..]) {
+            return Ok(e);
+        }
+    }
+    // A bare counter name, if only one group has it.
+    let mut hits: Vec<Explanation> = GROUPS
+        .iter()
+        .filter_map(|g| explain_counter(g, q))
+        .collect();
+    if hits.len() > 1 {
+        return Err(ExplainError::Ambiguous {
+            name: q.to_string(),
+            candidates: hits.into_iter().map(|e| e.name).collect(),
+        });
+    }
+    if let Some(e) = hits.pop() {
+        return Ok(e);
+    }
+    Err(ExplainError::Unknown {
+        name: q.to_string(),
+        suggestions: suggestions(q),
+    })
+}
+
+/// The three known names closest to `q` (edit distance, case-insensitive).
+fn suggestions(q: &str) -> Vec<String> {
+    let ql = q.to_ascii_lowercase();
+    let mut scored: Vec<(usize, String)> = known_names()
+        .into_iter()
+        .map(|n| {
+            let short = n.rsplit('.').next().unwrap_or(&n).to_ascii_lowercase();
+            let d = levenshtein(&ql, &short).min(levenshtein(&ql, &n.to_ascii_lowercase()));
+            (d, n)
+        })
+        .collect();
+    scored.sort();
+    let limit = (q.len() / 2).max(2);
+    scored
+        .into_iter()
+        .filter(|(d, _)| *d <= limit)
+        .take(3)
+        .map(|(_, n)| n)
+        .collect()
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests;

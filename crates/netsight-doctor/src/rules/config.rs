@@ -57,7 +57,7 @@ pub static RULES: &[Rule] = &[
         layer: Layer::Config,
         kind: UseKind::Configuration,
         title: "TCP buffer ceiling below the bandwidth-delay product",
-        thresholds: "max of tcp_rmem/tcp_wmem < BDP of the fastest link at a 10 ms RTT (warning for links >= 10 Gbit/s, else info)",
+        thresholds: "max of tcp_rmem/tcp_wmem < BDP of the fastest physical NIC at a 10 ms RTT: info (virtual links such as veth report a nominal speed and are skipped)",
         why: "A single TCP flow can carry at most window / RTT. The window is capped by the third value of tcp_rmem (receive) and tcp_wmem (send), so a ceiling below bandwidth x RTT leaves the link idle between ACKs.",
         confirm: &["sysctl net.ipv4.tcp_rmem net.ipv4.tcp_wmem net.core.rmem_max net.core.wmem_max", "netsight sockets --sort bytes   (limited by rwnd/sndbuf)"],
         fix: &["Raise the ceilings to at least the BDP (see the computed value above)"],
@@ -187,13 +187,13 @@ pub fn bdp_bytes(speed_mbps: u64, rtt_ms: f64) -> f64 {
 }
 
 fn buffers_vs_link_speed(ctx: &Context) -> Vec<Hit> {
-    let Some(link) = ctx
+    // Physical NICs only: veth, bridges and tunnels (IFLA_INFO_KIND set) report nominal speeds.
+    let physical = ctx
         .cur
         .links
         .iter()
-        .filter(|l| l.name != "lo")
-        .max_by_key(|l| l.speed_mbps.unwrap_or(0))
-    else {
+        .filter(|l| l.name != "lo" && l.kind.is_none());
+    let Some(link) = physical.max_by_key(|l| l.speed_mbps.unwrap_or(0)) else {
         return Vec::new();
     };
     let Some(speed) = link.speed_mbps else {
@@ -211,11 +211,8 @@ fn buffers_vs_link_speed(ctx: &Context) -> Vec<Hit> {
     if evidence.is_empty() {
         return Vec::new();
     }
-    let severity = if speed >= 10_000 {
-        Severity::Warning
-    } else {
-        Severity::Info
-    };
+    // Info, not a warning: whether any flow has a 10 ms RTT is not known from counters.
+    let severity = Severity::Info;
     let target = (bdp as u64).next_power_of_two();
     vec![Hit::new(severity, evidence, 1.0)
         .about(format!("{} at {} Mbit/s, 10 ms RTT", link.name, speed))
@@ -271,14 +268,10 @@ fn bbr_without_fq(ctx: &Context) -> Vec<Hit> {
     if qdisc == "fq" {
         return Vec::new();
     }
+    let fact = format!("net.core.default_qdisc = {qdisc} with tcp_congestion_control = bbr");
     vec![Hit::new(
         Severity::Info,
-        vec![Evidence::new(
-            format!("net.core.default_qdisc {qdisc}"),
-            0.0,
-            "setting",
-            None,
-        )],
+        vec![Evidence::new(fact, 1.0, "text", None)],
         0.1,
     )]
 }

@@ -666,7 +666,13 @@ fn config_rules() {
         Some(Info),
         "6.25 MB exceeds tcp_wmem's 4 MiB"
     );
-    assert_eq!(buffers(10_000), Some(Warning));
+    assert_eq!(buffers(10_000), Some(Info));
+    let veth = severity_of("config.buffers_vs_link_speed", |s| {
+        let l = link(s, "eth0");
+        l.speed_mbps = Some(10_000);
+        l.kind = Some("veth".into());
+    });
+    assert_eq!(veth, None, "virtual links report nominal speeds");
 
     let rp = |strict: &str| {
         severity_of("config.rp_filter_strict", |s| {

@@ -6,6 +6,10 @@ Modes (all bounded: exits when stdin closes or after 60 s):
   leak-and-overflow listener A (backlog 2) never accepts while 6 clients connect;
                     listener B accepts 5 connections whose clients then close and
                     which this process never closes (a CLOSE-WAIT leak).
+  listen-overflow   listener (backlog 1) never accepts; 10 clients keep retrying
+                    their handshakes for 3 s (TcpExt.ListenOverflows rises).
+  udp-overflow      a UDP receiver with a 4 KiB buffer never reads while 2000
+                    datagrams of 1000 bytes arrive (Udp.RcvbufErrors rises).
 Prints "READY <pid> <port> [<port>]" once the sockets are in place.
 """
 import select
@@ -53,12 +57,39 @@ def leak_and_overflow():
     return [full, leaky] + clients + accepted, [port_a, port_b]
 
 
+def listen_overflow():
+    full, port = listener(1)
+    clients = []
+    for _ in range(10):
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", port))
+        clients.append(c)
+    time.sleep(3)  # SYN retransmissions at 1 s and 3 s overflow again
+    return [full] + clients, [port]
+
+
+def udp_overflow():
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    rx.bind(("127.0.0.1", 0))
+    port = rx.getsockname()[1]
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for _ in range(2000):
+        tx.sendto(b"x" * 1000, ("127.0.0.1", port))
+    return [rx, tx], [port]
+
+
 def main():
     mode = sys.argv[1]
     if mode == "pairs":
         keep, ports = pairs(int(sys.argv[2]))
     elif mode == "leak-and-overflow":
         keep, ports = leak_and_overflow()
+    elif mode == "listen-overflow":
+        keep, ports = listen_overflow()
+    elif mode == "udp-overflow":
+        keep, ports = udp_overflow()
     else:
         sys.exit(f"unknown mode {mode}")
     time.sleep(0.3)  # let FINs and handshakes settle

@@ -3,6 +3,9 @@
 
 pub type CounterText = (&'static str, &'static str, &'static str, &'static str);
 
+/// Every table, for lookups and suggestions.
+pub const TABLES: [&[CounterText]; 6] = [TCP, TCP_EXT, IP, IP_EXT, UDP, SOFTNET];
+
 pub const TCP: &[CounterText] = &[
     ("Tcp", "RtoAlgorithm", "The retransmission-timeout algorithm (1 = other: Linux's own). A constant.", "It never changes."),
     ("Tcp", "RtoMin", "The minimum retransmission timeout in ms (200). A constant, not a counter.", "It never changes; per-route rto_min overrides it."),

@@ -92,15 +92,7 @@ const GROUPS: [&str; 14] = [
 
 /// (meaning, interpretation) of group.name, from tables or families.
 fn describe_counter(group: &str, name: &str) -> Option<(String, String)> {
-    let tables = [
-        counters::TCP,
-        counters::TCP_EXT,
-        counters::IP,
-        counters::IP_EXT,
-        counters::UDP,
-        counters::SOFTNET,
-    ];
-    if let Some((_, _, m, r)) = tables
+    if let Some((_, _, m, r)) = counters::TABLES
         .iter()
         .flat_map(|t| t.iter())
         .find(|(g, n, _, _)| *g == group && *n == name)
@@ -275,15 +267,7 @@ fn explain_sysctl(name: &str) -> Option<Explanation> {
 
 /// Every name explain knows by table (families are open-ended), for suggestions.
 fn known_names() -> Vec<String> {
-    let tables = [
-        counters::TCP,
-        counters::TCP_EXT,
-        counters::IP,
-        counters::IP_EXT,
-        counters::UDP,
-        counters::SOFTNET,
-    ];
-    let mut names: Vec<String> = tables
+    let mut names: Vec<String> = counters::TABLES
         .iter()
         .flat_map(|t| t.iter())
         .map(|(g, n, _, _)| format!("{g}.{n}"))

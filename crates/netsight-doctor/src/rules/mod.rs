@@ -121,11 +121,25 @@ pub fn counter_must_not_rise(
     name: &str,
     crit_per_s: Option<f64>,
 ) -> Vec<Hit> {
-    let increase = ctx.increase(group, name);
+    let metric = format!("{group}.{name}");
+    events_must_not_happen(
+        &metric,
+        ctx.rate(group, name),
+        ctx.increase(group, name),
+        crit_per_s,
+    )
+}
+
+/// Events (`increase` in the interval, `rate` per second) that should not happen.
+pub fn events_must_not_happen(
+    metric: &str,
+    rate: f64,
+    increase: f64,
+    crit_per_s: Option<f64>,
+) -> Vec<Hit> {
     if increase < 1.0 {
         return Vec::new();
     }
-    let rate = ctx.rate(group, name);
     let severity = if crit_per_s.is_some_and(|c| rate >= c) {
         Severity::Critical
     } else {
@@ -134,8 +148,8 @@ pub fn counter_must_not_rise(
     vec![Hit::new(
         severity,
         vec![
-            Evidence::new(format!("{group}.{name}"), rate, "per_s", Some(0.0)),
-            Evidence::new(format!("{group}.{name} increase"), increase, "count", None),
+            Evidence::new(metric, rate, "per_s", Some(0.0)),
+            Evidence::new(format!("{metric} increase"), increase, "count", None),
         ],
         1.0 + rate,
     )]

@@ -64,32 +64,12 @@ fn both(ctx: &Context, name: &str) -> (f64, f64) {
 
 fn must_not_rise(ctx: &Context, name: &str, crit_per_s: Option<f64>) -> Vec<Hit> {
     let (rate, increase) = both(ctx, name);
-    if increase < 1.0 {
-        return Vec::new();
-    }
-    let severity = if crit_per_s.is_some_and(|c| rate >= c) {
-        Severity::Critical
-    } else {
-        Severity::Warning
-    };
-    vec![Hit::new(
-        severity,
-        vec![
-            Evidence::new(
-                format!("Udp.{name} + Udp6.{name}"),
-                rate,
-                "per_s",
-                Some(0.0),
-            ),
-            Evidence::new(
-                format!("Udp.{name} + Udp6.{name} increase"),
-                increase,
-                "count",
-                None,
-            ),
-        ],
-        1.0 + rate,
-    )]
+    super::events_must_not_happen(
+        &format!("Udp.{name} + Udp6.{name}"),
+        rate,
+        increase,
+        crit_per_s,
+    )
 }
 
 fn receive_buffer_errors(ctx: &Context) -> Vec<Hit> {

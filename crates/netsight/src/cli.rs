@@ -26,6 +26,10 @@ pub enum Command {
     )]
     Doctor(DoctorArgs),
 
+    /// Reproducible fault scenarios in network namespaces, diagnosed by doctor.
+    #[command(subcommand)]
+    Lab(LabCommand),
+
     /// What a kernel counter, softnet_stat column or sysctl means, and the fixes it calls for.
     #[command(
         after_help = "Names: TcpExt.ListenOverflows, nstat's TcpExtListenOverflows, a bare ListenOverflows,\nsoftnet_stat.time_squeeze, net.core.somaxconn (or just somaxconn).\n\nExamples:\n  netsight explain ListenOverflows\n  netsight explain Udp6RcvbufErrors --json\n  netsight explain net.ipv4.tcp_rmem"
@@ -172,4 +176,34 @@ pub enum SocketSort {
     Bytes,
     /// Recv-Q + Send-Q.
     Queue,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// The scenarios, with the doctor rule each must trigger.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build a scenario (client - router - server namespaces), drive it, run doctor inside it.
+    #[command(
+        after_help = "Needs root (network namespaces), iproute2, tc and iptables.\n\nExamples:\n  netsight lab run listen-overflow\n  netsight lab run all --json\n  netsight lab run random-loss --keep    (then inspect: ip netns exec nsl-... ss -ti)"
+    )]
+    Run {
+        /// Scenario name, or "all".
+        name: String,
+        #[arg(long)]
+        json: bool,
+        /// Leave the namespaces in place for inspection (`netsight lab down` removes them).
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Remove every lab namespace left behind.
+    Down,
+    /// Traffic agent run inside a namespace by the lab itself.
+    #[command(hide = true)]
+    Agent {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }

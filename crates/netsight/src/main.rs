@@ -15,7 +15,7 @@ use anyhow::{bail, Result};
 use clap::Parser;
 use netsight_kernel::{bundle, delta, LiveSource, RawSnapshot, Snapshot};
 
-use cli::{Cli, Command, DoctorArgs, ExplainArgs, SnapshotArgs, SocketsArgs, StatArgs};
+use cli::{Cli, Command, DoctorArgs, ExplainArgs, LabCommand, SnapshotArgs, SocketsArgs, StatArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Stat(args) => run_stat(&args),
         Command::Sockets(args) => run_sockets(&args),
         Command::Explain(args) => run_explain(&args),
+        Command::Lab(cmd) => run_lab(&cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -426,6 +427,82 @@ fn run_explain(args: &ExplainArgs) -> Result<()> {
     }
     for fix in &e.fixes {
         writeln!(out, "  fix:      {fix}")?;
+    }
+    Ok(())
+}
+
+fn run_lab(cmd: &LabCommand) -> Result<()> {
+    use netsight_lab::{run_scenario, topology, SCENARIOS};
+    let mut out = io::stdout().lock();
+    match cmd {
+        LabCommand::Agent { args } => netsight_lab::agent::run(args)?,
+        LabCommand::Down => {
+            let removed = topology::down()?;
+            writeln!(
+                out,
+                "removed {} lab namespace(s){}",
+                removed.len(),
+                if removed.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", removed.join(" "))
+                }
+            )?;
+        }
+        LabCommand::List { json } => {
+            if *json {
+                serde_json::to_writer_pretty(&mut out, SCENARIOS)?;
+                writeln!(out)?;
+            } else {
+                for s in SCENARIOS {
+                    writeln!(
+                        out,
+                        "{:<22} expects {:<28} {}",
+                        s.name, s.expected_rule, s.summary
+                    )?;
+                }
+            }
+        }
+        LabCommand::Run { name, json, keep } => {
+            let scenarios: Vec<&netsight_lab::Scenario> = if name == "all" {
+                SCENARIOS.iter().collect()
+            } else {
+                vec![netsight_lab::find(name)?]
+            };
+            // Ctrl-C must not leave namespaces behind.
+            let _ = ctrlc::set_handler(|| {
+                topology::cleanup_live();
+                std::process::exit(130);
+            });
+            let exe = std::env::current_exe()?;
+            let mut missed = 0;
+            for s in scenarios {
+                let tag = format!("{}-{}", s.name, std::process::id());
+                let result = run_scenario(s, &exe, &tag, *keep)?;
+                missed += usize::from(!result.detected);
+                if *json {
+                    serde_json::to_writer(&mut out, &result)?;
+                    writeln!(out)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{:<22} {:<9} expected {:<28} top finding {:<28} ({:.1} s)",
+                        result.name,
+                        if result.detected {
+                            "DETECTED"
+                        } else {
+                            "MISSED"
+                        },
+                        result.expected_rule,
+                        result.top_finding.as_deref().unwrap_or("-"),
+                        result.duration_s
+                    )?;
+                }
+            }
+            if missed > 0 {
+                bail!("{missed} scenario(s) not detected");
+            }
+        }
     }
     Ok(())
 }

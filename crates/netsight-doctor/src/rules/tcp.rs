@@ -161,7 +161,74 @@ pub static RULES: &[Rule] = &[
         reads: &["Tcp.AttemptFails", "Tcp.ActiveOpens"],
         check: connect_failures,
     },
+    Rule {
+        id: "tcp.syn_retransmits",
+        layer: Layer::Tcp,
+        kind: UseKind::Errors,
+        title: "SYNs going unanswered",
+        thresholds: "TcpExt.TCPSynRetrans >= 1/s warns; >= 100/s critical",
+        why: "A SYN (or SYN-ACK) is retransmitted when no answer came within the initial RTO of 1 s, then 2, 4, 8 s... Connections take seconds or time out. Typical causes: a firewall that DROPs instead of REJECTing, a host or service that is down, or a full SYN queue at the peer.",
+        confirm: &["nstat -az TcpExtTCPSynRetrans TcpAttemptFails", "netsight sockets --state syn-sent", "tcpdump -ni any 'tcp[tcpflags] & tcp-syn != 0'"],
+        fix: &["Find the silent hop: is the service up, does a firewall DROP the port (REJECT fails fast instead)?", "For the peer's SYN queue see tcp.syn_queue_full on that host"],
+        reads: &["TcpExt.TCPSynRetrans"],
+        check: syn_retransmits,
+    },
+    Rule {
+        id: "tcp.delayed_ack_stalls",
+        layer: Layer::Tcp,
+        kind: UseKind::Saturation,
+        title: "Request/response traffic waiting on delayed ACKs (Nagle)",
+        thresholds: "TcpExt.DelayedACKs >= 10/s, >= 10 % of Tcp.InSegs and >= 5 x new connections/s warns (churn of short connections delays ACKs of FINs, not requests)",
+        why: "The receiver delays ACKs up to 40 ms hoping to piggyback them; a sender with Nagle's algorithm holds a small segment until the previous one is ACKed. An application that writes a request in several small pieces then waits for the answer stalls 40 ms per request. Many delayed-ACK timer expirations relative to segments show this pattern.",
+        confirm: &["nstat -az TcpExtDelayedACKs TcpInSegs", "netsight sockets --sort rtt   (small segments, ato 40 ms)", "strace -e trace=write,sendto -p PID   (several small writes per request)"],
+        fix: &["Write each request in one call (writev, buffering) or set TCP_NODELAY on the sender", "On the receiver, TCP_QUICKACK for request/response sockets"],
+        reads: &["TcpExt.DelayedACKs", "Tcp.InSegs", "Tcp.PassiveOpens", "Tcp.ActiveOpens"],
+        check: delayed_ack_stalls,
+    },
 ];
+
+fn syn_retransmits(ctx: &Context) -> Vec<Hit> {
+    let rate = ctx.rate("TcpExt", "TCPSynRetrans");
+    let Some(severity) = grade(rate, 1.0, Some(100.0)) else {
+        return Vec::new();
+    };
+    let mut evidence = vec![Evidence::new(
+        "TcpExt.TCPSynRetrans",
+        rate,
+        "per_s",
+        Some(1.0),
+    )];
+    let fails = ctx.rate("Tcp", "AttemptFails");
+    if fails > 0.0 {
+        evidence.push(Evidence::new("Tcp.AttemptFails", fails, "per_s", None));
+    }
+    vec![Hit::new(severity, evidence, rate)]
+}
+
+fn delayed_ack_stalls(ctx: &Context) -> Vec<Hit> {
+    let (delayed, in_segs) = (ctx.rate("TcpExt", "DelayedACKs"), ctx.rate("Tcp", "InSegs"));
+    if delayed < 10.0 {
+        return Vec::new();
+    }
+    let percent = delayed * 100.0 / in_segs.max(delayed);
+    let opens = ctx.rate("Tcp", "ActiveOpens") + ctx.rate("Tcp", "PassiveOpens");
+    if percent < 10.0 || delayed < 5.0 * opens {
+        return Vec::new();
+    }
+    vec![Hit::new(
+        Severity::Warning,
+        vec![
+            Evidence::new("TcpExt.DelayedACKs", delayed, "per_s", Some(10.0)),
+            Evidence::new(
+                "TcpExt.DelayedACKs / Tcp.InSegs",
+                percent,
+                "percent",
+                Some(10.0),
+            ),
+        ],
+        delayed / 10.0,
+    )]
+}
 
 fn retransmissions(ctx: &Context) -> Vec<Hit> {
     let (retrans, out) = (ctx.rate("Tcp", "RetransSegs"), ctx.rate("Tcp", "OutSegs"));

@@ -449,6 +449,38 @@ fn tcp_rules() {
 }
 
 #[test]
+fn syn_and_delayed_ack_rules() {
+    let syn = |n: i64| {
+        severity_of("tcp.syn_retransmits", |s| {
+            bump(s, "TcpExt", "TCPSynRetrans", n)
+        })
+    };
+    assert_eq!(
+        (syn(9), syn(10), syn(1000)),
+        (None, Some(Warning), Some(Critical))
+    );
+    let delayed = |acks: i64, segs: i64| {
+        severity_of("tcp.delayed_ack_stalls", |s| {
+            bump(s, "TcpExt", "DelayedACKs", acks);
+            bump(s, "Tcp", "InSegs", segs);
+        })
+    };
+    assert_eq!(delayed(99, 100), None, "under 10/s");
+    assert_eq!(delayed(100, 1000), Some(Warning), "10 %");
+    assert_eq!(
+        delayed(100, 1001),
+        None,
+        "bulk traffic: delayed ACKs are a small share"
+    );
+    let churn = severity_of("tcp.delayed_ack_stalls", |s| {
+        bump(s, "TcpExt", "DelayedACKs", 600);
+        bump(s, "Tcp", "InSegs", 1800);
+        bump(s, "Tcp", "PassiveOpens", 600);
+    });
+    assert_eq!(churn, None, "short-connection churn is not a Nagle stall");
+}
+
+#[test]
 fn udp_no_port() {
     let n = |v: i64| severity_of("udp.no_port", |s| bump(s, "Udp", "NoPorts", v));
     assert_eq!(

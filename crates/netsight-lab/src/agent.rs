@@ -1,0 +1,233 @@
+//! Traffic agents, run inside a namespace as `netsight lab agent KIND ARGS...`.
+//! Each is bounded in time (at most MAX_SECONDS) and in count.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Socket, Type};
+
+use crate::LabError;
+
+pub const MAX_SECONDS: f64 = 60.0;
+
+fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Result<T, LabError> {
+    args.get(i)
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| LabError::Agent(format!("argument {i} ({what}) missing or invalid")))
+}
+
+fn seconds(args: &[String], i: usize) -> Result<Duration, LabError> {
+    let s: f64 = arg(args, i, "seconds")?;
+    Ok(Duration::from_secs_f64(s.clamp(0.0, MAX_SECONDS)))
+}
+
+fn io(what: &str) -> impl Fn(std::io::Error) -> LabError + '_ {
+    move |e| LabError::Agent(format!("{what}: {e}"))
+}
+
+fn addr(args: &[String], i: usize) -> Result<SocketAddr, LabError> {
+    let ip: std::net::IpAddr = arg(args, i, "address")?;
+    let port: u16 = arg(args, i + 1, "port")?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// Dispatches `args` = [KIND, ...].
+pub fn run(args: &[String]) -> Result<(), LabError> {
+    let kind = args.first().map(String::as_str).unwrap_or("");
+    let rest = args.get(1..).unwrap_or(&[]);
+    match kind {
+        "listen" => listen(rest),
+        "connect" => connect(rest),
+        "bulk" => bulk(rest),
+        "udp-sink" => udp_sink(rest),
+        "udp-blast" => udp_blast(rest),
+        "rr" => request_response(rest),
+        other => Err(LabError::Agent(format!("unknown agent {other:?}"))),
+    }
+}
+
+/// listen PORT BACKLOG MODE SECONDS; MODE: noaccept | hold | sink | echo
+fn listen(args: &[String]) -> Result<(), LabError> {
+    let port: u16 = arg(args, 0, "port")?;
+    let backlog: i32 = arg(args, 1, "backlog")?;
+    let mode: String = arg(args, 2, "mode")?;
+    let until = Instant::now() + seconds(args, 3)?;
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).map_err(io("socket"))?;
+    socket.set_reuse_address(true).map_err(io("SO_REUSEADDR"))?;
+    socket
+        .bind(&SocketAddr::from(([0, 0, 0, 0], port)).into())
+        .map_err(io("bind"))?;
+    socket.listen(backlog).map_err(io("listen"))?;
+    println!("READY");
+    if mode == "noaccept" {
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        return Ok(());
+    }
+    socket.set_nonblocking(true).map_err(io("nonblocking"))?;
+    let listener: std::net::TcpListener = socket.into();
+    let mut held = Vec::new();
+    while Instant::now() < until {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let _ = stream.set_nonblocking(false);
+                match mode.as_str() {
+                    "hold" => held.push(stream),
+                    "sink" => {
+                        std::thread::spawn(move || drain(stream, until));
+                    }
+                    "echo" => {
+                        std::thread::spawn(move || echo(stream, until));
+                    }
+                    other => return Err(LabError::Agent(format!("unknown listen mode {other}"))),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => return Err(io("accept")(e)),
+        }
+    }
+    Ok(())
+}
+
+fn drain(mut stream: TcpStream, until: Instant) {
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut buf = vec![0u8; 1 << 16];
+    while Instant::now() < until {
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Answers every 100-byte request with 100 bytes.
+fn echo(mut stream: TcpStream, until: Instant) {
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut req = [0u8; 100];
+    while Instant::now() < until {
+        if stream.read_exact(&mut req).is_err() || stream.write_all(&req).is_err() {
+            return;
+        }
+    }
+}
+
+/// connect ADDR PORT COUNT MODE SECONDS; MODE: hold (non-blocking connects kept
+/// open until SECONDS) | close (connect then close, stopping at SECONDS)
+fn connect(args: &[String]) -> Result<(), LabError> {
+    let target = addr(args, 0)?;
+    let count: usize = arg(args, 2, "count")?;
+    let mode: String = arg(args, 3, "mode")?;
+    let until = Instant::now() + seconds(args, 4)?;
+    let mut held = Vec::new();
+    let (mut ok, mut failed) = (0, 0);
+    for _ in 0..count.min(100_000) {
+        if Instant::now() >= until {
+            break;
+        }
+        match mode.as_str() {
+            "hold" => {
+                let s = Socket::new(Domain::IPV4, Type::STREAM, None).map_err(io("socket"))?;
+                s.set_nonblocking(true).map_err(io("nonblocking"))?;
+                let _ = s.connect(&target.into()); // EINPROGRESS is the point
+                held.push(s);
+            }
+            "close" => match TcpStream::connect_timeout(&target, Duration::from_millis(500)) {
+                Ok(s) => {
+                    ok += 1;
+                    drop(s);
+                }
+                Err(_) => failed += 1,
+            },
+            other => return Err(LabError::Agent(format!("unknown connect mode {other}"))),
+        }
+    }
+    println!("connected {ok} failed {failed}");
+    if mode == "hold" {
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+    }
+    Ok(())
+}
+
+/// bulk ADDR PORT SECONDS: write as fast as the connection allows.
+fn bulk(args: &[String]) -> Result<(), LabError> {
+    let target = addr(args, 0)?;
+    let until = Instant::now() + seconds(args, 2)?;
+    let mut stream =
+        TcpStream::connect_timeout(&target, Duration::from_secs(3)).map_err(io("connect"))?;
+    stream
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .map_err(io("timeout"))?;
+    let buf = vec![0x5au8; 1 << 16];
+    let mut sent: u64 = 0;
+    while Instant::now() < until {
+        match stream.write(&buf) {
+            Ok(n) => sent += n as u64,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(io("write")(e)),
+        }
+    }
+    println!("sent {sent}");
+    Ok(())
+}
+
+/// udp-sink PORT RCVBUF SECONDS: a socket that never reads.
+fn udp_sink(args: &[String]) -> Result<(), LabError> {
+    let port: u16 = arg(args, 0, "port")?;
+    let rcvbuf: usize = arg(args, 1, "rcvbuf")?;
+    let wait = seconds(args, 2)?;
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, None).map_err(io("socket"))?;
+    s.set_recv_buffer_size(rcvbuf).map_err(io("SO_RCVBUF"))?;
+    s.bind(&SocketAddr::from(([0, 0, 0, 0], port)).into())
+        .map_err(io("bind"))?;
+    println!("READY");
+    std::thread::sleep(wait);
+    Ok(())
+}
+
+/// udp-blast ADDR PORT COUNT SIZE
+fn udp_blast(args: &[String]) -> Result<(), LabError> {
+    let target = addr(args, 0)?;
+    let count: usize = arg(args, 2, "count")?;
+    let size: usize = arg(args, 3, "size")?;
+    let s = UdpSocket::bind("0.0.0.0:0").map_err(io("bind"))?;
+    let payload = vec![0u8; size.min(65_000)];
+    let mut sent = 0;
+    for _ in 0..count.min(1_000_000) {
+        if s.send_to(&payload, target).is_ok() {
+            sent += 1;
+        }
+    }
+    println!("sent {sent}");
+    Ok(())
+}
+
+/// rr ADDR PORT SECONDS: requests written in two small pieces (no TCP_NODELAY),
+/// the classic Nagle + delayed-ACK stall, then the 100-byte answer is read.
+fn request_response(args: &[String]) -> Result<(), LabError> {
+    let target = addr(args, 0)?;
+    let until = Instant::now() + seconds(args, 2)?;
+    let mut stream =
+        TcpStream::connect_timeout(&target, Duration::from_secs(3)).map_err(io("connect"))?;
+    let mut answer = [0u8; 100];
+    let mut rounds = 0;
+    while Instant::now() < until {
+        stream.write_all(&[1u8; 50]).map_err(io("write"))?;
+        stream.write_all(&[2u8; 50]).map_err(io("write"))?;
+        stream.read_exact(&mut answer).map_err(io("read"))?;
+        rounds += 1;
+    }
+    println!("rounds {rounds}");
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! The scenarios: each builds on the shared topology, injects one fault, drives
+//! bounded traffic and names the doctor rule that must detect it.
+
+use serde::Serialize;
+
+use crate::topology::{Background, Role, Topology, SERVER_ADDR};
+use crate::{Agent, LabError};
+
+#[derive(Debug, Serialize)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub expected_rule: &'static str,
+    /// The namespace whose counters show the fault: doctor runs there.
+    pub observe: Role,
+    pub doctor_interval_s: f64,
+    #[serde(skip)]
+    pub setup: fn(&Topology) -> Result<(), LabError>,
+    /// Starts the load; what it returns is kept running until doctor is done.
+    #[serde(skip)]
+    pub drive: fn(&Topology, &Agent) -> Result<Vec<Background>, LabError>,
+}
+
+const TCP_PORT: &str = "8080";
+const UDP_PORT: &str = "9000";
+
+fn no_setup(_: &Topology) -> Result<(), LabError> {
+    Ok(())
+}
+
+/// Gives a just-started listener time to bind.
+fn settle() {
+    std::thread::sleep(std::time::Duration::from_millis(300));
+}
+
+pub static SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "listen-overflow",
+        summary: "A server with a backlog of 1 that never calls accept(); 50 clients connect.",
+        expected_rule: "tcp.listen_overflows",
+        observe: Role::Server,
+        doctor_interval_s: 4.0,
+        setup: no_setup,
+        drive: |t, a| {
+            let server = a.start(t, Role::Server, &["listen", TCP_PORT, "1", "noaccept", "10"])?;
+            settle();
+            let clients = a.start(t, Role::Client, &["connect", SERVER_ADDR, TCP_PORT, "50", "hold", "10"])?;
+            Ok(vec![server, clients])
+        },
+    },
+    Scenario {
+        name: "udp-buffer-overflow",
+        summary: "A UDP receiver with a 4 KiB buffer that never reads; 5000 datagrams arrive.",
+        expected_rule: "udp.receive_buffer_errors",
+        observe: Role::Server,
+        doctor_interval_s: 3.0,
+        setup: no_setup,
+        drive: |t, a| {
+            let sink = a.start(t, Role::Server, &["udp-sink", UDP_PORT, "4096", "10"])?;
+            settle();
+            a.run(t, Role::Client, &["udp-blast", SERVER_ADDR, UDP_PORT, "5000", "1000"])?;
+            Ok(vec![sink])
+        },
+    },
+    Scenario {
+        name: "close-wait-leak",
+        summary: "The server accepts 200 connections and never closes them after the clients do.",
+        expected_rule: "sockets.close_wait_leak",
+        observe: Role::Server,
+        doctor_interval_s: 3.0,
+        setup: no_setup,
+        drive: |t, a| {
+            let server = a.start(t, Role::Server, &["listen", TCP_PORT, "512", "hold", "10"])?;
+            settle();
+            a.run(t, Role::Client, &["connect", SERVER_ADDR, TCP_PORT, "200", "close", "5"])?;
+            Ok(vec![server])
+        },
+    },
+    Scenario {
+        name: "random-loss",
+        summary: "The router drops 5 % of forwarded packets at random (iptables -m statistic); a bulk TCP transfer crosses it.",
+        expected_rule: "tcp.retransmissions",
+        observe: Role::Client,
+        doctor_interval_s: 4.0,
+        setup: |t| {
+            t.exec_ok(Role::Router, "iptables", &["-A", "FORWARD", "-m", "statistic", "--mode", "random", "--probability", "0.05", "-j", "DROP"])?;
+            Ok(())
+        },
+        drive: |t, a| {
+            let sink = a.start(t, Role::Server, &["listen", TCP_PORT, "16", "sink", "10"])?;
+            settle();
+            let bulk = a.start(t, Role::Client, &["bulk", SERVER_ADDR, TCP_PORT, "6"])?;
+            Ok(vec![sink, bulk])
+        },
+    },
+    Scenario {
+        name: "qdisc-drops",
+        summary: "The router shapes towards the server with tbf (5 Mbit/s, 10 KB queue); a UDP burst overruns it.",
+        expected_rule: "qdisc.drops",
+        observe: Role::Router,
+        doctor_interval_s: 3.0,
+        setup: |t| {
+            t.exec_ok(Role::Router, "tc", &["qdisc", "add", "dev", "to-server", "root", "tbf", "rate", "5mbit", "burst", "10kb", "limit", "10kb"])?;
+            Ok(())
+        },
+        drive: |t, a| {
+            a.run(t, Role::Client, &["udp-blast", SERVER_ADDR, UDP_PORT, "5000", "1000"])?;
+            Ok(vec![])
+        },
+    },
+    Scenario {
+        name: "bufferbloat",
+        summary: "The same shaper with a 20 MB queue: nothing is dropped, a standing queue builds instead.",
+        expected_rule: "qdisc.standing_queue",
+        observe: Role::Router,
+        doctor_interval_s: 2.0,
+        setup: |t| {
+            t.exec_ok(Role::Router, "tc", &["qdisc", "add", "dev", "to-server", "root", "tbf", "rate", "5mbit", "burst", "10kb", "limit", "20mb"])?;
+            Ok(())
+        },
+        drive: |t, a| {
+            a.run(t, Role::Client, &["udp-blast", SERVER_ADDR, UDP_PORT, "8000", "1000"])?;
+            Ok(vec![])
+        },
+    },
+    Scenario {
+        name: "time-wait-exhaustion",
+        summary: "The client's ephemeral port range is 501 ports; 400 short connections leave it in TIME-WAIT.",
+        expected_rule: "tcp.time_wait",
+        observe: Role::Client,
+        doctor_interval_s: 4.0,
+        setup: |t| {
+            t.exec_ok(Role::Client, "sysctl", &["-qw", "net.ipv4.ip_local_port_range=40000 40500"])?;
+            Ok(())
+        },
+        drive: |t, a| {
+            let server = a.start(t, Role::Server, &["listen", TCP_PORT, "512", "sink", "10"])?;
+            settle();
+            a.run(t, Role::Client, &["connect", SERVER_ADDR, TCP_PORT, "400", "close", "5"])?;
+            Ok(vec![server])
+        },
+    },
+    Scenario {
+        name: "firewall-reject",
+        summary: "The router rejects connections to the service with TCP resets (iptables REJECT): connects fail fast.",
+        expected_rule: "tcp.connect_failures",
+        observe: Role::Client,
+        doctor_interval_s: 3.0,
+        setup: |t| {
+            t.exec_ok(Role::Router, "iptables", &["-A", "FORWARD", "-p", "tcp", "--dport", TCP_PORT, "-j", "REJECT", "--reject-with", "tcp-reset"])?;
+            Ok(())
+        },
+        drive: |t, a| {
+            let server = a.start(t, Role::Server, &["listen", TCP_PORT, "128", "sink", "10"])?;
+            settle();
+            a.run(t, Role::Client, &["connect", SERVER_ADDR, TCP_PORT, "100", "close", "2"])?;
+            Ok(vec![server])
+        },
+    },
+    Scenario {
+        name: "firewall-drop",
+        summary: "The router silently drops SYNs to the service (iptables DROP): clients retransmit SYNs and time out.",
+        expected_rule: "tcp.syn_retransmits",
+        observe: Role::Client,
+        doctor_interval_s: 4.0,
+        setup: |t| {
+            t.exec_ok(Role::Router, "iptables", &["-A", "FORWARD", "-p", "tcp", "--dport", TCP_PORT, "-j", "DROP"])?;
+            Ok(())
+        },
+        drive: |t, a| {
+            let clients = a.start(t, Role::Client, &["connect", SERVER_ADDR, TCP_PORT, "30", "hold", "6"])?;
+            Ok(vec![clients])
+        },
+    },
+    Scenario {
+        name: "pmtu-blackhole",
+        summary: "The router's link to the server has MTU 1400, the server still advertises MSS 1460, and the router's ICMP frag-needed is filtered: full-size DF segments die at the router.",
+        expected_rule: "ip.fragmentation_failures",
+        observe: Role::Router,
+        doctor_interval_s: 3.0,
+        setup: |t| {
+            t.exec_ok(Role::Router, "ip", &["link", "set", "to-server", "mtu", "1400"])?;
+            t.exec_ok(Role::Server, "ip", &["link", "set", "eth0", "mtu", "1400"])?;
+            // The server lies about its MSS, as a host behind a smaller hop would not know.
+            t.exec_ok(Role::Server, "ip", &["route", "replace", "default", "via", "10.77.2.1", "advmss", "1460"])?;
+            t.exec_ok(Role::Router, "iptables", &["-A", "OUTPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed", "-j", "DROP"])?;
+            Ok(())
+        },
+        drive: |t, a| {
+            let sink = a.start(t, Role::Server, &["listen", TCP_PORT, "16", "sink", "10"])?;
+            settle();
+            let bulk = a.start(t, Role::Client, &["bulk", SERVER_ADDR, TCP_PORT, "5"])?;
+            Ok(vec![sink, bulk])
+        },
+    },
+    Scenario {
+        name: "nagle-delayed-ack",
+        summary: "Requests written in two small pieces without TCP_NODELAY: Nagle holds the second piece until the server's delayed ACK fires.",
+        expected_rule: "tcp.delayed_ack_stalls",
+        observe: Role::Server,
+        doctor_interval_s: 3.0,
+        setup: no_setup,
+        drive: |t, a| {
+            let server = a.start(t, Role::Server, &["listen", TCP_PORT, "16", "echo", "10"])?;
+            settle();
+            let client = a.start(t, Role::Client, &["rr", SERVER_ADDR, TCP_PORT, "5"])?;
+            Ok(vec![server, client])
+        },
+    },
+];

@@ -1,0 +1,235 @@
+//! client ── router ── server, three network namespaces joined by veth pairs.
+//! Addresses come from a private range and exist only inside these namespaces.
+//! The `Topology` value owns them: dropping it deletes the namespaces (and with
+//! them every veth, qdisc, iptables rule and per-namespace sysctl set inside).
+
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+use crate::LabError;
+
+/// Every lab namespace starts with this; `lab down` removes all of them.
+pub const PREFIX: &str = "nsl-";
+
+pub const CLIENT_ADDR: &str = "10.77.1.2";
+pub const ROUTER_CLIENT_SIDE: &str = "10.77.1.1";
+pub const ROUTER_SERVER_SIDE: &str = "10.77.2.1";
+pub const SERVER_ADDR: &str = "10.77.2.2";
+
+/// Namespaces alive in this process, for the Ctrl-C handler.
+static LIVE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Client,
+    Router,
+    Server,
+}
+
+#[derive(Debug)]
+pub struct Topology {
+    pub client: String,
+    pub router: String,
+    pub server: String,
+}
+
+pub fn run(program: &str, args: &[&str]) -> Result<Output, LabError> {
+    Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| LabError::Spawn {
+            command: format!("{program} {}", args.join(" ")),
+            source: e,
+        })
+}
+
+/// Runs a command and fails with its stderr when it fails.
+pub fn run_ok(program: &str, args: &[&str]) -> Result<String, LabError> {
+    let out = run(program, args)?;
+    if !out.status.success() {
+        return Err(LabError::Command {
+            command: format!("{program} {}", args.join(" ")),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+impl Topology {
+    /// Builds the three namespaces; `tag` keeps concurrent labs apart.
+    pub fn build(tag: &str) -> Result<Topology, LabError> {
+        let topo = Topology {
+            client: format!("{PREFIX}{tag}-c"),
+            router: format!("{PREFIX}{tag}-r"),
+            server: format!("{PREFIX}{tag}-s"),
+        };
+        for ns in [&topo.client, &topo.router, &topo.server] {
+            run_ok("ip", &["netns", "add", ns])?;
+            if let Ok(mut live) = LIVE.lock() {
+                live.push(ns.clone());
+            }
+            // Quiet namespaces: no IPv6 neighbour discovery moving counters.
+            topo.exec_ok_in(ns, "sysctl", &["-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
+            topo.exec_ok_in(
+                ns,
+                "sysctl",
+                &["-qw", "net.ipv6.conf.default.disable_ipv6=1"],
+            )?;
+            topo.exec_ok_in(ns, "ip", &["link", "set", "lo", "up"])?;
+        }
+        let (c, r, s) = (&topo.client, &topo.router, &topo.server);
+        run_ok(
+            "ip",
+            &[
+                "-n",
+                c,
+                "link",
+                "add",
+                "eth0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "to-client",
+                "netns",
+                r,
+            ],
+        )?;
+        run_ok(
+            "ip",
+            &[
+                "-n",
+                s,
+                "link",
+                "add",
+                "eth0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "to-server",
+                "netns",
+                r,
+            ],
+        )?;
+        for (ns, dev, addr) in [
+            (c, "eth0", "10.77.1.2/24"),
+            (r, "to-client", "10.77.1.1/24"),
+            (r, "to-server", "10.77.2.1/24"),
+            (s, "eth0", "10.77.2.2/24"),
+        ] {
+            topo.exec_ok_in(ns, "ip", &["addr", "add", addr, "dev", dev])?;
+            topo.exec_ok_in(ns, "ip", &["link", "set", dev, "up"])?;
+        }
+        topo.exec_ok_in(r, "sysctl", &["-qw", "net.ipv4.ip_forward=1"])?;
+        topo.exec_ok_in(
+            c,
+            "ip",
+            &["route", "add", "default", "via", ROUTER_CLIENT_SIDE],
+        )?;
+        topo.exec_ok_in(
+            s,
+            "ip",
+            &["route", "add", "default", "via", ROUTER_SERVER_SIDE],
+        )?;
+        Ok(topo)
+    }
+
+    pub fn ns(&self, role: Role) -> &str {
+        match role {
+            Role::Client => &self.client,
+            Role::Router => &self.router,
+            Role::Server => &self.server,
+        }
+    }
+
+    pub fn exec_ok_in(&self, ns: &str, program: &str, args: &[&str]) -> Result<String, LabError> {
+        let mut full = vec!["netns", "exec", ns, program];
+        full.extend_from_slice(args);
+        run_ok("ip", &full)
+    }
+
+    pub fn exec_ok(&self, role: Role, program: &str, args: &[&str]) -> Result<String, LabError> {
+        self.exec_ok_in(self.ns(role), program, args)
+    }
+
+    /// Starts a program in a namespace in the background.
+    pub fn spawn(
+        &self,
+        role: Role,
+        program: &str,
+        args: &[String],
+    ) -> Result<Background, LabError> {
+        let child = Command::new("ip")
+            .args(["netns", "exec", self.ns(role), program])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| LabError::Spawn {
+                command: format!("{program} {}", args.join(" ")),
+                source: e,
+            })?;
+        Ok(Background(Some(child)))
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        for ns in [&self.client, &self.router, &self.server] {
+            let _ = run("ip", &["netns", "del", ns]);
+        }
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|n| n != &self.client && n != &self.router && n != &self.server);
+        }
+    }
+}
+
+/// A background process killed on drop.
+#[derive(Debug)]
+pub struct Background(Option<std::process::Child>);
+
+impl Background {
+    /// Waits for it to finish and returns its output.
+    pub fn wait(mut self) -> Result<Output, LabError> {
+        let child = self
+            .0
+            .take()
+            .ok_or(LabError::Internal("background process already taken"))?;
+        child.wait_with_output().map_err(|e| LabError::Spawn {
+            command: "wait".into(),
+            source: e,
+        })
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Deletes the namespaces this process created (for a Ctrl-C handler).
+pub fn cleanup_live() {
+    let names: Vec<String> = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
+    for ns in names {
+        let _ = run("ip", &["netns", "del", &ns]);
+    }
+}
+
+/// Removes every lab namespace left on the machine; returns their names.
+pub fn down() -> Result<Vec<String>, LabError> {
+    let list = run_ok("ip", &["netns", "list"])?;
+    let mut removed = Vec::new();
+    for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
+        if name.starts_with(PREFIX) {
+            run_ok("ip", &["netns", "del", name])?;
+            removed.push(name.to_string());
+        }
+    }
+    Ok(removed)
+}

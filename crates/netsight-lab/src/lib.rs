@@ -32,6 +32,8 @@ pub enum LabError {
     Doctor { role: Role, detail: String },
     #[error("{0}")]
     Internal(&'static str),
+    #[error("scenario cannot run here: {0}")]
+    Unsupported(String),
 }
 
 /// The netsight binary used for agents and doctor inside namespaces.
@@ -51,6 +53,21 @@ impl Agent {
         let mut full = vec!["lab".to_string(), "agent".to_string()];
         full.extend(args.iter().map(|a| a.to_string()));
         topo.spawn(role, &self.exe.to_string_lossy(), &full)
+    }
+
+    /// Runs an agent to completion pinned to one CPU (taskset).
+    pub fn run_pinned(
+        &self,
+        topo: &Topology,
+        role: Role,
+        cpu: usize,
+        args: &[&str],
+    ) -> Result<String, LabError> {
+        let exe = self.exe.to_string_lossy();
+        let cpu = cpu.to_string();
+        let mut full = vec!["-c", cpu.as_str(), exe.as_ref(), "lab", "agent"];
+        full.extend_from_slice(args);
+        topo.exec_ok(role, "taskset", &full)
     }
 
     /// Runs an agent to completion in the role's namespace.
@@ -91,7 +108,7 @@ pub fn run_scenario(
         exe: exe.to_path_buf(),
     };
     let topo = Topology::build(tag)?;
-    (s.setup)(&topo)?;
+    let host_changes = (s.setup)(&topo)?;
     let doctor = topo.spawn(
         s.observe,
         &exe.to_string_lossy(),
@@ -107,6 +124,7 @@ pub fn run_scenario(
     let load = (s.drive)(&topo, &agent)?;
     let out = doctor.wait()?;
     drop(load);
+    drop(host_changes);
     let report: Value = serde_json::from_slice(&out.stdout).map_err(|e| LabError::Doctor {
         role: s.observe,
         detail: format!("{e}: {}", String::from_utf8_lossy(&out.stderr).trim()),

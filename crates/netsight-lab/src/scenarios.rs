@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::topology::{Background, Role, Topology, SERVER_ADDR};
+use crate::topology::{Background, HostSysctl, Role, Topology, SERVER_ADDR};
 use crate::{Agent, LabError};
 
 #[derive(Debug, Serialize)]
@@ -14,8 +14,11 @@ pub struct Scenario {
     /// The namespace whose counters show the fault: doctor runs there.
     pub observe: Role,
     pub doctor_interval_s: f64,
+    /// Changes host-wide settings (restored when the guards drop).
+    pub changes_host: bool,
+    /// Injects the fault; host-wide changes come back as guards held for the run.
     #[serde(skip)]
-    pub setup: fn(&Topology) -> Result<(), LabError>,
+    pub setup: fn(&Topology) -> Result<Vec<HostSysctl>, LabError>,
     /// Starts the load; what it returns is kept running until doctor is done.
     #[serde(skip)]
     pub drive: fn(&Topology, &Agent) -> Result<Vec<Background>, LabError>,
@@ -24,8 +27,8 @@ pub struct Scenario {
 const TCP_PORT: &str = "8080";
 const UDP_PORT: &str = "9000";
 
-fn no_setup(_: &Topology) -> Result<(), LabError> {
-    Ok(())
+fn no_setup(_: &Topology) -> Result<Vec<HostSysctl>, LabError> {
+    Ok(Vec::new())
 }
 
 /// Gives a just-started listener time to bind.
@@ -38,6 +41,7 @@ pub static SCENARIOS: &[Scenario] = &[
         name: "listen-overflow",
         summary: "A server with a backlog of 1 that never calls accept(); 50 clients connect.",
         expected_rule: "tcp.listen_overflows",
+        changes_host: false,
         observe: Role::Server,
         doctor_interval_s: 4.0,
         setup: no_setup,
@@ -52,6 +56,7 @@ pub static SCENARIOS: &[Scenario] = &[
         name: "udp-buffer-overflow",
         summary: "A UDP receiver with a 4 KiB buffer that never reads; 5000 datagrams arrive.",
         expected_rule: "udp.receive_buffer_errors",
+        changes_host: false,
         observe: Role::Server,
         doctor_interval_s: 3.0,
         setup: no_setup,
@@ -66,6 +71,7 @@ pub static SCENARIOS: &[Scenario] = &[
         name: "close-wait-leak",
         summary: "The server accepts 200 connections and never closes them after the clients do.",
         expected_rule: "sockets.close_wait_leak",
+        changes_host: false,
         observe: Role::Server,
         doctor_interval_s: 3.0,
         setup: no_setup,
@@ -80,11 +86,12 @@ pub static SCENARIOS: &[Scenario] = &[
         name: "random-loss",
         summary: "The router drops 5 % of forwarded packets at random (iptables -m statistic); a bulk TCP transfer crosses it.",
         expected_rule: "tcp.retransmissions",
+        changes_host: false,
         observe: Role::Client,
         doctor_interval_s: 4.0,
         setup: |t| {
             t.exec_ok(Role::Router, "iptables", &["-A", "FORWARD", "-m", "statistic", "--mode", "random", "--probability", "0.05", "-j", "DROP"])?;
-            Ok(())
+            Ok(Vec::new())
         },
         drive: |t, a| {
             let sink = a.start(t, Role::Server, &["listen", TCP_PORT, "16", "sink", "10"])?;
@@ -97,11 +104,12 @@ pub static SCENARIOS: &[Scenario] = &[
         name: "qdisc-drops",
         summary: "The router shapes towards the server with tbf (5 Mbit/s, 10 KB queue); a UDP burst overruns it.",
         expected_rule: "qdisc.drops",
+        changes_host: false,
         observe: Role::Router,
         doctor_interval_s: 3.0,
         setup: |t| {
             t.exec_ok(Role::Router, "tc", &["qdisc", "add", "dev", "to-server", "root", "tbf", "rate", "5mbit", "burst", "10kb", "limit", "10kb"])?;
-            Ok(())
+            Ok(Vec::new())
         },
         drive: |t, a| {
             a.run(t, Role::Client, &["udp-blast", SERVER_ADDR, UDP_PORT, "5000", "1000"])?;
@@ -112,11 +120,12 @@ pub static SCENARIOS: &[Scenario] = &[
         name: "bufferbloat",
         summary: "The same shaper with a 20 MB queue: nothing is dropped, a standing queue builds instead.",
         expected_rule: "qdisc.standing_queue",
+        changes_host: false,
         observe: Role::Router,
         doctor_interval_s: 2.0,
         setup: |t| {
             t.exec_ok(Role::Router, "tc", &["qdisc", "add", "dev", "to-server", "root", "tbf", "rate", "5mbit", "burst", "10kb", "limit", "20mb"])?;
-            Ok(())
+            Ok(Vec::new())
         },
         drive: |t, a| {
             a.run(t, Role::Client, &["udp-blast", SERVER_ADDR, UDP_PORT, "8000", "1000"])?;
@@ -127,11 +136,12 @@ pub static SCENARIOS: &[Scenario] = &[
         name: "time-wait-exhaustion",
         summary: "The client's ephemeral port range is 501 ports; 400 short connections leave it in TIME-WAIT.",
         expected_rule: "tcp.time_wait",
+        changes_host: false,
         observe: Role::Client,
         doctor_interval_s: 4.0,
         setup: |t| {
             t.exec_ok(Role::Client, "sysctl", &["-qw", "net.ipv4.ip_local_port_range=40000 40500"])?;
-            Ok(())
+            Ok(Vec::new())
         },
         drive: |t, a| {
             let server = a.start(t, Role::Server, &["listen", TCP_PORT, "512", "sink", "10"])?;
@@ -144,11 +154,12 @@ pub static SCENARIOS: &[Scenario] = &[
         name: "firewall-reject",
         summary: "The router rejects connections to the service with TCP resets (iptables REJECT): connects fail fast.",
         expected_rule: "tcp.connect_failures",
+        changes_host: false,
         observe: Role::Client,
         doctor_interval_s: 3.0,
         setup: |t| {
             t.exec_ok(Role::Router, "iptables", &["-A", "FORWARD", "-p", "tcp", "--dport", TCP_PORT, "-j", "REJECT", "--reject-with", "tcp-reset"])?;
-            Ok(())
+            Ok(Vec::new())
         },
         drive: |t, a| {
             let server = a.start(t, Role::Server, &["listen", TCP_PORT, "128", "sink", "10"])?;
@@ -161,11 +172,12 @@ pub static SCENARIOS: &[Scenario] = &[
         name: "firewall-drop",
         summary: "The router silently drops SYNs to the service (iptables DROP): clients retransmit SYNs and time out.",
         expected_rule: "tcp.syn_retransmits",
+        changes_host: false,
         observe: Role::Client,
         doctor_interval_s: 4.0,
         setup: |t| {
             t.exec_ok(Role::Router, "iptables", &["-A", "FORWARD", "-p", "tcp", "--dport", TCP_PORT, "-j", "DROP"])?;
-            Ok(())
+            Ok(Vec::new())
         },
         drive: |t, a| {
             let clients = a.start(t, Role::Client, &["connect", SERVER_ADDR, TCP_PORT, "30", "hold", "6"])?;
@@ -176,6 +188,7 @@ pub static SCENARIOS: &[Scenario] = &[
         name: "pmtu-blackhole",
         summary: "The router's link to the server has MTU 1400, the server still advertises MSS 1460, and the router's ICMP frag-needed is filtered: full-size DF segments die at the router.",
         expected_rule: "ip.fragmentation_failures",
+        changes_host: false,
         observe: Role::Router,
         doctor_interval_s: 3.0,
         setup: |t| {
@@ -184,7 +197,7 @@ pub static SCENARIOS: &[Scenario] = &[
             // The server lies about its MSS, as a host behind a smaller hop would not know.
             t.exec_ok(Role::Server, "ip", &["route", "replace", "default", "via", "10.77.2.1", "advmss", "1460"])?;
             t.exec_ok(Role::Router, "iptables", &["-A", "OUTPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed", "-j", "DROP"])?;
-            Ok(())
+            Ok(Vec::new())
         },
         drive: |t, a| {
             let sink = a.start(t, Role::Server, &["listen", TCP_PORT, "16", "sink", "10"])?;
@@ -197,6 +210,7 @@ pub static SCENARIOS: &[Scenario] = &[
         name: "nagle-delayed-ack",
         summary: "Requests written in two small pieces without TCP_NODELAY: Nagle holds the second piece until the server's delayed ACK fires.",
         expected_rule: "tcp.delayed_ack_stalls",
+        changes_host: false,
         observe: Role::Server,
         doctor_interval_s: 3.0,
         setup: no_setup,
@@ -207,4 +221,102 @@ pub static SCENARIOS: &[Scenario] = &[
             Ok(vec![server, client])
         },
     },
+    Scenario {
+        name: "syn-flood-no-cookies",
+        summary: "Spoofed SYNs (raw socket) flood a listener with a backlog of 64 while tcp_syncookies=0: the SYN queue fills and SYNs are dropped.",
+        expected_rule: "tcp.syn_queue_full",
+        changes_host: false,
+        observe: Role::Server,
+        doctor_interval_s: 3.0,
+        setup: |t| {
+            t.exec_ok(Role::Server, "sysctl", &["-qw", "net.ipv4.tcp_syncookies=0"])?;
+            Ok(Vec::new())
+        },
+        drive: syn_flood,
+    },
+    Scenario {
+        name: "syn-flood-cookies",
+        summary: "The same flood with tcp_syncookies=1: the listener answers with SYN cookies and keeps serving.",
+        expected_rule: "tcp.syncookies_sent",
+        changes_host: false,
+        observe: Role::Server,
+        doctor_interval_s: 3.0,
+        setup: |t| {
+            t.exec_ok(Role::Server, "sysctl", &["-qw", "net.ipv4.tcp_syncookies=1"])?;
+            Ok(Vec::new())
+        },
+        drive: syn_flood,
+    },
+    Scenario {
+        name: "small-window",
+        summary: "The server's tcp_rmem caps its receive window at 16 KiB behind a 100 Mbit/s tbf: the client's bulk transfer waits on window updates.",
+        expected_rule: "sockets.window_limited",
+        changes_host: false,
+        observe: Role::Client,
+        doctor_interval_s: 3.0,
+        setup: |t| {
+            t.exec_ok(Role::Server, "sysctl", &["-qw", "net.ipv4.tcp_rmem=4096 8192 16384"])?;
+            t.exec_ok(Role::Router, "tc", &["qdisc", "add", "dev", "to-server", "root", "tbf", "rate", "100mbit", "burst", "32kb", "limit", "1mb"])?;
+            Ok(Vec::new())
+        },
+        drive: |t, a| {
+            let sink = a.start(t, Role::Server, &["listen", TCP_PORT, "16", "sink", "10"])?;
+            settle();
+            let bulk = a.start(t, Role::Client, &["bulk", SERVER_ADDR, TCP_PORT, "6"])?;
+            Ok(vec![sink, bulk])
+        },
+    },
+    Scenario {
+        name: "softnet-backlog",
+        summary: "The host's net.core.netdev_max_backlog is cut to 4 (host-wide, restored after); RPS steers the server's receive work to CPU 1 while a sender pinned to CPU 0 floods UDP: CPU 1's backlog overflows.",
+        expected_rule: "softnet.dropped",
+        changes_host: true,
+        observe: Role::Server,
+        doctor_interval_s: 3.0,
+        setup: |t| {
+            if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+                return Err(LabError::Unsupported("softnet-backlog needs two CPUs (RPS to another CPU)".into()));
+            }
+            // A backlog only overflows when another CPU fills it faster than it drains.
+            t.exec_ok(Role::Server, "sh", &["-c", "echo 2 > /sys/class/net/eth0/queues/rx-0/rps_cpus"])?;
+            Ok(vec![HostSysctl::set("net.core.netdev_max_backlog", "4")?])
+        },
+        drive: |t, a| {
+            a.run_pinned(t, Role::Client, 0, &["udp-blast", SERVER_ADDR, UDP_PORT, "30000", "200"])?;
+            Ok(vec![])
+        },
+    },
+    Scenario {
+        name: "conntrack-full",
+        summary: "The router tracks connections (iptables conntrack match) and net.netfilter.nf_conntrack_max is cut to 64 (host-wide, restored after); 150 connections cross it.",
+        expected_rule: "conntrack.table_fill",
+        changes_host: true,
+        observe: Role::Router,
+        doctor_interval_s: 3.0,
+        setup: |t| {
+            t.exec_ok(Role::Router, "iptables", &["-A", "FORWARD", "-m", "conntrack", "--ctstate", "NEW,ESTABLISHED,RELATED", "-j", "ACCEPT"])?;
+            Ok(vec![HostSysctl::set("net.netfilter.nf_conntrack_max", "64")?])
+        },
+        drive: |t, a| {
+            let server = a.start(t, Role::Server, &["listen", TCP_PORT, "512", "hold", "10"])?;
+            settle();
+            let clients = a.start(t, Role::Client, &["connect", SERVER_ADDR, TCP_PORT, "150", "hold", "6"])?;
+            Ok(vec![server, clients])
+        },
+    },
 ];
+
+fn syn_flood(t: &Topology, a: &Agent) -> Result<Vec<Background>, LabError> {
+    let server = a.start(
+        t,
+        Role::Server,
+        &["listen", TCP_PORT, "64", "noaccept", "10"],
+    )?;
+    settle();
+    a.run(
+        t,
+        Role::Client,
+        &["syn-flood", SERVER_ADDR, TCP_PORT, "3000"],
+    )?;
+    Ok(vec![server])
+}

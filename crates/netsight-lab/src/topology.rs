@@ -233,3 +233,49 @@ pub fn down() -> Result<Vec<String>, LabError> {
     }
     Ok(removed)
 }
+
+/// Host sysctls changed by a scenario, with their previous values, for Ctrl-C.
+static HOST_SYSCTLS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// A host-wide (init namespace) sysctl set for the duration of a scenario:
+/// some knobs (net.core.netdev_max_backlog, nf_conntrack_max) have no
+/// per-namespace copy. Drop restores the previous value.
+#[derive(Debug)]
+pub struct HostSysctl {
+    name: String,
+    previous: String,
+}
+
+impl HostSysctl {
+    pub fn set(name: &str, value: &str) -> Result<HostSysctl, LabError> {
+        let previous = run_ok("sysctl", &["-n", name])?.trim().to_string();
+        if let Ok(mut list) = HOST_SYSCTLS.lock() {
+            list.push((name.to_string(), previous.clone()));
+        }
+        run_ok("sysctl", &["-qw", &format!("{name}={value}")])?;
+        Ok(HostSysctl {
+            name: name.to_string(),
+            previous,
+        })
+    }
+}
+
+impl Drop for HostSysctl {
+    fn drop(&mut self) {
+        let _ = run(
+            "sysctl",
+            &["-qw", &format!("{}={}", self.name, self.previous)],
+        );
+        if let Ok(mut list) = HOST_SYSCTLS.lock() {
+            list.retain(|(n, _)| n != &self.name);
+        }
+    }
+}
+
+/// Restores host sysctls this process changed (for a Ctrl-C handler).
+pub fn restore_host_sysctls() {
+    let list: Vec<(String, String)> = HOST_SYSCTLS.lock().map(|l| l.clone()).unwrap_or_default();
+    for (name, value) in list.into_iter().rev() {
+        let _ = run("sysctl", &["-qw", &format!("{name}={value}")]);
+    }
+}

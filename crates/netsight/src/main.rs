@@ -471,6 +471,7 @@ fn run_lab(cmd: &LabCommand) -> Result<()> {
             };
             // Ctrl-C must not leave namespaces behind.
             let _ = ctrlc::set_handler(|| {
+                topology::restore_host_sysctls();
                 topology::cleanup_live();
                 std::process::exit(130);
             });

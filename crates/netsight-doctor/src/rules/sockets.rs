@@ -41,7 +41,73 @@ pub static RULES: &[Rule] = &[
         reads: &["SYN-RECV sockets", "net.ipv4.tcp_max_syn_backlog"],
         check: syn_backlog,
     },
+    Rule {
+        id: "sockets.window_limited",
+        layer: Layer::Sockets,
+        kind: UseKind::Saturation,
+        title: "Connections held back by the receiver's window",
+        thresholds: "an established socket busy >= 500 ms whose sending was rwnd-limited >= 50 % of that time warns (tcp_info busy_time / rwnd_limited)",
+        why: "TCP can have at most one receive window in flight per round trip. When the peer advertises a small window (a small tcp_rmem/SO_RCVBUF, or an application that reads slowly), the sender idles waiting for window updates and throughput is window / RTT, whatever the link could carry.",
+        confirm: &["netsight sockets --sort bytes   (LIMIT column: rwnd)", "ss -ti   (rwnd_limited:...ms(N%))", "on the receiver: sysctl net.ipv4.tcp_rmem"],
+        fix: &["On the receiving host raise the window ceiling to the bandwidth-delay product: sysctl -w net.ipv4.tcp_rmem='4096 131072 16777216' (and net.core.rmem_max for SO_RCVBUF users)", "Make the receiving application read faster"],
+        reads: &["tcp_info rwnd_limited", "tcp_info busy_time", "net.ipv4.tcp_rmem"],
+        check: window_limited,
+    },
 ];
+
+/// Busy time below which a socket's limited-by shares are too thin to judge.
+const MIN_BUSY_US: u64 = 500_000;
+
+fn window_limited(ctx: &Context) -> Vec<Hit> {
+    let Some(table) = ctx.cur.sockets.as_ref() else {
+        return Vec::new();
+    };
+    table
+        .sockets
+        .iter()
+        .filter_map(|s| {
+            let t = s.tcp_info.as_ref()?;
+            if t.busy_time_us < MIN_BUSY_US {
+                return None;
+            }
+            let percent = t.rwnd_limited_us as f64 * 100.0 / t.busy_time_us as f64;
+            if percent < 50.0 {
+                return None;
+            }
+            let subject = format!(
+                "{}:{} -> {}:{}",
+                s.local_addr, s.local_port, s.remote_addr, s.remote_port
+            );
+            Some(
+                Hit::new(
+                    Severity::Warning,
+                    vec![
+                        Evidence::new(
+                            format!("{subject} rwnd_limited share"),
+                            percent,
+                            "percent",
+                            Some(50.0),
+                        ),
+                        Evidence::new(
+                            format!("{subject} peer window"),
+                            f64::from(t.snd_wnd),
+                            "bytes",
+                            None,
+                        ),
+                        Evidence::new(
+                            format!("{subject} rtt"),
+                            f64::from(t.rtt_us) / 1000.0,
+                            "ms",
+                            None,
+                        ),
+                    ],
+                    percent / 50.0,
+                )
+                .about(subject),
+            )
+        })
+        .collect()
+}
 
 fn close_wait_leak(ctx: &Context) -> Vec<Hit> {
     let Some(summary) = ctx.sockets else {

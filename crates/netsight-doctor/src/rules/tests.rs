@@ -571,6 +571,26 @@ fn socket_rules() {
 }
 
 #[test]
+fn window_limited_sockets() {
+    let limited = |busy_us: u64, rwnd_us: u64| {
+        let mut sock = socket(TcpState::Established, 40000, 0, 0, 1);
+        sock.tcp_info = Some(netsight_kernel::sockets::TcpInfo {
+            busy_time_us: busy_us,
+            rwnd_limited_us: rwnd_us,
+            ..Default::default()
+        });
+        with_sockets("sockets.window_limited", vec![sock])
+    };
+    assert_eq!(limited(1_000_000, 499_999), None);
+    assert_eq!(limited(1_000_000, 500_000), Some(Warning));
+    assert_eq!(
+        limited(400_000, 400_000),
+        None,
+        "too little busy time to judge"
+    );
+}
+
+#[test]
 fn conntrack_rules() {
     let fill = |count: u64| {
         severity_of("conntrack.table_fill", |s| {

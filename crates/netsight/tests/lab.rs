@@ -1,0 +1,106 @@
+//! Every lab scenario must be detected by doctor (issue 5): a scenario the
+//! doctor misses is a failing test. One test per scenario so they run in parallel.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod support;
+
+use std::sync::RwLock;
+
+use serde_json::Value;
+use support::{netsight, output, privileged};
+
+/// Scenarios that change host-wide sysctls run alone; the others share.
+static HOST: RwLock<()> = RwLock::new(());
+
+fn scenario(name: &str, changes_host: bool) {
+    if !privileged(&format!("lab {name}"), &["ip", "tc", "iptables", "taskset"]) {
+        return;
+    }
+    let _shared;
+    let _exclusive;
+    if changes_host {
+        _exclusive = HOST.write().unwrap_or_else(|e| e.into_inner());
+    } else {
+        _shared = HOST.read().unwrap_or_else(|e| e.into_inner());
+    }
+    let out = output(netsight(), &["lab", "run", name, "--json"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let result: Value = serde_json::from_str(stdout.lines().next().unwrap_or("null"))
+        .unwrap_or_else(|e| {
+            panic!(
+                "{name}: {e}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert_eq!(result["name"], name);
+    assert_eq!(result["detected"], true, "{name} not detected: {result}");
+    assert!(
+        !result["evidence"].as_array().unwrap().is_empty(),
+        "{result}"
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Everything of this run is gone.
+    let left = support::run("ip", &["netns", "list"]);
+    let tag = format!("nsl-{name}-");
+    assert!(
+        !left.lines().any(|l| l.starts_with(&tag)),
+        "{name} left namespaces: {left}"
+    );
+}
+
+macro_rules! scenarios {
+    ($($test:ident => $name:literal $(, $host:ident)?;)*) => {
+        $(#[test] fn $test() { scenario($name, false $(|| stringify!($host) == "host")?); })*
+
+        #[test]
+        fn every_listed_scenario_has_a_test() {
+            let out = output(netsight(), &["lab", "list", "--json"]);
+            let listed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+            let tested = [$($name),*];
+            let exclusive = [$($( { let _ = stringify!($host); $name } ,)?)*];
+            for s in &listed {
+                let name = s["name"].as_str().unwrap();
+                assert!(tested.contains(&name), "scenario {name} has no test");
+                assert_eq!(s["changes_host"] == true, exclusive.contains(&name), "{name}: host-wide changes must run alone");
+            }
+            assert!(listed.len() >= 12, "issue 5 asks for at least 12 scenarios, {} listed", listed.len());
+        }
+    };
+}
+
+scenarios! {
+    listen_overflow => "listen-overflow";
+    udp_buffer_overflow => "udp-buffer-overflow";
+    close_wait_leak => "close-wait-leak";
+    random_loss => "random-loss";
+    qdisc_drops => "qdisc-drops";
+    bufferbloat => "bufferbloat";
+    time_wait_exhaustion => "time-wait-exhaustion";
+    firewall_reject => "firewall-reject";
+    firewall_drop => "firewall-drop";
+    pmtu_blackhole => "pmtu-blackhole";
+    nagle_delayed_ack => "nagle-delayed-ack";
+    syn_flood_no_cookies => "syn-flood-no-cookies";
+    syn_flood_cookies => "syn-flood-cookies";
+    small_window => "small-window";
+    softnet_backlog => "softnet-backlog", host;
+    conntrack_full => "conntrack-full", host;
+}
+
+#[test]
+fn unknown_scenario_and_down() {
+    let out = output(netsight(), &["lab", "run", "no-such-scenario"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("netsight lab list"));
+    if !privileged("lab down", &["ip"]) {
+        return;
+    }
+    support::run("ip", &["netns", "add", "nsl-leftover-test-c"]);
+    let down = support::run(netsight(), &["lab", "down"]);
+    assert!(down.contains("nsl-leftover-test-c"), "{down}");
+    assert!(!support::run("ip", &["netns", "list"]).contains("nsl-leftover-test-c"));
+}

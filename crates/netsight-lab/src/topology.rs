@@ -221,10 +221,18 @@ pub fn cleanup_live() {
     }
 }
 
-/// Removes every lab namespace left on the machine; returns their names.
+/// Removes every lab namespace left on the machine and restores journaled host
+/// sysctls; returns what it removed or restored.
 pub fn down() -> Result<Vec<String>, LabError> {
-    let list = run_ok("ip", &["netns", "list"])?;
     let mut removed = Vec::new();
+    if let Ok(journal) = std::fs::read_to_string(journal_path()) {
+        for line in journal.lines().filter(|l| l.contains('=')) {
+            run_ok("sysctl", &["-qw", line])?;
+            removed.push(format!("sysctl {line}"));
+        }
+        let _ = std::fs::remove_file(journal_path());
+    }
+    let list = run_ok("ip", &["netns", "list"])?;
     for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
         if name.starts_with(PREFIX) {
             run_ok("ip", &["netns", "del", name])?;
@@ -246,11 +254,27 @@ pub struct HostSysctl {
     previous: String,
 }
 
+/// Where previous host values are journaled, so `lab down` can restore them
+/// even after a run was killed (SIGKILL skips every guard).
+fn journal_path() -> std::path::PathBuf {
+    std::env::temp_dir().join("netsight-lab-host-sysctls")
+}
+
+fn write_journal(list: &[(String, String)]) {
+    let text: String = list.iter().map(|(n, v)| format!("{n}={v}\n")).collect();
+    let _ = if list.is_empty() {
+        std::fs::remove_file(journal_path())
+    } else {
+        std::fs::write(journal_path(), text)
+    };
+}
+
 impl HostSysctl {
     pub fn set(name: &str, value: &str) -> Result<HostSysctl, LabError> {
         let previous = run_ok("sysctl", &["-n", name])?.trim().to_string();
         if let Ok(mut list) = HOST_SYSCTLS.lock() {
             list.push((name.to_string(), previous.clone()));
+            write_journal(&list);
         }
         run_ok("sysctl", &["-qw", &format!("{name}={value}")])?;
         Ok(HostSysctl {
@@ -268,6 +292,7 @@ impl Drop for HostSysctl {
         );
         if let Ok(mut list) = HOST_SYSCTLS.lock() {
             list.retain(|(n, _)| n != &self.name);
+            write_journal(&list);
         }
     }
 }

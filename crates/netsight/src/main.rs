@@ -440,7 +440,7 @@ fn run_lab(cmd: &LabCommand) -> Result<()> {
             let removed = topology::down()?;
             writeln!(
                 out,
-                "removed {} lab namespace(s){}",
+                "cleaned up {} lab leftover(s){}",
                 removed.len(),
                 if removed.is_empty() {
                     String::new()

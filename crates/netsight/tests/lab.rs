@@ -99,8 +99,22 @@ fn unknown_scenario_and_down() {
     if !privileged("lab down", &["ip"]) {
         return;
     }
+    let _exclusive = HOST.write().unwrap_or_else(|e| e.into_inner());
     support::run("ip", &["netns", "add", "nsl-leftover-test-c"]);
+    // A journal left by a killed run: down restores the value it records (here the current one).
+    let current = support::run("sysctl", &["-n", "net.core.netdev_max_backlog"]);
+    let journal = std::env::temp_dir().join("netsight-lab-host-sysctls");
+    std::fs::write(
+        &journal,
+        format!("net.core.netdev_max_backlog={}\n", current.trim()),
+    )
+    .unwrap();
     let down = support::run(netsight(), &["lab", "down"]);
     assert!(down.contains("nsl-leftover-test-c"), "{down}");
+    assert!(
+        down.contains("sysctl net.core.netdev_max_backlog="),
+        "{down}"
+    );
+    assert!(!journal.exists());
     assert!(!support::run("ip", &["netns", "list"]).contains("nsl-leftover-test-c"));
 }

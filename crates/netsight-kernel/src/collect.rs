@@ -128,7 +128,7 @@ impl LiveSource {
         let owners = std::thread::scope(|scope| {
             let owners = scope.spawn(|| {
                 self.include_socket_owners
-                    .then(|| sockets::owners::scan(&self.proc_root))
+                    .then(|| sockets::owners::scan_live(&self.proc_root))
             });
             for (name, family, protocol) in sockets::DUMPS {
                 match sockets::dump(family, protocol) {
@@ -144,14 +144,18 @@ impl LiveSource {
         });
         let unix = self.proc_root.join("net/unix");
         self.read_into(raw, key::PROC_NET_UNIX.into(), &unix);
-        let Some(owners) = owners else {
+        let Some((owners, bpf_error)) = owners else {
             let why = "not asked for (--no-process)".to_string();
             raw.missing.insert(key::SOCKET_OWNERS.into(), why);
             return;
         };
+        if let Some(e) = bpf_error {
+            // Not a failure: the /proc scan gave the same answer, only slower.
+            raw.missing.insert("derived/socket-owners-bpf".into(), e);
+        }
         raw.entries.insert(
             key::SOCKET_OWNERS.into(),
-            sockets::owners::to_text(&owners).into_bytes(),
+            sockets::owners::to_records(&owners),
         );
         if !owners.complete {
             raw.missing.insert(

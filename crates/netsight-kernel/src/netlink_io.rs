@@ -95,18 +95,18 @@ where
     message.serialize(&mut buf);
     socket.send(&buf, 0).map_err(io_err("send"))?;
 
-    let mut out = Vec::new();
-    // A large receive buffer matters: the kernel sizes dump messages by the
-    // reader's buffer, and a verbose ethtool features reply outgrows one page (EMSGSIZE).
-    let mut reply = Vec::with_capacity(RECV_BUFFER_BYTES);
+    // Replies are received straight into `out` (no per-reply copy). A large
+    // receive buffer matters: the kernel sizes dump messages by the reader's
+    // buffer, and a verbose ethtool features reply outgrows one page (EMSGSIZE).
+    let mut out: Vec<u8> = Vec::with_capacity(RECV_BUFFER_BYTES);
     loop {
-        reply.clear();
-        socket.recv(&mut reply, 0).map_err(io_err("recv"))?;
-        if reply.is_empty() {
+        out.reserve(RECV_BUFFER_BYTES);
+        let start = out.len();
+        socket.recv(&mut out, 0).map_err(io_err("recv"))?;
+        if out.len() == start {
             break;
         }
-        let finished = control_status(&reply).map_err(io_err("reply"))?;
-        out.extend_from_slice(&reply);
+        let finished = control_status(&out[start..]).map_err(io_err("reply"))?;
         if finished || !dump {
             break;
         }

@@ -47,7 +47,8 @@ pub mod key {
         format!("netlink/sock_diag/{dump}")
     }
     pub const PROC_NET_UNIX: &str = "proc/net/unix";
-    /// Derived from /proc/PID/fd links: "INODE PID COMM" lines.
+    /// Socket owners as 32-byte records (pid, fd, inode, comm): from the BPF
+    /// task_file iterator or the /proc/PID/fd scan.
     pub const SOCKET_OWNERS: &str = "derived/socket-owners";
 }
 

@@ -208,8 +208,9 @@ fn parse_sockets(
     if !any {
         return None;
     }
-    if let Some(owners) = raw.text(key::SOCKET_OWNERS) {
-        sockets::attach_owners(&mut table.sockets, &sockets::owners::parse_text(&owners));
+    if let Some(records) = raw.entries.get(key::SOCKET_OWNERS) {
+        let owners = sockets::owners_bpf::parse_records(records);
+        sockets::attach_owners(&mut table.sockets, &owners);
     }
     table.owners_complete = !raw.missing.contains_key(key::SOCKET_OWNERS);
     if let Some(unix) = raw.text(key::PROC_NET_UNIX) {

@@ -95,6 +95,54 @@ fn states_rtt_and_cwnd_match_ss() {
 }
 
 #[test]
+fn owners_come_from_the_bpf_iterator_and_nothing_stays_loaded() {
+    if !privileged(
+        "owners_come_from_the_bpf_iterator_and_nothing_stays_loaded",
+        &["ip", "bpftool", "python3"],
+    ) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let holder = ConnHolder::start(&pair.b, &["pairs", "5"]);
+    let dir = std::env::temp_dir().join(format!("netsight-owners-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bundle = dir.join("s.nsb");
+    pair.exec_ok(
+        &pair.b,
+        netsight(),
+        &["snapshot", "--sockets", "-o", bundle.to_str().unwrap()],
+    );
+    let snap: Value = serde_json::from_str(&support::run(
+        netsight(),
+        &["snapshot", "--from", bundle.to_str().unwrap(), "--json"],
+    ))
+    .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    // The iterator ran (no fallback reason recorded) and found the holder's sockets.
+    assert!(
+        snap["unavailable"]["derived/socket-owners-bpf"].is_null(),
+        "{}",
+        snap["unavailable"]
+    );
+    let owned = snap["sockets"]["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["process"]["pid"].as_u64() == Some(u64::from(holder.pid)))
+        .count();
+    assert_eq!(
+        owned,
+        2 * 5 + 2 * 3 + 1,
+        "pairs, half-closed pairs and the listener"
+    );
+    let progs = support::run("bpftool", &["prog", "list"]);
+    assert!(
+        !progs.contains("socket_owners"),
+        "iterator left loaded: {progs}"
+    );
+}
+
+#[test]
 fn close_wait_leak_and_full_accept_queue_are_reported() {
     if !privileged(
         "close_wait_leak_and_full_accept_queue_are_reported",

@@ -7,6 +7,7 @@
 //! at the length the kernel sent, which the sock-diag crate's typed struct cuts.
 
 pub mod owners;
+pub mod owners_bpf;
 pub mod summary;
 pub mod tcp_info;
 

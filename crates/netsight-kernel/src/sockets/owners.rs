@@ -10,8 +10,35 @@ use super::ProcessRef;
 /// The inode → owner map and whether every process could be read.
 #[derive(Debug, Default)]
 pub struct Owners {
+    /// Filled by the /proc scan (empty when `records` came from the iterator).
     pub by_inode: HashMap<u32, ProcessRef>,
+    /// Iterator records, as the kernel wrote them (empty after a /proc scan).
+    pub records: Vec<u8>,
     pub complete: bool,
+    /// "bpf_iter" or "proc_fd": how the owners were found.
+    pub method: &'static str,
+}
+
+/// Owners of the running system: the BPF iterator when privileges allow (one
+/// read), else the /proc/PID/fd scan; `bpf_error` says why the iterator was not used.
+pub fn scan_live(proc_root: &Path) -> (Owners, Option<String>) {
+    if proc_root == Path::new("/proc") {
+        match super::owners_bpf::scan() {
+            Ok(records) => {
+                return (
+                    Owners {
+                        by_inode: HashMap::new(),
+                        records,
+                        complete: true,
+                        method: "bpf_iter",
+                    },
+                    None,
+                )
+            }
+            Err(e) => return (scan(proc_root), Some(e)),
+        }
+    }
+    (scan(proc_root), None)
 }
 
 /// Threads for the scan: readlink on /proc/PID/fd costs ~3 µs of kernel time per
@@ -38,6 +65,8 @@ pub fn scan(proc_root: &Path) -> Owners {
     let mut owners = Owners {
         by_inode: HashMap::new(),
         complete: parts.len() == SCAN_THREADS,
+        records: Vec::new(),
+        method: "proc_fd",
     };
     for part in parts {
         owners.complete &= part.complete;
@@ -52,6 +81,8 @@ fn scan_pids(proc_root: &Path, pids: &[u32]) -> Owners {
     let mut owners = Owners {
         by_inode: HashMap::new(),
         complete: true,
+        records: Vec::new(),
+        method: "proc_fd",
     };
     for &pid in pids {
         let dir = proc_root.join(pid.to_string());
@@ -96,27 +127,16 @@ fn socket_inode(link: &[u8]) -> Option<u32> {
     std::str::from_utf8(rest).ok()?.parse().ok()
 }
 
-/// The bundle's text form: "INODE PID COMM" per line (comm may hold spaces).
-pub fn to_text(owners: &Owners) -> String {
-    let mut s = String::with_capacity(owners.by_inode.len() * 24);
-    for (inode, p) in &owners.by_inode {
-        s.push_str(&format!("{inode} {} {}\n", p.pid, p.comm));
+/// The bundle's form: the iterator's 32-byte records, whichever way owners were found.
+pub fn to_records(owners: &Owners) -> Vec<u8> {
+    if owners.by_inode.is_empty() {
+        return owners.records.clone();
     }
-    s
-}
-
-pub fn parse_text(text: &str) -> HashMap<u32, ProcessRef> {
-    let mut comms: HashMap<&str, Arc<str>> = HashMap::new();
-    text.lines()
-        .filter_map(|line| {
-            let mut f = line.splitn(3, ' ');
-            let inode = f.next()?.parse().ok()?;
-            let pid = f.next()?.parse().ok()?;
-            let comm = f.next().unwrap_or("");
-            let comm = comms.entry(comm).or_insert_with(|| comm.into()).clone();
-            Some((inode, ProcessRef { pid, comm }))
-        })
-        .collect()
+    let mut out = Vec::with_capacity(owners.by_inode.len() * 32);
+    for (inode, p) in &owners.by_inode {
+        super::owners_bpf::push_record(&mut out, p.pid, *inode, &p.comm);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -140,7 +160,20 @@ mod tests {
             "our listener's inode"
         );
         drop(listener);
-        let text = to_text(&owners);
-        assert_eq!(parse_text(&text), owners.by_inode);
+        let back = super::super::owners_bpf::parse_records(&to_records(&owners));
+        let trimmed: HashMap<u32, ProcessRef> = owners
+            .by_inode
+            .iter()
+            .map(|(i, p)| {
+                (
+                    *i,
+                    ProcessRef {
+                        pid: p.pid,
+                        comm: p.comm.chars().take(15).collect::<String>().into(),
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(back, trimmed);
     }
 }

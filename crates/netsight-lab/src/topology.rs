@@ -65,7 +65,13 @@ impl Topology {
             server: format!("{PREFIX}{tag}-s"),
         };
         for ns in [&topo.client, &topo.router, &topo.server] {
-            run_ok("ip", &["netns", "add", ns])?;
+            run_ok("ip", &["netns", "add", ns]).map_err(|e| match e {
+                LabError::Command { command, stderr } if stderr.contains("not permitted") => LabError::Command {
+                    command,
+                    stderr: format!("{stderr} (the lab needs root: CAP_SYS_ADMIN and CAP_NET_ADMIN; run with sudo)"),
+                },
+                other => other,
+            })?;
             if let Ok(mut live) = LIVE.lock() {
                 live.push(ns.clone());
             }

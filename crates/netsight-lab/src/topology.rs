@@ -85,40 +85,14 @@ impl Topology {
             topo.exec_ok_in(ns, "ip", &["link", "set", "lo", "up"])?;
         }
         let (c, r, s) = (&topo.client, &topo.router, &topo.server);
-        run_ok(
-            "ip",
-            &[
-                "-n",
-                c,
-                "link",
-                "add",
-                "eth0",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "to-client",
-                "netns",
-                r,
-            ],
-        )?;
-        run_ok(
-            "ip",
-            &[
-                "-n",
-                s,
-                "link",
-                "add",
-                "eth0",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "to-server",
-                "netns",
-                r,
-            ],
-        )?;
+        // Each end host's eth0 pairs with a router port named after it.
+        for (host, router_port) in [(c, "to-client"), (s, "to-server")] {
+            let link = ["-n", host, "link", "add", "eth0", "type", "veth"];
+            run_ok(
+                "ip",
+                &[&link[..], &["peer", "name", router_port, "netns", r]].concat(),
+            )?;
+        }
         for (ns, dev, addr) in [
             (c, "eth0", "10.77.1.2/24"),
             (r, "to-client", "10.77.1.1/24"),

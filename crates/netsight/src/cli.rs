@@ -26,6 +26,10 @@ pub enum Command {
     )]
     Doctor(DoctorArgs),
 
+    /// eBPF tracers (needs root or CAP_BPF + CAP_PERFMON, and kernel BTF).
+    #[command(subcommand)]
+    Trace(TraceCommand),
+
     /// Reproducible fault scenarios in network namespaces, diagnosed by doctor.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -205,5 +209,24 @@ pub enum LabCommand {
     Agent {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TraceCommand {
+    /// Packets the kernel drops, with its drop reason (skb:kfree_skb), protocol and dropping function.
+    #[command(
+        after_help = "Examples:\n  sudo netsight trace drops --duration 10\n  sudo netsight trace drops --duration 5 --json | jq -r .reason | sort | uniq -c\n  sudo netsight trace drops --quiet     (only the summary)"
+    )]
+    Drops {
+        /// Seconds to trace.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        duration: f64,
+        /// One JSON object per drop, then {"summary": ...}.
+        #[arg(long)]
+        json: bool,
+        /// Print only the summary.
+        #[arg(long)]
+        quiet: bool,
     },
 }

@@ -15,7 +15,10 @@ use anyhow::{bail, Result};
 use clap::Parser;
 use netsight_kernel::{bundle, delta, LiveSource, RawSnapshot, Snapshot};
 
-use cli::{Cli, Command, DoctorArgs, ExplainArgs, LabCommand, SnapshotArgs, SocketsArgs, StatArgs};
+use cli::{
+    Cli, Command, DoctorArgs, ExplainArgs, LabCommand, SnapshotArgs, SocketsArgs, StatArgs,
+    TraceCommand,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         Command::Sockets(args) => run_sockets(&args),
         Command::Explain(args) => run_explain(&args),
         Command::Lab(cmd) => run_lab(&cmd),
+        Command::Trace(cmd) => run_trace(&cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -502,6 +506,57 @@ fn run_lab(cmd: &LabCommand) -> Result<()> {
             }
             if missed > 0 {
                 bail!("{missed} scenario(s) not detected");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_trace(cmd: &TraceCommand) -> Result<()> {
+    let TraceCommand::Drops {
+        duration,
+        json,
+        quiet,
+    } = cmd;
+    if !(duration.is_finite() && *duration > 0.0) {
+        bail!("--duration must be a positive number of seconds");
+    }
+    let mut out = io::stdout().lock();
+    let mut write_error = None;
+    let summary = netsight_trace::drops::trace(Duration::from_secs_f64(*duration), |e| {
+        if *quiet || write_error.is_some() {
+            return;
+        }
+        let result = if *json {
+            serde_json::to_writer(&mut out, e)
+                .map_err(io::Error::from)
+                .and_then(|_| writeln!(out))
+        } else {
+            writeln!(out, "{:<28} {:<6} {}", e.reason, e.protocol, e.location)
+        };
+        if let Err(err) = result {
+            write_error = Some(err);
+        }
+    })?;
+    if let Some(err) = write_error {
+        return Err(err.into());
+    }
+    if *json {
+        serde_json::to_writer(&mut out, &serde_json::json!({ "summary": summary }))?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "\n{} drops in {:.1} s",
+            summary.total, summary.duration_s
+        )?;
+        for (reason, n) in &summary.by_reason {
+            writeln!(out, "  {n:>8}  {reason}")?;
+        }
+        if !summary.by_location.is_empty() {
+            writeln!(out, "dropped in:")?;
+            for (function, n) in &summary.by_location {
+                writeln!(out, "  {n:>8}  {function}")?;
             }
         }
     }

@@ -1,0 +1,113 @@
+//! `netsight trace drops` names the reason of drops a test causes in a namespace,
+//! leaves nothing loaded, and names the missing capability without privilege.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod support;
+
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use support::{netsight, privileged, NetnsPair};
+
+#[test]
+fn drops_are_named_by_reason_and_nothing_stays_loaded() {
+    if !privileged(
+        "drops_are_named_by_reason_and_nothing_stays_loaded",
+        &["ip", "bpftool", "bash"],
+    ) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let tracer = Command::new(netsight())
+        .args(["trace", "drops", "--duration", "3", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // 50 datagrams to a port nobody listens on in namespace b: NO_SOCKET drops.
+    let burst = format!(
+        "for i in $(seq 50); do echo x > /dev/udp/{}/9; done 2>/dev/null; true",
+        pair.addr_b
+    );
+    pair.exec_ok(&pair.a, "bash", &["-c", &burst]);
+    let out = tracer.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = &lines.last().unwrap()["summary"];
+    let no_socket = summary["by_reason"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r[0] == "NO_SOCKET")
+        .map(|r| r[1].as_u64().unwrap())
+        .unwrap_or(0);
+    assert!(
+        no_socket >= 50,
+        "expected at least our 50 NO_SOCKET drops: {summary}"
+    );
+    let udp_drops = lines
+        .iter()
+        .filter(|e| e["reason"] == "NO_SOCKET" && e["protocol"] == "ipv4")
+        .filter(|e| e["location"].as_str().unwrap_or("").contains("udp"))
+        .count();
+    assert!(
+        udp_drops >= 50,
+        "drops located in the UDP receive path: {udp_drops}"
+    );
+
+    // Programs are released shortly after the tracer exits.
+    let mut left = String::new();
+    for _ in 0..30 {
+        left = support::run("bpftool", &["prog", "list"]);
+        if !left.contains("kfree_skb") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        !left.contains("kfree_skb"),
+        "tracer left a program loaded: {left}"
+    );
+}
+
+#[test]
+fn without_privilege_the_capability_is_named() {
+    if !privileged("without_privilege_the_capability_is_named", &["setpriv"]) {
+        return;
+    }
+    // Run as nobody: a copy of the binary readable by everyone.
+    let copy = std::env::temp_dir().join(format!("netsight-unpriv-{}", std::process::id()));
+    std::fs::copy(netsight(), &copy).unwrap();
+    support::run("chmod", &["755", copy.to_str().unwrap()]);
+    let out = support::output(
+        "setpriv",
+        &[
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            copy.to_str().unwrap(),
+            "trace",
+            "drops",
+            "--duration",
+            "1",
+        ],
+    );
+    std::fs::remove_file(&copy).ok();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("CAP_BPF") && err.contains("CAP_PERFMON"),
+        "{err}"
+    );
+}

@@ -1,16 +1,13 @@
 //! `netsight trace drops`: packets the kernel dropped, with the reason it gives.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use aya::maps::RingBuf;
-use aya::programs::BtfTracePoint;
-use aya::{include_bytes_aligned, Btf, EbpfLoader};
+use aya::include_bytes_aligned;
 use serde::Serialize;
 
-use crate::btf_enum;
 use crate::kallsyms::Kallsyms;
-use crate::TraceError;
+use crate::{btf_enum, loader, TraceError};
 
 static OBJECT: &[u8] = include_bytes_aligned!("../bpf/drops.bpf.o");
 /// struct drop_event: location u64, reason u32, protocol u16 (network order), pad u16.
@@ -45,7 +42,7 @@ fn protocol_name(be: u16) -> String {
     }
 }
 
-fn ranked(counts: BTreeMap<String, u64>, limit: usize) -> Vec<(String, u64)> {
+pub(crate) fn ranked(counts: BTreeMap<String, u64>, limit: usize) -> Vec<(String, u64)> {
     let mut v: Vec<(String, u64)> = counts.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     v.truncate(limit);
@@ -65,70 +62,35 @@ pub fn trace(
             what: "reading enum skb_drop_reason".into(),
             detail: e,
         })?;
-    let btf = Btf::from_sys_fs().map_err(|e| TraceError::NoBtf(e.to_string()))?;
-    let mut ebpf = EbpfLoader::new()
-        .btf(Some(&btf))
-        .load(OBJECT)
-        .map_err(|e| TraceError::bpf("loading drops.bpf.o", e))?;
-    let program: &mut BtfTracePoint = ebpf
-        .program_mut("kfree_skb")
-        .ok_or_else(|| TraceError::Bpf {
-            what: "drops.bpf.o".into(),
-            detail: "no kfree_skb program".into(),
-        })?
-        .try_into()
-        .map_err(|e| TraceError::bpf("kfree_skb program", e))?;
-    program
-        .load("kfree_skb", &btf)
-        .map_err(|e| TraceError::bpf("loading tp_btf/kfree_skb", e))?;
-    program
-        .attach()
-        .map_err(|e| TraceError::bpf("attaching tp_btf/kfree_skb", e))?;
-    let map = ebpf.take_map("events").ok_or_else(|| TraceError::Bpf {
-        what: "drops.bpf.o".into(),
-        detail: "no events map".into(),
-    })?;
-    let mut ring = RingBuf::try_from(map).map_err(|e| TraceError::bpf("events ring buffer", e))?;
-
+    let mut attached = loader::attach_tp_btf(OBJECT, "kfree_skb", "kfree_skb")?;
     let kallsyms = Kallsyms::load();
     let (mut by_reason, mut by_location) = (BTreeMap::new(), BTreeMap::new());
     let mut total = 0u64;
-    let started = Instant::now();
-    let mut drain = |ring: &mut RingBuf<aya::maps::MapData>| {
-        while let Some(item) = ring.next() {
-            let Some(raw) = item.get(..EVENT_LEN) else {
-                continue;
-            };
-            let location = u64::from_ne_bytes(raw[0..8].try_into().unwrap_or([0; 8]));
-            let code = u32::from_ne_bytes(raw[8..12].try_into().unwrap_or([0; 4]));
-            let protocol = u16::from_ne_bytes([raw[12], raw[13]]);
-            let name = reasons
-                .get(&u64::from(code))
-                .map(String::as_str)
-                .unwrap_or("UNKNOWN");
-            let event = DropEvent {
-                reason: name.trim_start_matches("SKB_DROP_REASON_").to_string(),
-                reason_code: code,
-                protocol: protocol_name(protocol),
-                location: kallsyms.name(location),
-            };
-            total += 1;
-            *by_reason.entry(event.reason.clone()).or_insert(0u64) += 1;
-            let function = event.location.split('+').next().unwrap_or("").to_string();
-            *by_location.entry(function).or_insert(0u64) += 1;
-            on_event(&event);
-        }
-    };
-    // Poll every 20 ms: ring buffer items wait in shared memory meanwhile.
-    while started.elapsed() < duration {
-        drain(&mut ring);
-        std::thread::sleep(
-            Duration::from_millis(20).min(duration.saturating_sub(started.elapsed())),
-        );
-    }
-    drain(&mut ring);
+    let duration_s = loader::poll(&mut attached, duration, |raw| {
+        let Some(raw) = raw.get(..EVENT_LEN) else {
+            return;
+        };
+        let location = u64::from_ne_bytes(raw[0..8].try_into().unwrap_or([0; 8]));
+        let code = u32::from_ne_bytes(raw[8..12].try_into().unwrap_or([0; 4]));
+        let protocol = u16::from_ne_bytes([raw[12], raw[13]]);
+        let name = reasons
+            .get(&u64::from(code))
+            .map(String::as_str)
+            .unwrap_or("UNKNOWN");
+        let event = DropEvent {
+            reason: name.trim_start_matches("SKB_DROP_REASON_").to_string(),
+            reason_code: code,
+            protocol: protocol_name(protocol),
+            location: kallsyms.name(location),
+        };
+        total += 1;
+        *by_reason.entry(event.reason.clone()).or_insert(0u64) += 1;
+        let function = event.location.split('+').next().unwrap_or("").to_string();
+        *by_location.entry(function).or_insert(0u64) += 1;
+        on_event(&event);
+    });
     Ok(DropSummary {
-        duration_s: started.elapsed().as_secs_f64(),
+        duration_s,
         total,
         by_reason: ranked(by_reason, usize::MAX),
         by_location: ranked(by_location, 10),

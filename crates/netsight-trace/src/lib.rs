@@ -5,6 +5,8 @@
 pub mod btf_enum;
 pub mod drops;
 pub mod kallsyms;
+pub mod loader;
+pub mod retrans;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {

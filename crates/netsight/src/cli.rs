@@ -214,19 +214,33 @@ pub enum LabCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TraceCommand {
+    /// TCP retransmissions: connection, state, kind (rto/fast/other), cwnd and srtt at the time.
+    #[command(
+        after_help = "Examples:\n  sudo netsight trace retrans --duration 10\n  sudo netsight trace retrans --json | jq -c 'select(.kind == \"rto\")'"
+    )]
+    Retrans {
+        #[command(flatten)]
+        common: TraceOptions,
+    },
     /// Packets the kernel drops, with its drop reason (skb:kfree_skb), protocol and dropping function.
     #[command(
         after_help = "Examples:\n  sudo netsight trace drops --duration 10\n  sudo netsight trace drops --duration 5 --json | jq -r .reason | sort | uniq -c\n  sudo netsight trace drops --quiet     (only the summary)"
     )]
     Drops {
-        /// Seconds to trace.
-        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
-        duration: f64,
-        /// One JSON object per drop, then {"summary": ...}.
-        #[arg(long)]
-        json: bool,
-        /// Print only the summary.
-        #[arg(long)]
-        quiet: bool,
+        #[command(flatten)]
+        common: TraceOptions,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct TraceOptions {
+    /// Seconds to trace.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub duration: f64,
+    /// One JSON object per event, then {"summary": ...}.
+    #[arg(long)]
+    pub json: bool,
+    /// Print only the summary.
+    #[arg(long)]
+    pub quiet: bool,
 }

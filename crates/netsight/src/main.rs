@@ -513,52 +513,106 @@ fn run_lab(cmd: &LabCommand) -> Result<()> {
 }
 
 fn run_trace(cmd: &TraceCommand) -> Result<()> {
-    let TraceCommand::Drops {
-        duration,
-        json,
-        quiet,
-    } = cmd;
-    if !(duration.is_finite() && *duration > 0.0) {
+    let (TraceCommand::Drops { common } | TraceCommand::Retrans { common }) = cmd;
+    if !(common.duration.is_finite() && common.duration > 0.0) {
         bail!("--duration must be a positive number of seconds");
     }
+    let duration = Duration::from_secs_f64(common.duration);
     let mut out = io::stdout().lock();
-    let mut write_error = None;
-    let summary = netsight_trace::drops::trace(Duration::from_secs_f64(*duration), |e| {
-        if *quiet || write_error.is_some() {
+    let mut failed_write = None;
+    // Prints one event as JSON or a text line; remembers the first write error.
+    let mut emit = |json_value: &dyn erased::Json, line: &dyn Fn() -> String| {
+        if common.quiet || failed_write.is_some() {
             return;
         }
-        let result = if *json {
-            serde_json::to_writer(&mut out, e)
-                .map_err(io::Error::from)
-                .and_then(|_| writeln!(out))
+        let result = if common.json {
+            json_value.write(&mut out).and_then(|_| writeln!(out))
         } else {
-            writeln!(out, "{:<28} {:<6} {}", e.reason, e.protocol, e.location)
+            writeln!(out, "{}", line())
         };
-        if let Err(err) = result {
-            write_error = Some(err);
+        if let Err(e) = result {
+            failed_write = Some(e);
         }
-    })?;
-    if let Some(err) = write_error {
-        return Err(err.into());
+    };
+    let summary: serde_json::Value = match cmd {
+        TraceCommand::Drops { .. } => {
+            let s = netsight_trace::drops::trace(duration, |e| {
+                emit(e, &|| {
+                    format!("{:<28} {:<6} {}", e.reason, e.protocol, e.location)
+                })
+            })?;
+            let mut text = format!("\n{} drops in {:.1} s\n", s.total, s.duration_s);
+            for (reason, n) in &s.by_reason {
+                text += &format!("  {n:>8}  {reason}\n");
+            }
+            if !s.by_location.is_empty() {
+                text += "dropped in:\n";
+                for (function, n) in &s.by_location {
+                    text += &format!("  {n:>8}  {function}\n");
+                }
+            }
+            serde_json::json!({ "summary": s, "text": text })
+        }
+        TraceCommand::Retrans { .. } => {
+            let s = netsight_trace::retrans::trace(duration, |e| {
+                emit(e, &|| {
+                    format!(
+                        "{:<5} {:<11} {}:{} -> {}:{}  cwnd {} srtt {:.2} ms{}",
+                        e.kind,
+                        e.state,
+                        e.local_addr,
+                        e.local_port,
+                        e.remote_addr,
+                        e.remote_port,
+                        e.snd_cwnd,
+                        f64::from(e.srtt_us) / 1000.0,
+                        if e.err != 0 {
+                            format!("  (failed: errno {})", -e.err)
+                        } else {
+                            String::new()
+                        }
+                    )
+                })
+            })?;
+            let mut text = format!(
+                "\n{} retransmissions sent ({} segments), {} failed, in {:.1} s\n",
+                s.sent, s.sent_segments, s.failed, s.duration_s
+            );
+            for (kind, n) in &s.by_kind {
+                text += &format!("  {n:>8}  {kind}\n");
+            }
+            if !s.top_flows.is_empty() {
+                text += "top connections:\n";
+                for (flow, n) in &s.top_flows {
+                    text += &format!("  {n:>8}  {flow}\n");
+                }
+            }
+            serde_json::json!({ "summary": s, "text": text })
+        }
+    };
+    if let Some(e) = failed_write {
+        return Err(e.into());
     }
-    if *json {
-        serde_json::to_writer(&mut out, &serde_json::json!({ "summary": summary }))?;
+    if common.json {
+        serde_json::to_writer(
+            &mut out,
+            &serde_json::json!({ "summary": summary["summary"] }),
+        )?;
         writeln!(out)?;
     } else {
-        writeln!(
-            out,
-            "\n{} drops in {:.1} s",
-            summary.total, summary.duration_s
-        )?;
-        for (reason, n) in &summary.by_reason {
-            writeln!(out, "  {n:>8}  {reason}")?;
-        }
-        if !summary.by_location.is_empty() {
-            writeln!(out, "dropped in:")?;
-            for (function, n) in &summary.by_location {
-                writeln!(out, "  {n:>8}  {function}")?;
-            }
-        }
+        write!(out, "{}", summary["text"].as_str().unwrap_or(""))?;
     }
     Ok(())
+}
+
+/// Events of different tracers written as JSON through one callback.
+mod erased {
+    pub trait Json {
+        fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn write(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+            serde_json::to_writer(out, self).map_err(std::io::Error::from)
+        }
+    }
 }

@@ -111,3 +111,102 @@ fn without_privilege_the_capability_is_named() {
         "{err}"
     );
 }
+
+/// TcpRetransSegs of namespace `ns`, read with netsight's own snapshot.
+fn retrans_segs(pair: &NetnsPair, ns: &str) -> u64 {
+    let snap: Value =
+        serde_json::from_str(&pair.exec_ok(ns, netsight(), &["snapshot", "--json"])).unwrap();
+    snap["mib"]["Tcp"]["RetransSegs"].as_u64().unwrap()
+}
+
+#[test]
+fn retransmissions_match_the_kernel_counter() {
+    if !privileged(
+        "retransmissions_match_the_kernel_counter",
+        &["ip", "iptables", "ethtool"],
+    ) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    // One segment per skb (no TSO/GSO), so per-skb events equal the per-segment counter.
+    pair.exec_ok(
+        &pair.a,
+        "ethtool",
+        &["-K", "va", "tso", "off", "gso", "off"],
+    );
+    pair.exec_ok(
+        &pair.b,
+        "iptables",
+        &[
+            "-A",
+            "INPUT",
+            "-m",
+            "statistic",
+            "--mode",
+            "random",
+            "--probability",
+            "0.05",
+            "-j",
+            "DROP",
+        ],
+    );
+    let tracer = Command::new(netsight())
+        .args(["trace", "retrans", "--duration", "7", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let before = retrans_segs(&pair, &pair.a);
+    let sink = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &pair.b,
+            netsight(),
+            "lab",
+            "agent",
+            "listen",
+            "8080",
+            "16",
+            "sink",
+            "5",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    pair.exec_ok(
+        &pair.a,
+        netsight(),
+        &["lab", "agent", "bulk", &pair.addr_b, "8080", "2"],
+    );
+    // Let the connection finish (queued data, FIN) before the second reading.
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    let after = retrans_segs(&pair, &pair.a);
+    let out = tracer.wait_with_output().unwrap();
+    drop(sink);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The counter counts segments; a retransmitted GSO skb carries several.
+    let ours: u64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["local_addr"] == pair.addr_a.as_str() && e["err"] == 0)
+        .map(|e| e["segs"].as_u64().unwrap())
+        .sum();
+    assert!(
+        after - before >= 20,
+        "5 % loss should cause retransmissions: {}",
+        after - before
+    );
+    assert_eq!(
+        ours,
+        after - before,
+        "traced retransmissions vs TcpRetransSegs delta"
+    );
+}

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0
+// `netsight trace retrans`: every TCP retransmission (tracepoint
+// tcp:tcp_retransmit_skb as tp_btf) with the connection, its state, the
+// congestion-avoidance state (loss = after an RTO, recovery = fast retransmit),
+// cwnd and smoothed RTT at that moment, through a ring buffer.
+// Built by scripts/build-bpf; the object is committed.
+
+#include "../../netsight-kernel/bpf/vmlinux.h"
+
+#define SEC(name) __attribute__((section(name), used))
+#define __uint(name, val) int (*name)[val]
+
+static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) = (void *)131;
+static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *)132;
+static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *src) = (void *)113;
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 1 << 22);
+} events SEC(".maps");
+
+// Read by crates/netsight-trace/src/retrans.rs: keep the layout in sync.
+struct retrans_event {
+    __u8 family;
+    __u8 state;
+    __u8 ca_state;
+    __u8 pad;
+    __s32 err;
+    __u16 sport; // host order
+    __u16 dport; // host order
+    __u32 snd_cwnd;
+    __u32 srtt_us;
+    __u8 saddr[16];
+    __u8 daddr[16];
+    __u32 segs; // segments in the retransmitted skb (TcpRetransSegs counts these)
+};
+
+SEC("tp_btf/tcp_retransmit_skb")
+int tcp_retransmit_skb(__u64 *ctx)
+{
+    const struct sock *sk = (const struct sock *)ctx[0];
+    const struct sk_buff *skb = (const struct sk_buff *)ctx[1];
+    int err = (int)ctx[2];
+    struct retrans_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e)
+        return 0;
+    __builtin_memset(e, 0, sizeof(*e));
+    e->family = sk->__sk_common.skc_family;
+    e->state = sk->__sk_common.skc_state;
+    e->err = err;
+    e->sport = sk->__sk_common.skc_num;
+    e->dport = __builtin_bswap16(sk->__sk_common.skc_dport);
+    if (e->family == 2) {
+        __builtin_memcpy(e->saddr, &sk->__sk_common.skc_rcv_saddr, 4);
+        __builtin_memcpy(e->daddr, &sk->__sk_common.skc_daddr, 4);
+    } else {
+        __builtin_memcpy(e->saddr, &sk->__sk_common.skc_v6_rcv_saddr, 16);
+        __builtin_memcpy(e->daddr, &sk->__sk_common.skc_v6_daddr, 16);
+    }
+    // tcp_sock fields lie beyond struct sock: read them (CO-RE relocated) by address.
+    const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+    bpf_probe_read_kernel(&e->snd_cwnd, sizeof(e->snd_cwnd), &tp->snd_cwnd);
+    __u32 srtt8 = 0;
+    bpf_probe_read_kernel(&srtt8, sizeof(srtt8), &tp->srtt_us);
+    e->srtt_us = srtt8 >> 3;
+    // icsk_ca_state is a 5-bit bitfield: read its byte, keep the low bits.
+    const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
+    __u32 off = __builtin_preserve_field_info(icsk->icsk_ca_state, 0 /* BPF_FIELD_BYTE_OFFSET */);
+    __u8 byte = 0;
+    bpf_probe_read_kernel(&byte, 1, (const char *)icsk + off);
+    e->ca_state = byte & 0x1f;
+    // tcp_skb_pcount(): skb_shinfo(skb)->gso_segs, 0 meaning one segment.
+    const struct skb_shared_info *shinfo = (const struct skb_shared_info *)(skb->head + skb->end);
+    __u16 gso_segs = 0;
+    bpf_probe_read_kernel(&gso_segs, sizeof(gso_segs), &shinfo->gso_segs);
+    e->segs = gso_segs ? gso_segs : 1;
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,73 @@
+//! Loading a tp_btf program with its ring buffer, and polling the buffer.
+
+use std::time::{Duration, Instant};
+
+use aya::maps::{MapData, RingBuf};
+use aya::programs::BtfTracePoint;
+use aya::{Btf, Ebpf, EbpfLoader};
+
+use crate::TraceError;
+
+/// A loaded, attached program and its `events` ring buffer. Dropping it
+/// detaches and unloads everything.
+pub struct Attached {
+    pub ring: RingBuf<MapData>,
+    _ebpf: Ebpf,
+}
+
+impl std::fmt::Debug for Attached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attached").finish_non_exhaustive()
+    }
+}
+
+/// Loads `object`, attaches program `program` to tracepoint `tracepoint` (tp_btf).
+pub fn attach_tp_btf(
+    object: &[u8],
+    program: &str,
+    tracepoint: &str,
+) -> Result<Attached, TraceError> {
+    let btf = Btf::from_sys_fs().map_err(|e| TraceError::NoBtf(e.to_string()))?;
+    let mut ebpf = EbpfLoader::new()
+        .btf(Some(&btf))
+        .load(object)
+        .map_err(|e| TraceError::bpf(&format!("loading the {program} object"), e))?;
+    let prog: &mut BtfTracePoint = ebpf
+        .program_mut(program)
+        .ok_or_else(|| TraceError::Bpf {
+            what: program.into(),
+            detail: "not in the object".into(),
+        })?
+        .try_into()
+        .map_err(|e| TraceError::bpf(program, e))?;
+    prog.load(tracepoint, &btf)
+        .map_err(|e| TraceError::bpf(&format!("loading tp_btf/{tracepoint}"), e))?;
+    prog.attach()
+        .map_err(|e| TraceError::bpf(&format!("attaching tp_btf/{tracepoint}"), e))?;
+    let map = ebpf.take_map("events").ok_or_else(|| TraceError::Bpf {
+        what: program.into(),
+        detail: "no events map".into(),
+    })?;
+    let ring = RingBuf::try_from(map).map_err(|e| TraceError::bpf("events ring buffer", e))?;
+    Ok(Attached { ring, _ebpf: ebpf })
+}
+
+/// Calls `on_record` for every record until `duration` has passed. Records wait
+/// in shared memory between polls, so a 20 ms poll loses nothing.
+pub fn poll(attached: &mut Attached, duration: Duration, mut on_record: impl FnMut(&[u8])) -> f64 {
+    let started = Instant::now();
+    loop {
+        while let Some(item) = attached.ring.next() {
+            on_record(&item);
+        }
+        let left = duration.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20).min(left));
+    }
+    while let Some(item) = attached.ring.next() {
+        on_record(&item);
+    }
+    started.elapsed().as_secs_f64()
+}

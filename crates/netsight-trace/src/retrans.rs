@@ -1,0 +1,155 @@
+//! `netsight trace retrans`: every TCP retransmission with its connection state.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use aya::include_bytes_aligned;
+use serde::Serialize;
+
+use crate::{drops::ranked, loader, TraceError};
+
+static OBJECT: &[u8] = include_bytes_aligned!("../bpf/retrans.bpf.o");
+/// struct retrans_event in bpf/retrans.bpf.c.
+const EVENT_LEN: usize = 56;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RetransEvent {
+    pub local_addr: IpAddr,
+    pub local_port: u16,
+    pub remote_addr: IpAddr,
+    pub remote_port: u16,
+    pub state: &'static str,
+    /// "rto" (the loss state after a timeout), "fast" (fast recovery) or "other"
+    /// (disorder/open: tail loss probes, early retransmits).
+    pub kind: &'static str,
+    pub snd_cwnd: u32,
+    pub srtt_us: u32,
+    /// 0 when the segment went out; a negative errno when it could not be sent.
+    pub err: i32,
+    /// Segments in the retransmitted skb (TSO/GSO): what TcpRetransSegs counts.
+    pub segs: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RetransSummary {
+    pub duration_s: f64,
+    /// Retransmissions sent (err == 0), as skbs and as segments (TcpRetransSegs).
+    pub sent: u64,
+    pub sent_segments: u64,
+    pub failed: u64,
+    pub by_kind: Vec<(String, u64)>,
+    /// Connections with the most retransmissions (top 10).
+    pub top_flows: Vec<(String, u64)>,
+}
+
+fn tcp_state(v: u8) -> &'static str {
+    match v {
+        1 => "ESTAB",
+        2 => "SYN-SENT",
+        3 => "SYN-RECV",
+        4 => "FIN-WAIT-1",
+        5 => "FIN-WAIT-2",
+        7 => "CLOSE",
+        8 => "CLOSE-WAIT",
+        9 => "LAST-ACK",
+        11 => "CLOSING",
+        _ => "OTHER",
+    }
+}
+
+/// Decodes one ring buffer record.
+pub fn decode(raw: &[u8]) -> Option<RetransEvent> {
+    let raw = raw.get(..EVENT_LEN)?;
+    let u16_at = |at: usize| u16::from_ne_bytes([raw[at], raw[at + 1]]);
+    let u32_at = |at: usize| u32::from_ne_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
+    let addr = |at: usize| -> IpAddr {
+        if raw[0] == 2 {
+            IpAddr::V4(Ipv4Addr::new(
+                raw[at],
+                raw[at + 1],
+                raw[at + 2],
+                raw[at + 3],
+            ))
+        } else {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&raw[at..at + 16]);
+            IpAddr::V6(Ipv6Addr::from(a))
+        }
+    };
+    Some(RetransEvent {
+        state: tcp_state(raw[1]),
+        kind: match raw[2] {
+            4 => "rto",
+            3 => "fast",
+            _ => "other",
+        },
+        err: u32_at(4) as i32,
+        local_port: u16_at(8),
+        remote_port: u16_at(10),
+        snd_cwnd: u32_at(12),
+        srtt_us: u32_at(16),
+        local_addr: addr(20),
+        remote_addr: addr(36),
+        segs: u32_at(52),
+    })
+}
+
+/// Traces for `duration`; everything is detached and unloaded when this returns.
+pub fn trace(
+    duration: Duration,
+    mut on_event: impl FnMut(&RetransEvent),
+) -> Result<RetransSummary, TraceError> {
+    let mut attached = loader::attach_tp_btf(OBJECT, "tcp_retransmit_skb", "tcp_retransmit_skb")?;
+    let (mut sent, mut sent_segments, mut failed) = (0u64, 0u64, 0u64);
+    let (mut by_kind, mut by_flow) = (BTreeMap::new(), BTreeMap::new());
+    let duration_s = loader::poll(&mut attached, duration, |raw| {
+        let Some(e) = decode(raw) else { return };
+        if e.err == 0 {
+            sent += 1;
+            sent_segments += u64::from(e.segs);
+        } else {
+            failed += 1;
+        }
+        *by_kind.entry(e.kind.to_string()).or_insert(0u64) += 1;
+        let flow = format!(
+            "{}:{} -> {}:{}",
+            e.local_addr, e.local_port, e.remote_addr, e.remote_port
+        );
+        *by_flow.entry(flow).or_insert(0u64) += 1;
+        on_event(&e);
+    });
+    Ok(RetransSummary {
+        duration_s,
+        sent,
+        sent_segments,
+        failed,
+        by_kind: ranked(by_kind, usize::MAX),
+        top_flows: ranked(by_flow, 10),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_an_ipv4_record() {
+        let mut raw = vec![0u8; EVENT_LEN];
+        raw[0] = 2;
+        raw[1] = 1;
+        raw[2] = 4;
+        raw[8..10].copy_from_slice(&40000u16.to_ne_bytes());
+        raw[10..12].copy_from_slice(&80u16.to_ne_bytes());
+        raw[12..16].copy_from_slice(&10u32.to_ne_bytes());
+        raw[20..24].copy_from_slice(&[10, 0, 0, 1]);
+        raw[36..40].copy_from_slice(&[10, 0, 0, 2]);
+        raw[52..56].copy_from_slice(&3u32.to_ne_bytes());
+        let e = decode(&raw).unwrap();
+        assert_eq!(e.segs, 3);
+        assert_eq!((e.state, e.kind, e.snd_cwnd), ("ESTAB", "rto", 10));
+        assert_eq!(e.local_addr, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!((e.local_port, e.remote_port), (40000, 80));
+        assert!(decode(&raw[..20]).is_none());
+    }
+}

@@ -214,6 +214,20 @@ pub enum LabCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TraceCommand {
+    /// Every TCP connection when it ends: pid/comm, endpoints, bytes each way, lifetime (like tcplife).
+    #[command(
+        after_help = "Examples:\n  sudo netsight trace life --duration 30\n  sudo netsight trace life --json | jq -c 'select(.duration_ms > 1000)'"
+    )]
+    Life {
+        #[command(flatten)]
+        common: TraceOptions,
+    },
+    /// Every TCP state change with the time spent in the previous state (like tcpstates).
+    #[command(after_help = "Examples:\n  sudo netsight trace states --duration 10")]
+    States {
+        #[command(flatten)]
+        common: TraceOptions,
+    },
     /// TCP retransmissions: connection, state, kind (rto/fast/other), cwnd and srtt at the time.
     #[command(
         after_help = "Examples:\n  sudo netsight trace retrans --duration 10\n  sudo netsight trace retrans --json | jq -c 'select(.kind == \"rto\")'"

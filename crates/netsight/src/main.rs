@@ -513,7 +513,10 @@ fn run_lab(cmd: &LabCommand) -> Result<()> {
 }
 
 fn run_trace(cmd: &TraceCommand) -> Result<()> {
-    let (TraceCommand::Drops { common } | TraceCommand::Retrans { common }) = cmd;
+    let (TraceCommand::Drops { common }
+    | TraceCommand::Retrans { common }
+    | TraceCommand::Life { common }
+    | TraceCommand::States { common }) = cmd;
     if !(common.duration.is_finite() && common.duration > 0.0) {
         bail!("--duration must be a positive number of seconds");
     }
@@ -550,6 +553,56 @@ fn run_trace(cmd: &TraceCommand) -> Result<()> {
                 for (function, n) in &s.by_location {
                     text += &format!("  {n:>8}  {function}\n");
                 }
+            }
+            serde_json::json!({ "summary": s, "text": text })
+        }
+        TraceCommand::Life { .. } => {
+            let s = netsight_trace::sockstate::trace_life(duration, |l| {
+                emit(l, &|| {
+                    format!(
+                        "{:<7} {:<15} {}:{} -> {}:{}  tx {} B  rx {} B  {:.2} ms  {}",
+                        l.pid,
+                        l.comm,
+                        l.local_addr,
+                        l.local_port,
+                        l.remote_addr,
+                        l.remote_port,
+                        l.tx_bytes,
+                        l.rx_bytes,
+                        l.duration_ms,
+                        l.opened
+                    )
+                })
+            })?;
+            let text = format!(
+                "\n{} connections ended in {:.1} s: tx {} B, rx {} B\n",
+                s.connections, s.duration_s, s.tx_bytes, s.rx_bytes
+            );
+            serde_json::json!({ "summary": s, "text": text })
+        }
+        TraceCommand::States { .. } => {
+            let s = netsight_trace::sockstate::trace_states(duration, |c| {
+                emit(c, &|| {
+                    let took = c
+                        .in_old_state_ms
+                        .map(|ms| format!("{ms:.3} ms"))
+                        .unwrap_or_else(|| "-".into());
+                    format!(
+                        "{}:{} -> {}:{}  {:<11} -> {:<11} after {took}  {}/{}",
+                        c.local_addr,
+                        c.local_port,
+                        c.remote_addr,
+                        c.remote_port,
+                        c.old_state,
+                        c.new_state,
+                        c.comm,
+                        c.pid
+                    )
+                })
+            })?;
+            let mut text = format!("\n{} state changes in {:.1} s\n", s.changes, s.duration_s);
+            for (t, n) in &s.transitions {
+                text += &format!("  {n:>8}  {t}\n");
             }
             serde_json::json!({ "summary": s, "text": text })
         }

@@ -210,3 +210,111 @@ fn retransmissions_match_the_kernel_counter() {
         "traced retransmissions vs TcpRetransSegs delta"
     );
 }
+
+/// Runs a tracer for `seconds` while `work` runs; returns its JSON lines.
+fn trace_during(kind: &str, seconds: &str, work: impl FnOnce()) -> Vec<Value> {
+    let tracer = Command::new(netsight())
+        .args(["trace", kind, "--duration", seconds, "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    work();
+    let out = tracer.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn life_sees_exactly_the_connections_made_and_states_their_handshakes() {
+    if !privileged(
+        "life_sees_exactly_the_connections_made_and_states_their_handshakes",
+        &["ip"],
+    ) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let connect = |pair: &NetnsPair| {
+        let sink = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &pair.b,
+                netsight(),
+                "lab",
+                "agent",
+                "listen",
+                "8080",
+                "64",
+                "sink",
+                "3",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let made = pair.exec_ok(
+            &pair.a,
+            netsight(),
+            &[
+                "lab",
+                "agent",
+                "connect",
+                &pair.addr_b,
+                "8080",
+                "20",
+                "close",
+                "3",
+            ],
+        );
+        assert!(made.contains("connected 20 failed 0"), "{made}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        drop(sink);
+    };
+
+    let lives = trace_during("life", "4", || connect(&pair));
+    let ours = |local: &str| {
+        lives
+            .iter()
+            .filter(|l| {
+                l["local_addr"] == local && (l["local_port"] == 8080 || l["remote_port"] == 8080)
+            })
+            .collect::<Vec<_>>()
+    };
+    let (active, passive) = (ours(&pair.addr_a), ours(&pair.addr_b));
+    assert_eq!(active.len(), 20, "one life per client connection");
+    assert_eq!(passive.len(), 20, "one life per accepted connection");
+    assert!(active
+        .iter()
+        .all(|l| l["opened"] == "active" && l["remote_port"] == 8080));
+    assert!(passive
+        .iter()
+        .all(|l| l["opened"] == "passive" && l["local_port"] == 8080));
+    assert!(
+        active.iter().all(|l| l["comm"] == "netsight"),
+        "the connecting process is named"
+    );
+
+    let changes = trace_during("states", "4", || connect(&pair));
+    let handshakes = changes
+        .iter()
+        .filter(|c| {
+            c["local_addr"] == pair.addr_a.as_str()
+                && c["old_state"] == "SYN-SENT"
+                && c["new_state"] == "ESTAB"
+        })
+        .count();
+    assert_eq!(handshakes, 20);
+    assert!(changes
+        .iter()
+        .filter(|c| c["old_state"] == "SYN-SENT" && c["local_addr"] == pair.addr_a.as_str())
+        .all(|c| c["in_old_state_ms"].as_f64().is_some_and(|ms| ms >= 0.0)));
+}

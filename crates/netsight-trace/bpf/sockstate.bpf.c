@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: GPL-2.0
+// `netsight trace states` and `trace life`: every TCP state change
+// (tracepoint sock:inet_sock_set_state as tp_btf) with the time spent in the
+// previous state, the byte counters at that moment, and the task that caused it.
+// Built by scripts/build-bpf; the object is committed.
+
+#include "../../netsight-kernel/bpf/vmlinux.h"
+
+#define SEC(name) __attribute__((section(name), used))
+#define __uint(name, val) int (*name)[val]
+#define __type(name, val) typeof(val) *name
+
+static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
+static long (*bpf_map_update_elem)(void *map, const void *key, const void *value, __u64 flags) = (void *)2;
+static long (*bpf_map_delete_elem)(void *map, const void *key) = (void *)3;
+static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
+static __u64 (*bpf_get_current_pid_tgid)(void) = (void *)14;
+static long (*bpf_get_current_comm)(void *buf, __u32 size) = (void *)16;
+static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) = (void *)131;
+static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *)132;
+static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *src) = (void *)113;
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 1 << 22);
+} events SEC(".maps");
+
+// When each socket entered its current state.
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1 << 16);
+    __type(key, __u64);
+    __type(value, __u64);
+} since SEC(".maps");
+
+// Read by crates/netsight-trace/src/sockstate.rs: keep the layout in sync.
+struct state_event {
+    __u64 sk;            // the socket's kernel address: an id for one connection
+    __u64 ts_ns;
+    __u64 in_prev_ns;    // time in the old state; 0 when not seen entering it
+    __u64 bytes_acked;
+    __u64 bytes_received;
+    __u32 pid;
+    __u8 family;
+    __u8 oldstate;
+    __u8 newstate;
+    __u8 pad;
+    __u16 sport;         // host order
+    __u16 dport;         // host order
+    __u8 saddr[16];
+    __u8 daddr[16];
+    char comm[16];
+    __u32 pad2;
+};
+
+SEC("tp_btf/inet_sock_set_state")
+int inet_sock_set_state(__u64 *ctx)
+{
+    const struct sock *sk = (const struct sock *)ctx[0];
+    int oldstate = (int)ctx[1];
+    int newstate = (int)ctx[2];
+    if (sk->sk_protocol != IPPROTO_TCP)
+        return 0;
+    __u64 key = (__u64)sk;
+    __u64 now = bpf_ktime_get_ns();
+    __u64 *entered = bpf_map_lookup_elem(&since, &key);
+    __u64 in_prev = entered ? now - *entered : 0;
+    if (newstate == TCP_CLOSE)
+        bpf_map_delete_elem(&since, &key);
+    else
+        bpf_map_update_elem(&since, &key, &now, 0 /* BPF_ANY */);
+
+    struct state_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e)
+        return 0;
+    __builtin_memset(e, 0, sizeof(*e));
+    e->sk = key;
+    e->ts_ns = now;
+    e->in_prev_ns = in_prev;
+    e->pid = bpf_get_current_pid_tgid() >> 32;
+    bpf_get_current_comm(e->comm, sizeof(e->comm));
+    e->family = sk->__sk_common.skc_family;
+    e->oldstate = oldstate;
+    e->newstate = newstate;
+    e->sport = sk->__sk_common.skc_num;
+    e->dport = __builtin_bswap16(sk->__sk_common.skc_dport);
+    if (e->family == 2) {
+        __builtin_memcpy(e->saddr, &sk->__sk_common.skc_rcv_saddr, 4);
+        __builtin_memcpy(e->daddr, &sk->__sk_common.skc_daddr, 4);
+    } else {
+        __builtin_memcpy(e->saddr, &sk->__sk_common.skc_v6_rcv_saddr, 16);
+        __builtin_memcpy(e->daddr, &sk->__sk_common.skc_v6_daddr, 16);
+    }
+    const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+    bpf_probe_read_kernel(&e->bytes_acked, sizeof(e->bytes_acked), &tp->bytes_acked);
+    bpf_probe_read_kernel(&e->bytes_received, sizeof(e->bytes_received), &tp->bytes_received);
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -257,6 +257,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn percentiles() {
+        let v = [1.0, 2.0, 3.0, 4.0, 100.0];
+        assert_eq!(percentile(&v, 0.5), Some(3.0));
+        assert_eq!(percentile(&v, 0.99), Some(100.0));
+        assert_eq!(percentile(&[], 0.5), None);
+    }
+
+    #[test]
     fn decodes_a_state_change() {
         let mut raw = vec![0u8; EVENT_LEN];
         raw[0..8].copy_from_slice(&0xffff_8880_0000_1000u64.to_ne_bytes());
@@ -279,4 +287,104 @@ mod tests {
         );
         assert!(decode(&raw[..50]).is_none());
     }
+}
+
+/// A finished handshake: connect() (SYN-SENT → ESTAB/CLOSE) or an accepted
+/// connection (SYN-RECV → ESTAB/CLOSE), with its latency.
+#[derive(Debug, Clone, Serialize)]
+pub struct Handshake {
+    pub pid: u32,
+    pub comm: String,
+    pub local_addr: IpAddr,
+    pub local_port: u16,
+    pub remote_addr: IpAddr,
+    pub remote_port: u16,
+    /// SYN sent (or received) to established; None when its start was not seen.
+    pub latency_ms: Option<f64>,
+    /// false when the handshake ended in CLOSE (refused, timed out, reset).
+    pub established: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HandshakeSummary {
+    pub duration_s: f64,
+    pub established: u64,
+    pub failed: u64,
+    /// Latency percentiles of established handshakes, ms.
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+}
+
+/// Which side of the handshake to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// connect(): SYN-SENT.
+    Connect,
+    /// accepted connections: SYN-RECV.
+    Accept,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted.get(i).copied()
+}
+
+pub fn trace_handshakes(
+    side: Side,
+    duration: Duration,
+    mut on_handshake: impl FnMut(&Handshake),
+) -> Result<HandshakeSummary, TraceError> {
+    let from = match side {
+        Side::Connect => TCP_SYN_SENT,
+        Side::Accept => TCP_SYN_RECV,
+    };
+    let mut attached = loader::attach_tp_btf(OBJECT, "inet_sock_set_state", "inet_sock_set_state")?;
+    let (mut latencies, mut failed) = (Vec::new(), 0u64);
+    // SYN-SENT sockets have no local port yet: remember the task that connected.
+    let mut started: HashMap<u64, (u32, String)> = HashMap::new();
+    let duration_s = loader::poll(&mut attached, duration, |raw| {
+        let Some(c) = decode(raw) else { return };
+        if c.new == from {
+            started.insert(c.sk, (c.pid, c.comm.clone()));
+            return;
+        }
+        if decode_old(raw) != Some(from) || !matches!(c.new, TCP_ESTABLISHED | TCP_CLOSE) {
+            return;
+        }
+        let (pid, comm) = started.remove(&c.sk).unwrap_or((c.pid, c.comm.clone()));
+        let h = Handshake {
+            pid,
+            comm,
+            local_addr: c.local_addr,
+            local_port: c.local_port,
+            remote_addr: c.remote_addr,
+            remote_port: c.remote_port,
+            latency_ms: c.in_old_state_ms,
+            established: c.new == TCP_ESTABLISHED,
+        };
+        if h.established {
+            latencies.extend(h.latency_ms);
+        } else {
+            failed += 1;
+        }
+        on_handshake(&h);
+    });
+    latencies.sort_by(f64::total_cmp);
+    Ok(HandshakeSummary {
+        duration_s,
+        established: latencies.len() as u64,
+        failed,
+        p50_ms: percentile(&latencies, 0.5),
+        p99_ms: percentile(&latencies, 0.99),
+        max_ms: latencies.last().copied(),
+    })
+}
+
+/// The old state of a raw record.
+fn decode_old(raw: &[u8]) -> Option<u8> {
+    raw.get(45).copied()
 }

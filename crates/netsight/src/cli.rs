@@ -222,6 +222,20 @@ pub enum TraceCommand {
         #[command(flatten)]
         common: TraceOptions,
     },
+    /// Outgoing connections with their handshake latency (SYN sent to established) or failure.
+    #[command(
+        after_help = "Examples:\n  sudo netsight trace connect --duration 10\n  sudo netsight trace connect --port 443 --json"
+    )]
+    Connect {
+        #[command(flatten)]
+        common: TraceOptions,
+    },
+    /// Accepted connections with their handshake latency (SYN received to established).
+    #[command(after_help = "Examples:\n  sudo netsight trace accept --port 8080")]
+    Accept {
+        #[command(flatten)]
+        common: TraceOptions,
+    },
     /// Every TCP state change with the time spent in the previous state (like tcpstates).
     #[command(after_help = "Examples:\n  sudo netsight trace states --duration 10")]
     States {
@@ -257,4 +271,13 @@ pub struct TraceOptions {
     /// Print only the summary.
     #[arg(long)]
     pub quiet: bool,
+    /// Only connections with this local or remote port (not for drops).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Only events of this process id (not for drops).
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Only connections with this local or remote address (not for drops).
+    #[arg(long, value_name = "ADDRESS")]
+    pub addr: Option<std::net::IpAddr>,
 }

@@ -516,10 +516,22 @@ fn run_trace(cmd: &TraceCommand) -> Result<()> {
     let (TraceCommand::Drops { common }
     | TraceCommand::Retrans { common }
     | TraceCommand::Life { common }
-    | TraceCommand::States { common }) = cmd;
+    | TraceCommand::States { common }
+    | TraceCommand::Connect { common }
+    | TraceCommand::Accept { common }) = cmd;
     if !(common.duration.is_finite() && common.duration > 0.0) {
         bail!("--duration must be a positive number of seconds");
     }
+    let filtered = common.port.is_some() || common.pid.is_some() || common.addr.is_some();
+    if filtered && matches!(cmd, TraceCommand::Drops { .. }) {
+        bail!("trace drops has no connection to filter on: --port, --pid and --addr apply to the TCP tracers");
+    }
+    // Whether a connection event passes --port/--pid/--addr.
+    let wanted = |local: (std::net::IpAddr, u16), remote: (std::net::IpAddr, u16), pid: u32| {
+        common.port.is_none_or(|p| local.1 == p || remote.1 == p)
+            && common.pid.is_none_or(|p| p == pid)
+            && common.addr.is_none_or(|a| local.0 == a || remote.0 == a)
+    };
     let duration = Duration::from_secs_f64(common.duration);
     let mut out = io::stdout().lock();
     let mut failed_write = None;
@@ -558,6 +570,13 @@ fn run_trace(cmd: &TraceCommand) -> Result<()> {
         }
         TraceCommand::Life { .. } => {
             let s = netsight_trace::sockstate::trace_life(duration, |l| {
+                if !wanted(
+                    (l.local_addr, l.local_port),
+                    (l.remote_addr, l.remote_port),
+                    l.pid,
+                ) {
+                    return;
+                }
                 emit(l, &|| {
                     format!(
                         "{:<7} {:<15} {}:{} -> {}:{}  tx {} B  rx {} B  {:.2} ms  {}",
@@ -582,6 +601,13 @@ fn run_trace(cmd: &TraceCommand) -> Result<()> {
         }
         TraceCommand::States { .. } => {
             let s = netsight_trace::sockstate::trace_states(duration, |c| {
+                if !wanted(
+                    (c.local_addr, c.local_port),
+                    (c.remote_addr, c.remote_port),
+                    c.pid,
+                ) {
+                    return;
+                }
                 emit(c, &|| {
                     let took = c
                         .in_old_state_ms
@@ -606,8 +632,63 @@ fn run_trace(cmd: &TraceCommand) -> Result<()> {
             }
             serde_json::json!({ "summary": s, "text": text })
         }
+        TraceCommand::Connect { .. } | TraceCommand::Accept { .. } => {
+            use netsight_trace::sockstate::{trace_handshakes, Side};
+            let side = if matches!(cmd, TraceCommand::Connect { .. }) {
+                Side::Connect
+            } else {
+                Side::Accept
+            };
+            let s = trace_handshakes(side, duration, |h| {
+                if !wanted(
+                    (h.local_addr, h.local_port),
+                    (h.remote_addr, h.remote_port),
+                    h.pid,
+                ) {
+                    return;
+                }
+                emit(h, &|| {
+                    format!(
+                        "{:<7} {:<15} {}:{} -> {}:{}  {}",
+                        h.pid,
+                        h.comm,
+                        h.local_addr,
+                        h.local_port,
+                        h.remote_addr,
+                        h.remote_port,
+                        match (h.established, h.latency_ms) {
+                            (true, Some(ms)) => format!("established in {ms:.3} ms"),
+                            (true, None) => "established".into(),
+                            (false, _) => "FAILED".into(),
+                        }
+                    )
+                })
+            })?;
+            let ms = |v: Option<f64>| {
+                v.map(|v| format!("{v:.3} ms"))
+                    .unwrap_or_else(|| "-".into())
+            };
+            let text = format!(
+                "\n{} established, {} failed in {:.1} s; latency p50 {} p99 {} max {}\n",
+                s.established,
+                s.failed,
+                s.duration_s,
+                ms(s.p50_ms),
+                ms(s.p99_ms),
+                ms(s.max_ms)
+            );
+            serde_json::json!({ "summary": s, "text": text })
+        }
         TraceCommand::Retrans { .. } => {
             let s = netsight_trace::retrans::trace(duration, |e| {
+                // Retransmissions run in softirq/timer context: no meaningful pid.
+                if !wanted(
+                    (e.local_addr, e.local_port),
+                    (e.remote_addr, e.remote_port),
+                    common.pid.unwrap_or(0),
+                ) {
+                    return;
+                }
                 emit(e, &|| {
                     format!(
                         "{:<5} {:<11} {}:{} -> {}:{}  cwnd {} srtt {:.2} ms{}",

@@ -318,3 +318,115 @@ fn life_sees_exactly_the_connections_made_and_states_their_handshakes() {
         .filter(|c| c["old_state"] == "SYN-SENT" && c["local_addr"] == pair.addr_a.as_str())
         .all(|c| c["in_old_state_ms"].as_f64().is_some_and(|ms| ms >= 0.0)));
 }
+
+#[test]
+fn connect_and_accept_report_handshakes_and_failures() {
+    if !privileged("connect_and_accept_report_handshakes_and_failures", &["ip"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let work = |pair: &NetnsPair| {
+        let sink = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &pair.b,
+                netsight(),
+                "lab",
+                "agent",
+                "listen",
+                "8080",
+                "64",
+                "sink",
+                "3",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        pair.exec_ok(
+            &pair.a,
+            netsight(),
+            &[
+                "lab",
+                "agent",
+                "connect",
+                &pair.addr_b,
+                "8080",
+                "10",
+                "close",
+                "3",
+            ],
+        );
+        // Nobody listens on 8081: refused (RST), a failed connect.
+        pair.exec_ok(
+            &pair.a,
+            netsight(),
+            &[
+                "lab",
+                "agent",
+                "connect",
+                &pair.addr_b,
+                "8081",
+                "1",
+                "close",
+                "3",
+            ],
+        );
+        drop(sink);
+    };
+    let addr = pair.addr_a.clone();
+    let mut args = vec![
+        "trace",
+        "connect",
+        "--duration",
+        "3",
+        "--json",
+        "--addr",
+        addr.as_str(),
+    ];
+    let run = |args: &[&str], pair: &NetnsPair| {
+        let tracer = Command::new(netsight())
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        work(pair);
+        let out = tracer.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let connects = run(&args, &pair);
+    let summary = &connects.last().unwrap()["summary"];
+    let events = &connects[..connects.len() - 1];
+    assert_eq!(
+        events.iter().filter(|e| e["established"] == true).count(),
+        10,
+        "{summary}"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["established"] == false && e["remote_port"] == 8081)
+            .count(),
+        1
+    );
+    assert!(events.iter().all(|e| e["comm"] == "netsight"));
+    assert!(events
+        .iter()
+        .filter(|e| e["established"] == true)
+        .all(|e| e["latency_ms"].as_f64().is_some_and(|ms| ms > 0.0)));
+
+    args[1] = "accept";
+    args[6] = pair.addr_b.as_str();
+    let accepts = run(&args, &pair);
+    let accepted = accepts
+        .iter()
+        .filter(|e| e["established"] == true && e["local_port"] == 8080)
+        .count();
+    assert_eq!(accepted, 10);
+}

@@ -4,18 +4,7 @@
 // the kernel address that dropped it, sent to user space through a ring buffer.
 // Built by scripts/build-bpf; the object is committed.
 
-#include "../../netsight-kernel/bpf/vmlinux.h"
-
-#define SEC(name) __attribute__((section(name), used))
-#define __uint(name, val) int (*name)[val]
-
-static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) = (void *)131;
-static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *)132;
-
-struct {
-    __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 1 << 22);
-} events SEC(".maps");
+#include "common.h"
 
 // Read by crates/netsight-trace/src/drops.rs: keep the layout in sync.
 struct drop_event {
@@ -33,7 +22,7 @@ int kfree_skb(__u64 *ctx)
     // SKB_CONSUMED marks a normal free that happens to use this tracepoint.
     if (reason <= SKB_CONSUMED)
         return 0;
-    struct drop_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    struct drop_event *e = reserve_event(sizeof(*e));
     if (!e)
         return 0;
     e->location = ctx[1];

@@ -5,19 +5,7 @@
 // cwnd and smoothed RTT at that moment, through a ring buffer.
 // Built by scripts/build-bpf; the object is committed.
 
-#include "../../netsight-kernel/bpf/vmlinux.h"
-
-#define SEC(name) __attribute__((section(name), used))
-#define __uint(name, val) int (*name)[val]
-
-static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) = (void *)131;
-static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *)132;
-static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *src) = (void *)113;
-
-struct {
-    __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 1 << 22);
-} events SEC(".maps");
+#include "common.h"
 
 // Read by crates/netsight-trace/src/retrans.rs: keep the layout in sync.
 struct retrans_event {
@@ -41,7 +29,7 @@ int tcp_retransmit_skb(__u64 *ctx)
     const struct sock *sk = (const struct sock *)ctx[0];
     const struct sk_buff *skb = (const struct sk_buff *)ctx[1];
     int err = (int)ctx[2];
-    struct retrans_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    struct retrans_event *e = reserve_event(sizeof(*e));
     if (!e)
         return 0;
     __builtin_memset(e, 0, sizeof(*e));

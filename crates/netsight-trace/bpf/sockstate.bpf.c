@@ -4,26 +4,7 @@
 // previous state, the byte counters at that moment, and the task that caused it.
 // Built by scripts/build-bpf; the object is committed.
 
-#include "../../netsight-kernel/bpf/vmlinux.h"
-
-#define SEC(name) __attribute__((section(name), used))
-#define __uint(name, val) int (*name)[val]
-#define __type(name, val) typeof(val) *name
-
-static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
-static long (*bpf_map_update_elem)(void *map, const void *key, const void *value, __u64 flags) = (void *)2;
-static long (*bpf_map_delete_elem)(void *map, const void *key) = (void *)3;
-static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
-static __u64 (*bpf_get_current_pid_tgid)(void) = (void *)14;
-static long (*bpf_get_current_comm)(void *buf, __u32 size) = (void *)16;
-static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) = (void *)131;
-static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *)132;
-static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *src) = (void *)113;
-
-struct {
-    __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 1 << 22);
-} events SEC(".maps");
+#include "common.h"
 
 // When each socket entered its current state.
 struct {
@@ -70,7 +51,7 @@ int inet_sock_set_state(__u64 *ctx)
     else
         bpf_map_update_elem(&since, &key, &now, 0 /* BPF_ANY */);
 
-    struct state_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    struct state_event *e = reserve_event(sizeof(*e));
     if (!e)
         return 0;
     __builtin_memset(e, 0, sizeof(*e));

@@ -26,6 +26,8 @@ pub struct DropEvent {
 #[derive(Debug, Clone, Serialize)]
 pub struct DropSummary {
     pub duration_s: f64,
+    /// Events lost because the ring buffer was full (0 means a complete trace).
+    pub lost_events: u64,
     pub total: u64,
     /// Reasons by count, most frequent first.
     pub by_reason: Vec<(String, u64)>,
@@ -91,6 +93,7 @@ pub fn trace(
     });
     Ok(DropSummary {
         duration_s,
+        lost_events: attached.lost_events(),
         total,
         by_reason: ranked(by_reason, usize::MAX),
         by_location: ranked(by_location, 10),

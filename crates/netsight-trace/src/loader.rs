@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use aya::maps::{MapData, RingBuf};
+use aya::maps::{MapData, PerCpuArray, RingBuf};
 use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
 
@@ -12,7 +12,24 @@ use crate::TraceError;
 /// detaches and unloads everything.
 pub struct Attached {
     pub ring: RingBuf<MapData>,
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
+}
+
+impl Attached {
+    /// Events the program could not queue because the ring buffer was full
+    /// (the `lost` per-CPU counter of bpf/common.h, summed).
+    pub fn lost_events(&self) -> u64 {
+        let Some(map) = self.ebpf.map("lost") else {
+            return 0;
+        };
+        let Ok(counts) = PerCpuArray::<_, u64>::try_from(map) else {
+            return 0;
+        };
+        counts
+            .get(&0, 0)
+            .map(|per_cpu| per_cpu.iter().sum())
+            .unwrap_or(0)
+    }
 }
 
 impl std::fmt::Debug for Attached {
@@ -49,7 +66,7 @@ pub fn attach_tp_btf(
         detail: "no events map".into(),
     })?;
     let ring = RingBuf::try_from(map).map_err(|e| TraceError::bpf("events ring buffer", e))?;
-    Ok(Attached { ring, _ebpf: ebpf })
+    Ok(Attached { ring, ebpf })
 }
 
 /// Calls `on_record` for every record until `duration` has passed. Records wait

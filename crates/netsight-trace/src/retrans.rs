@@ -34,6 +34,8 @@ pub struct RetransEvent {
 #[derive(Debug, Clone, Serialize)]
 pub struct RetransSummary {
     pub duration_s: f64,
+    /// Events lost because the ring buffer was full (0 means a complete trace).
+    pub lost_events: u64,
     /// Retransmissions sent (err == 0), as skbs and as segments (TcpRetransSegs).
     pub sent: u64,
     pub sent_segments: u64,
@@ -121,6 +123,7 @@ pub fn trace(
     });
     Ok(RetransSummary {
         duration_s,
+        lost_events: attached.lost_events(),
         sent,
         sent_segments,
         failed,

@@ -108,6 +108,8 @@ pub fn decode(raw: &[u8]) -> Option<StateChange> {
 #[derive(Debug, Clone, Serialize)]
 pub struct StatesSummary {
     pub duration_s: f64,
+    /// Events lost because the ring buffer was full (0 means a complete trace).
+    pub lost_events: u64,
     pub changes: u64,
     /// "OLD -> NEW" transitions by count.
     pub transitions: Vec<(String, u64)>,
@@ -130,6 +132,7 @@ pub fn trace_states(
     });
     Ok(StatesSummary {
         duration_s,
+        lost_events: attached.lost_events(),
         changes,
         transitions: ranked(transitions, usize::MAX),
     })
@@ -156,6 +159,8 @@ pub struct Lifetime {
 #[derive(Debug, Clone, Serialize)]
 pub struct LifeSummary {
     pub duration_s: f64,
+    /// Events lost because the ring buffer was full (0 means a complete trace).
+    pub lost_events: u64,
     pub connections: u64,
     pub tx_bytes: u64,
     pub rx_bytes: u64,
@@ -191,6 +196,7 @@ pub fn trace_life(
     let mut alive: HashMap<u64, Birth> = HashMap::new();
     let mut summary = LifeSummary {
         duration_s: 0.0,
+        lost_events: 0,
         connections: 0,
         tx_bytes: 0,
         rx_bytes: 0,
@@ -249,6 +255,7 @@ pub fn trace_life(
         summary.rx_bytes += life.rx_bytes;
         on_life(&life);
     });
+    summary.lost_events = attached.lost_events();
     Ok(summary)
 }
 
@@ -308,6 +315,8 @@ pub struct Handshake {
 #[derive(Debug, Clone, Serialize)]
 pub struct HandshakeSummary {
     pub duration_s: f64,
+    /// Events lost because the ring buffer was full (0 means a complete trace).
+    pub lost_events: u64,
     pub established: u64,
     pub failed: u64,
     /// Latency percentiles of established handshakes, ms.
@@ -376,6 +385,7 @@ pub fn trace_handshakes(
     latencies.sort_by(f64::total_cmp);
     Ok(HandshakeSummary {
         duration_s,
+        lost_events: attached.lost_events(),
         established: latencies.len() as u64,
         failed,
         p50_ms: percentile(&latencies, 0.5),

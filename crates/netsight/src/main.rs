@@ -727,6 +727,10 @@ fn run_trace(cmd: &TraceCommand) -> Result<()> {
     if let Some(e) = failed_write {
         return Err(e.into());
     }
+    let lost = summary["summary"]["lost_events"].as_u64().unwrap_or(0);
+    if lost > 0 {
+        eprintln!("netsight: {lost} events lost: the ring buffer was full (the counts above are short by that much)");
+    }
     if common.json {
         serde_json::to_writer(
             &mut out,

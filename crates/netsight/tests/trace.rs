@@ -430,3 +430,50 @@ fn connect_and_accept_report_handshakes_and_failures() {
         .count();
     assert_eq!(accepted, 10);
 }
+
+#[test]
+fn no_events_lost_at_100k_per_second() {
+    if !privileged("no_events_lost_at_100k_per_second", &["ip"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let tracer = Command::new(netsight())
+        .args(["trace", "drops", "--duration", "5", "--json", "--quiet"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // 300,000 datagrams to a closed port inside the namespace: one drop event each.
+    let started = std::time::Instant::now();
+    pair.exec_ok(
+        &pair.a,
+        netsight(),
+        &[
+            "lab",
+            "agent",
+            "udp-blast",
+            "127.0.0.1",
+            "9",
+            "300000",
+            "16",
+        ],
+    );
+    let rate = 300_000.0 / started.elapsed().as_secs_f64();
+    let out = tracer.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let summary: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    let no_socket = summary["summary"]["by_reason"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r[0] == "NO_SOCKET")
+        .map(|r| r[1].as_u64().unwrap())
+        .unwrap_or(0);
+    assert!(
+        rate >= 100_000.0,
+        "the load must reach 100k events/s, got {rate:.0}/s"
+    );
+    assert_eq!(summary["summary"]["lost_events"], 0, "{summary}");
+    assert!(no_socket >= 300_000, "every drop traced: {no_socket}");
+}

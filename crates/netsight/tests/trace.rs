@@ -192,22 +192,31 @@ fn retransmissions_match_the_kernel_counter() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // The counter counts segments; a retransmitted GSO skb carries several.
-    let ours: u64 = String::from_utf8_lossy(&out.stdout)
+    // The counter counts segments (a retransmitted GSO skb carries several), and
+    // counts them before transmission: a retransmit that then fails in transmit
+    // (err != 0, seen under load) is in the counter; one that fails earlier is not.
+    let (mut ok, mut failed) = (0u64, 0u64);
+    for e in String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|e| e["local_addr"] == pair.addr_a.as_str() && e["err"] == 0)
-        .map(|e| e["segs"].as_u64().unwrap())
-        .sum();
+        .filter(|e| e["local_addr"] == pair.addr_a.as_str())
+    {
+        let segs = e["segs"].as_u64().unwrap();
+        if e["err"] == 0 {
+            ok += segs;
+        } else {
+            failed += segs;
+        }
+    }
+    let delta = after - before;
     assert!(
-        after - before >= 20,
-        "5 % loss should cause retransmissions: {}",
-        after - before
+        delta >= 20,
+        "5 % loss should cause retransmissions: {delta}"
     );
-    assert_eq!(
-        ours,
-        after - before,
-        "traced retransmissions vs TcpRetransSegs delta"
+    assert!(
+        ok <= delta && delta <= ok + failed,
+        "TcpRetransSegs delta {delta} outside traced [{ok}, {}] (ok, ok + failed)",
+        ok + failed
     );
 }
 

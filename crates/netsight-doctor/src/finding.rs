@@ -131,6 +131,9 @@ pub struct Report {
     pub workload: Workload,
     pub skipped: Vec<Skipped>,
     pub rules_run: usize,
+    /// What `--deep` tracing saw during the interval.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub deep: Option<crate::deep::DeepEvidence>,
 }
 
 impl Report {

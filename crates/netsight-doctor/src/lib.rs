@@ -2,6 +2,7 @@
 //! → ranked findings with evidence, plus a workload summary. Nothing here reads
 //! the kernel or prints: snapshots come in, plain data goes out.
 
+pub mod deep;
 pub mod explain;
 pub mod finding;
 pub mod rules;
@@ -75,6 +76,7 @@ pub fn diagnose(prev: &Snapshot, cur: &Snapshot) -> Report {
         workload: workload::summarize(cur, &rates),
         skipped,
         rules_run: all.len(),
+        deep: None,
     }
 }
 

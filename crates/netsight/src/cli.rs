@@ -85,6 +85,10 @@ pub struct DoctorArgs {
     /// Do not dump sockets (the sockets.* rules and top-socket lists are skipped).
     #[arg(long)]
     pub no_sockets: bool,
+    /// Also trace drops and retransmissions (eBPF) for SECONDS, used as the interval,
+    /// and attach the top drop reasons and retransmitting flows to matching findings.
+    #[arg(long, value_name = "SECONDS", conflicts_with = "from")]
+    pub deep: Option<f64>,
 }
 
 #[derive(Debug, Args)]

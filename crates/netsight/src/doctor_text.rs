@@ -147,6 +147,29 @@ pub fn render(report: &Report, header: &str, style: Style) -> String {
             );
         }
     }
+    if let Some(deep) = &report.deep {
+        let title = style.paint("1", "Traced during the interval");
+        let _ = writeln!(out, "\n{title} (eBPF, {:.1} s)", deep.seconds);
+        for (label, list) in [
+            ("drop reasons", &deep.drop_reasons),
+            ("dropped in", &deep.drop_locations),
+            ("retransmitting connections", &deep.retrans_flows),
+            ("retransmission kinds", &deep.retrans_kinds),
+        ] {
+            if list.is_empty() {
+                continue;
+            }
+            let items: Vec<String> = list
+                .iter()
+                .take(5)
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            let _ = writeln!(out, "  {label}: {}", items.join(", "));
+        }
+        if deep.lost_events > 0 {
+            let _ = writeln!(out, "  {} events lost (ring buffer full)", deep.lost_events);
+        }
+    }
     if !report.skipped.is_empty() {
         let _ = writeln!(out, "\nNot checked:");
         for s in &report.skipped {

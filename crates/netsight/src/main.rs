@@ -350,6 +350,7 @@ fn run_doctor(args: &DoctorArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let mut deep_evidence = None;
     let (prev, cur) = match &args.from {
         Some(path) => {
             let raws = read_bundle(path)?;
@@ -365,11 +366,16 @@ fn run_doctor(args: &DoctorArgs) -> Result<ExitCode> {
             (Snapshot::from_raw(first), Snapshot::from_raw(last))
         }
         None => {
-            if !(args.interval.is_finite() && args.interval > 0.0) {
-                bail!("--interval must be a positive number of seconds");
+            let interval = args.deep.unwrap_or(args.interval);
+            if !(interval.is_finite() && interval > 0.0) {
+                bail!("--interval and --deep take a positive number of seconds");
             }
             let prev = Snapshot::take();
-            std::thread::sleep(Duration::from_secs_f64(args.interval));
+            let interval = Duration::from_secs_f64(interval);
+            match args.deep {
+                Some(_) => deep_evidence = Some(trace_for_doctor(interval)),
+                None => std::thread::sleep(interval),
+            }
             // Only the second snapshot needs sockets: their state at the end is what counts.
             let cur = if args.no_sockets {
                 Snapshot::take()
@@ -379,7 +385,16 @@ fn run_doctor(args: &DoctorArgs) -> Result<ExitCode> {
             (prev, cur)
         }
     };
-    let report = netsight_doctor::diagnose(&prev, &cur);
+    let mut report = netsight_doctor::diagnose(&prev, &cur);
+    if let Some(deep) = deep_evidence {
+        for why in &deep.unavailable {
+            report.skipped.push(netsight_doctor::Skipped {
+                source: "--deep tracing".into(),
+                reason: why.clone(),
+            });
+        }
+        netsight_doctor::deep::attach(&mut report, deep);
+    }
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
@@ -753,4 +768,39 @@ mod erased {
             serde_json::to_writer(out, self).map_err(std::io::Error::from)
         }
     }
+}
+
+/// Runs the drops and retrans tracers side by side for `duration` (doctor --deep).
+/// A tracer that cannot run (privilege, BTF) is recorded, not fatal.
+fn trace_for_doctor(duration: Duration) -> netsight_doctor::deep::DeepEvidence {
+    let started = std::time::Instant::now();
+    let drops = std::thread::spawn(move || netsight_trace::drops::trace(duration, |_| {}));
+    let retrans = netsight_trace::retrans::trace(duration, |_| {});
+    let drops = drops.join();
+    let mut deep = netsight_doctor::deep::DeepEvidence {
+        seconds: duration.as_secs_f64(),
+        ..Default::default()
+    };
+    match drops {
+        Ok(Ok(s)) => {
+            deep.drop_reasons = s.by_reason;
+            deep.drop_locations = s.by_location;
+            deep.lost_events += s.lost_events;
+        }
+        Ok(Err(e)) => deep.unavailable.push(format!("trace drops: {e}")),
+        Err(_) => deep
+            .unavailable
+            .push("trace drops: tracer thread panicked".into()),
+    }
+    match retrans {
+        Ok(s) => {
+            deep.retrans_flows = s.top_flows;
+            deep.retrans_kinds = s.by_kind;
+            deep.lost_events += s.lost_events;
+        }
+        Err(e) => deep.unavailable.push(format!("trace retrans: {e}")),
+    }
+    // A tracer that failed at once must not shorten the interval.
+    std::thread::sleep(duration.saturating_sub(started.elapsed()));
+    deep
 }

@@ -176,3 +176,49 @@ fn list_rules_and_offline_bundle() {
     );
     assert!(String::from_utf8_lossy(&single.stderr).contains("needs two"));
 }
+
+#[test]
+fn deep_mode_attaches_traced_drop_reasons() {
+    if !privileged("deep_mode_attaches_traced_drop_reasons", &["ip", "python3"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &pair.b,
+            netsight(),
+            "doctor",
+            "--deep",
+            "3",
+            "--json",
+            "--no-sockets",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("doctor");
+    // Tracers load before the interval starts; give them a moment.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let holder = ConnHolder::start(&pair.b, &["udp-overflow"]);
+    let out = child.wait_with_output().expect("doctor output");
+    drop(holder);
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let f = finding(&report, "udp.receive_buffer_errors").unwrap_or_else(|| panic!("{report}"));
+    assert!(
+        f["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["metric"] == "traced drop reason SOCKET_RCVBUFF"),
+        "{f}"
+    );
+    assert!(report["deep"]["drop_reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r[0] == "SOCKET_RCVBUFF"));
+    assert_eq!(report["deep"]["lost_events"], 0);
+}

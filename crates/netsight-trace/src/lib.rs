@@ -7,6 +7,7 @@ pub mod drops;
 pub mod kallsyms;
 pub mod loader;
 pub mod retrans;
+pub mod rtt;
 pub mod sockstate;
 
 #[derive(Debug, thiserror::Error)]

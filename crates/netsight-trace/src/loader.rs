@@ -16,6 +16,11 @@ pub struct Attached {
 }
 
 impl Attached {
+    /// A map of the loaded object, e.g. an in-kernel histogram.
+    pub fn map(&self, name: &str) -> Option<&aya::maps::Map> {
+        self.ebpf.map(name)
+    }
+
     /// Events the program could not queue because the ring buffer was full
     /// (the `lost` per-CPU counter of bpf/common.h, summed).
     pub fn lost_events(&self) -> u64 {

@@ -240,6 +240,14 @@ pub enum TraceCommand {
         #[command(flatten)]
         common: TraceOptions,
     },
+    /// Smoothed-RTT histogram per peer, aggregated in the kernel from tcp:tcp_probe.
+    #[command(
+        after_help = "Examples:\n  sudo netsight trace rtt --duration 10\n  sudo netsight trace rtt --addr 10.0.0.5 --json"
+    )]
+    Rtt {
+        #[command(flatten)]
+        common: TraceOptions,
+    },
     /// Every TCP state change with the time spent in the previous state (like tcpstates).
     #[command(after_help = "Examples:\n  sudo netsight trace states --duration 10")]
     States {

@@ -533,7 +533,8 @@ fn run_trace(cmd: &TraceCommand) -> Result<()> {
     | TraceCommand::Life { common }
     | TraceCommand::States { common }
     | TraceCommand::Connect { common }
-    | TraceCommand::Accept { common }) = cmd;
+    | TraceCommand::Accept { common }
+    | TraceCommand::Rtt { common }) = cmd;
     if !(common.duration.is_finite() && common.duration > 0.0) {
         bail!("--duration must be a positive number of seconds");
     }
@@ -692,6 +693,26 @@ fn run_trace(cmd: &TraceCommand) -> Result<()> {
                 ms(s.p99_ms),
                 ms(s.max_ms)
             );
+            serde_json::json!({ "summary": s, "text": text })
+        }
+        TraceCommand::Rtt { .. } => {
+            let mut s = netsight_trace::rtt::trace(duration)?;
+            s.peers.retain(|p| common.addr.is_none_or(|a| a == p.peer));
+            let mut text = format!("smoothed RTT per peer over {:.1} s\n", s.duration_s);
+            for p in &s.peers {
+                text += &format!(
+                    "\n{}  ({} samples, median in [{}, {}) us)\n",
+                    p.peer, p.samples, p.p50_bucket_us.0, p.p50_bucket_us.1
+                );
+                let widest = p.buckets.iter().map(|b| b.count).max().unwrap_or(1).max(1);
+                for b in &p.buckets {
+                    let bar = "@".repeat(((b.count * 40).div_ceil(widest)) as usize);
+                    text += &format!(
+                        "  [{:>8}, {:>8}) us {:>9} |{bar:<40}|\n",
+                        b.low_us, b.high_us, b.count
+                    );
+                }
+            }
             serde_json::json!({ "summary": s, "text": text })
         }
         TraceCommand::Retrans { .. } => {

@@ -486,3 +486,56 @@ fn no_events_lost_at_100k_per_second() {
     assert_eq!(summary["summary"]["lost_events"], 0, "{summary}");
     assert!(no_socket >= 300_000, "every drop traced: {no_socket}");
 }
+
+#[test]
+fn rtt_histogram_covers_the_peer_of_a_transfer() {
+    if !privileged("rtt_histogram_covers_the_peer_of_a_transfer", &["ip"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let lines = trace_during("rtt", "4", || {
+        let sink = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &pair.b,
+                netsight(),
+                "lab",
+                "agent",
+                "listen",
+                "8080",
+                "16",
+                "sink",
+                "3",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        pair.exec_ok(
+            &pair.a,
+            netsight(),
+            &["lab", "agent", "bulk", &pair.addr_b, "8080", "1"],
+        );
+        drop(sink);
+    });
+    let peers = lines.last().unwrap()["summary"]["peers"]
+        .as_array()
+        .unwrap()
+        .clone();
+    // The sender (in a) sees ACKs from b; the receiver (in b) sees data from a.
+    let to_b = peers
+        .iter()
+        .find(|p| p["peer"] == pair.addr_b.as_str())
+        .expect("peer b");
+    assert!(to_b["samples"].as_u64().unwrap() > 100, "{to_b}");
+    let buckets = to_b["buckets"].as_array().unwrap();
+    let counted: u64 = buckets.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(counted, to_b["samples"].as_u64().unwrap());
+    assert!(
+        buckets
+            .iter()
+            .all(|b| b["high_us"].as_u64().unwrap() <= 1 << 20),
+        "veth RTTs are far below a second"
+    );
+}

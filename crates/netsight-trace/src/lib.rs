@@ -9,6 +9,7 @@ pub mod loader;
 pub mod retrans;
 pub mod rtt;
 pub mod sockstate;
+pub mod synbl;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {

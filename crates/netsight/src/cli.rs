@@ -248,6 +248,14 @@ pub enum TraceCommand {
         #[command(flatten)]
         common: TraceOptions,
     },
+    /// Accept-queue (SYN backlog) fill per listener, sampled every 100 ms through sock_diag.
+    #[command(
+        after_help = "Examples:\n  sudo netsight trace synbl --duration 10\n  netsight trace synbl --port 8080 --json"
+    )]
+    Synbl {
+        #[command(flatten)]
+        common: TraceOptions,
+    },
     /// Every TCP state change with the time spent in the previous state (like tcpstates).
     #[command(after_help = "Examples:\n  sudo netsight trace states --duration 10")]
     States {

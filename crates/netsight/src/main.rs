@@ -534,7 +534,8 @@ fn run_trace(cmd: &TraceCommand) -> Result<()> {
     | TraceCommand::States { common }
     | TraceCommand::Connect { common }
     | TraceCommand::Accept { common }
-    | TraceCommand::Rtt { common }) = cmd;
+    | TraceCommand::Rtt { common }
+    | TraceCommand::Synbl { common }) = cmd;
     if !(common.duration.is_finite() && common.duration > 0.0) {
         bail!("--duration must be a positive number of seconds");
     }
@@ -693,6 +694,27 @@ fn run_trace(cmd: &TraceCommand) -> Result<()> {
                 ms(s.p99_ms),
                 ms(s.max_ms)
             );
+            serde_json::json!({ "summary": s, "text": text })
+        }
+        TraceCommand::Synbl { .. } => {
+            let mut s = netsight_trace::synbl::trace(duration)?;
+            s.listeners.retain(|l| {
+                common.port.is_none_or(|p| p == l.local_port)
+                    && common.addr.is_none_or(|a| a == l.local_addr)
+            });
+            let mut text = format!(
+                "accept queues sampled every {} ms for {:.1} s\n",
+                s.sample_interval_ms, s.duration_s
+            );
+            for l in &s.listeners {
+                text += &format!(
+                    "\n{}:{}  backlog {}  max queued {}  full in {} of {} samples  max SYN-RECV {}\n",
+                    l.local_addr, l.local_port, l.backlog, l.max_queued, l.full_samples, l.samples, l.max_syn_recv
+                );
+                for (low, high, n) in &l.histogram {
+                    text += &format!("  queued [{low:>6}, {high:>6}) {n:>7} samples\n");
+                }
+            }
             serde_json::json!({ "summary": s, "text": text })
         }
         TraceCommand::Rtt { .. } => {

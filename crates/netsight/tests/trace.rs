@@ -539,3 +539,34 @@ fn rtt_histogram_covers_the_peer_of_a_transfer() {
         "veth RTTs are far below a second"
     );
 }
+
+#[test]
+fn synbl_sees_a_full_accept_queue() {
+    if !privileged("synbl_sees_a_full_accept_queue", &["ip", "python3"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let holder = support::ConnHolder::start(&pair.b, &["leak-and-overflow"]);
+    let port = holder.ports[0].to_string();
+    let out = pair.exec_ok(
+        &pair.b,
+        netsight(),
+        &[
+            "trace",
+            "synbl",
+            "--duration",
+            "1",
+            "--json",
+            "--port",
+            &port,
+        ],
+    );
+    let summary: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let listeners = summary["summary"]["listeners"].as_array().unwrap();
+    assert_eq!(listeners.len(), 1, "{summary}");
+    let l = &listeners[0];
+    assert_eq!(l["backlog"], 2);
+    assert_eq!(l["max_queued"], 3);
+    assert_eq!(l["full_samples"], l["samples"], "full in every sample");
+    assert!(l["samples"].as_u64().unwrap() >= 5);
+}

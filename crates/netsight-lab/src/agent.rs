@@ -44,6 +44,7 @@ pub fn run(args: &[String]) -> Result<(), LabError> {
         "udp-blast" => udp_blast(rest),
         "rr" => request_response(rest),
         "syn-flood" => syn_flood(rest),
+        "churn" => churn(rest),
         other => Err(LabError::Agent(format!("unknown agent {other:?}"))),
     }
 }
@@ -230,6 +231,27 @@ fn request_response(args: &[String]) -> Result<(), LabError> {
         rounds += 1;
     }
     println!("rounds {rounds}");
+    Ok(())
+}
+
+/// churn SECONDS: connect, accept and close loopback connections as fast as one
+/// thread can (the server side closes first, so no client port stays in TIME-WAIT);
+/// prints the rate. Used to measure tracer overhead.
+fn churn(args: &[String]) -> Result<(), LabError> {
+    let until = Instant::now() + seconds(args, 0)?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(io("bind"))?;
+    let target = listener.local_addr().map_err(io("local_addr"))?;
+    let started = Instant::now();
+    let mut done: u64 = 0;
+    while Instant::now() < until {
+        let client = TcpStream::connect(target).map_err(io("connect"))?;
+        let (server, _) = listener.accept().map_err(io("accept"))?;
+        drop(server);
+        drop(client);
+        done += 1;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("connections {done} rate {:.0}", done as f64 / secs);
     Ok(())
 }
 

@@ -49,9 +49,23 @@ pub fn attach_tp_btf(
     program: &str,
     tracepoint: &str,
 ) -> Result<Attached, TraceError> {
+    attach_tp_btf_with(object, program, tracepoint, &[])
+}
+
+/// Like `attach_tp_btf`, setting u8 `volatile const` globals of the program first.
+pub fn attach_tp_btf_with(
+    object: &[u8],
+    program: &str,
+    tracepoint: &str,
+    globals: &[(&str, u8)],
+) -> Result<Attached, TraceError> {
     let btf = Btf::from_sys_fs().map_err(|e| TraceError::NoBtf(e.to_string()))?;
-    let mut ebpf = EbpfLoader::new()
-        .btf(Some(&btf))
+    let mut loader = EbpfLoader::new();
+    loader.btf(Some(&btf));
+    for (name, value) in globals {
+        loader.override_global(name, value, true);
+    }
+    let mut ebpf = loader
         .load(object)
         .map_err(|e| TraceError::bpf(&format!("loading the {program} object"), e))?;
     let prog: &mut BtfTracePoint = ebpf

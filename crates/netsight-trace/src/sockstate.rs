@@ -192,7 +192,12 @@ pub fn trace_life(
     duration: Duration,
     mut on_life: impl FnMut(&Lifetime),
 ) -> Result<LifeSummary, TraceError> {
-    let mut attached = loader::attach_tp_btf(OBJECT, "inet_sock_set_state", "inet_sock_set_state")?;
+    let mut attached = loader::attach_tp_btf_with(
+        OBJECT,
+        "inet_sock_set_state",
+        "inet_sock_set_state",
+        &[("life_only", 1)],
+    )?;
     let mut alive: HashMap<u64, Birth> = HashMap::new();
     let mut summary = LifeSummary {
         duration_s: 0.0,

@@ -33,6 +33,10 @@ struct {
     __type(value, __u64);
 } lost SEC(".maps");
 
+// CO-RE: 1 when the running kernel has this field (relocated at load time), so
+// programs built against this vmlinux.h adapt to older tracepoint layouts.
+#define field_exists(field) __builtin_preserve_field_info(field, 2 /* BPF_FIELD_EXISTS */)
+
 // Reserves an event, or counts it as lost.
 static inline __attribute__((always_inline)) void *reserve_event(__u64 size)
 {

@@ -11,24 +11,63 @@ struct drop_event {
     __u64 location;
     __u32 reason;
     __u16 protocol; // skb->protocol, network byte order (ETH_P_*)
-    __u16 pad;
+    __u8 ip_proto;  // IPPROTO_* when the network header was parsed
+    __u8 family;    // 2 or 10 when addresses were read, else 0
+    __u16 sport;    // host order, 0 when no transport header yet
+    __u16 dport;
+    __u8 saddr[16];
+    __u8 daddr[16];
+    __u32 pad;
 };
+
+#define ETH_P_IP_BE 0x0008   // htons(0x0800)
+#define ETH_P_IPV6_BE 0xdd86 // htons(0x86dd)
 
 SEC("tp_btf/kfree_skb")
 int kfree_skb(__u64 *ctx)
 {
     struct sk_buff *skb = (struct sk_buff *)ctx[0];
-    __u32 reason = (__u32)ctx[2];
+    // The reason argument arrived in 5.17; without it every drop is "not specified".
+    __u32 reason = SKB_DROP_REASON_NOT_SPECIFIED;
+    if (field_exists(((struct trace_event_raw_kfree_skb *)0)->reason))
+        reason = (__u32)ctx[2];
     // SKB_CONSUMED marks a normal free that happens to use this tracepoint.
     if (reason <= SKB_CONSUMED)
         return 0;
     struct drop_event *e = reserve_event(sizeof(*e));
     if (!e)
         return 0;
+    __builtin_memset(e, 0, sizeof(*e));
     e->location = ctx[1];
     e->reason = reason;
     e->protocol = skb->protocol;
-    e->pad = 0;
+    // Addresses and ports from the packet itself, when its headers are set.
+    unsigned char *head = skb->head;
+    __u16 nh = skb->network_header, th = skb->transport_header;
+    if (nh != (__u16)~0U && e->protocol == ETH_P_IP_BE) {
+        struct iphdr ip;
+        if (!bpf_probe_read_kernel(&ip, sizeof(ip), head + nh)) {
+            e->family = 2;
+            e->ip_proto = ip.protocol;
+            __builtin_memcpy(e->saddr, &ip.saddr, 4);
+            __builtin_memcpy(e->daddr, &ip.daddr, 4);
+        }
+    } else if (nh != (__u16)~0U && e->protocol == ETH_P_IPV6_BE) {
+        struct ipv6hdr ip6;
+        if (!bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh)) {
+            e->family = 10;
+            e->ip_proto = ip6.nexthdr;
+            __builtin_memcpy(e->saddr, &ip6.saddr, 16);
+            __builtin_memcpy(e->daddr, &ip6.daddr, 16);
+        }
+    }
+    if (e->family && th != (__u16)~0U && th > nh && (e->ip_proto == IPPROTO_TCP || e->ip_proto == IPPROTO_UDP)) {
+        __u16 ports[2];
+        if (!bpf_probe_read_kernel(ports, sizeof(ports), head + th)) {
+            e->sport = __builtin_bswap16(ports[0]);
+            e->dport = __builtin_bswap16(ports[1]);
+        }
+    }
     bpf_ringbuf_submit(e, 0);
     return 0;
 }

@@ -28,7 +28,11 @@ int tcp_retransmit_skb(__u64 *ctx)
 {
     const struct sock *sk = (const struct sock *)ctx[0];
     const struct sk_buff *skb = (const struct sk_buff *)ctx[1];
-    int err = (int)ctx[2];
+    // The err argument arrived in 6.x (its record type appeared with it); before,
+    // the tracepoint fired only for retransmits that were sent.
+    int err = 0;
+    if (field_exists(((struct trace_event_raw_tcp_retransmit_skb *)0)->err))
+        err = (int)ctx[2];
     struct retrans_event *e = reserve_event(sizeof(*e));
     if (!e)
         return 0;

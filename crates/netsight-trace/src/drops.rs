@@ -1,6 +1,7 @@
 //! `netsight trace drops`: packets the kernel dropped, with the reason it gives.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use aya::include_bytes_aligned;
@@ -10,8 +11,8 @@ use crate::kallsyms::Kallsyms;
 use crate::{btf_enum, loader, TraceError};
 
 static OBJECT: &[u8] = include_bytes_aligned!("../bpf/drops.bpf.o");
-/// struct drop_event: location u64, reason u32, protocol u16 (network order), pad u16.
-const EVENT_LEN: usize = 16;
+/// struct drop_event in bpf/drops.bpf.c.
+const EVENT_LEN: usize = 56;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DropEvent {
@@ -21,6 +22,44 @@ pub struct DropEvent {
     pub protocol: String,
     /// Where the skb was freed: "function+0xoffset".
     pub location: String,
+    /// From the packet's headers when they were set (None early in the receive path).
+    pub src_addr: Option<IpAddr>,
+    pub dst_addr: Option<IpAddr>,
+    /// TCP/UDP ports (0 when the transport header was not parsed yet).
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// "tcp", "udp", "icmp", or the IP protocol number.
+    pub ip_protocol: Option<String>,
+}
+
+/// Decodes one ring buffer record (reason names and symbols are filled by the caller).
+fn decode_packet(raw: &[u8]) -> (Option<IpAddr>, Option<IpAddr>, u16, u16, Option<String>) {
+    let family = raw[15];
+    let addr = |at: usize| -> Option<IpAddr> {
+        match family {
+            2 => Some(IpAddr::V4(Ipv4Addr::new(
+                raw[at],
+                raw[at + 1],
+                raw[at + 2],
+                raw[at + 3],
+            ))),
+            10 => {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(&raw[at..at + 16]);
+                Some(IpAddr::V6(Ipv6Addr::from(a)))
+            }
+            _ => None,
+        }
+    };
+    let proto = (family != 0).then(|| match raw[14] {
+        6 => "tcp".to_string(),
+        17 => "udp".to_string(),
+        1 => "icmp".to_string(),
+        58 => "icmpv6".to_string(),
+        n => n.to_string(),
+    });
+    let port = |at: usize| u16::from_ne_bytes([raw[at], raw[at + 1]]);
+    (addr(20), addr(36), port(16), port(18), proto)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,11 +118,17 @@ pub fn trace(
             .get(&u64::from(code))
             .map(String::as_str)
             .unwrap_or("UNKNOWN");
+        let (src_addr, dst_addr, src_port, dst_port, ip_protocol) = decode_packet(raw);
         let event = DropEvent {
             reason: name.trim_start_matches("SKB_DROP_REASON_").to_string(),
             reason_code: code,
             protocol: protocol_name(protocol),
             location: kallsyms.name(location),
+            src_addr,
+            dst_addr,
+            src_port,
+            dst_port,
+            ip_protocol,
         };
         total += 1;
         *by_reason.entry(event.reason.clone()).or_insert(0u64) += 1;
@@ -98,4 +143,30 @@ pub fn trace(
         by_reason: ranked(by_reason, usize::MAX),
         by_location: ranked(by_location, 10),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packet_fields_decode() {
+        let mut raw = vec![0u8; EVENT_LEN];
+        raw[14] = 17;
+        raw[15] = 2;
+        raw[16..18].copy_from_slice(&40000u16.to_ne_bytes());
+        raw[18..20].copy_from_slice(&9u16.to_ne_bytes());
+        raw[20..24].copy_from_slice(&[10, 0, 0, 1]);
+        raw[36..40].copy_from_slice(&[10, 0, 0, 2]);
+        let (src, dst, sport, dport, proto) = decode_packet(&raw);
+        assert_eq!(src, Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))));
+        assert_eq!(dst, Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))));
+        assert_eq!((sport, dport, proto.as_deref()), (40000, 9, Some("udp")));
+        raw[15] = 0;
+        assert_eq!(
+            decode_packet(&raw).0,
+            None,
+            "no addresses when the header was not parsed"
+        );
+    }
 }

@@ -539,9 +539,10 @@ fn run_trace(cmd: &TraceCommand) -> Result<()> {
     if !(common.duration.is_finite() && common.duration > 0.0) {
         bail!("--duration must be a positive number of seconds");
     }
-    let filtered = common.port.is_some() || common.pid.is_some() || common.addr.is_some();
-    if filtered && matches!(cmd, TraceCommand::Drops { .. }) {
-        bail!("trace drops has no connection to filter on: --port, --pid and --addr apply to the TCP tracers");
+    if common.pid.is_some() && matches!(cmd, TraceCommand::Drops { .. }) {
+        bail!(
+            "trace drops runs in softirq context and has no process: filter with --port or --addr"
+        );
     }
     // Whether a connection event passes --port/--pid/--addr.
     let wanted = |local: (std::net::IpAddr, u16), remote: (std::net::IpAddr, u16), pid: u32| {
@@ -569,8 +570,28 @@ fn run_trace(cmd: &TraceCommand) -> Result<()> {
     let summary: serde_json::Value = match cmd {
         TraceCommand::Drops { .. } => {
             let s = netsight_trace::drops::trace(duration, |e| {
+                if common.port.is_some() || common.addr.is_some() {
+                    let unknown = std::net::IpAddr::from([0, 0, 0, 0]);
+                    let src = (e.src_addr.unwrap_or(unknown), e.src_port);
+                    let dst = (e.dst_addr.unwrap_or(unknown), e.dst_port);
+                    if !wanted(src, dst, common.pid.unwrap_or(0)) {
+                        return;
+                    }
+                }
                 emit(e, &|| {
-                    format!("{:<28} {:<6} {}", e.reason, e.protocol, e.location)
+                    let flow = match (e.src_addr, e.dst_addr) {
+                        (Some(s), Some(d)) => format!(
+                            "{} {s}:{} -> {d}:{}",
+                            e.ip_protocol.as_deref().unwrap_or("?"),
+                            e.src_port,
+                            e.dst_port
+                        ),
+                        _ => String::new(),
+                    };
+                    format!(
+                        "{:<28} {:<6} {:<32} {flow}",
+                        e.reason, e.protocol, e.location
+                    )
                 })
             })?;
             let mut text = format!("\n{} drops in {:.1} s\n", s.total, s.duration_s);

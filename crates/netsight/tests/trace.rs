@@ -6,8 +6,17 @@ mod support;
 
 use std::process::{Command, Stdio};
 
+use std::sync::RwLock;
+
 use serde_json::Value;
 use support::{netsight, privileged, NetnsPair};
+
+/// The leak check needs no other tracer running: it takes this exclusively.
+static TRACERS: RwLock<()> = RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    TRACERS.read().unwrap_or_else(|e| e.into_inner())
+}
 
 #[test]
 fn drops_are_named_by_reason_and_nothing_stays_loaded() {
@@ -17,9 +26,20 @@ fn drops_are_named_by_reason_and_nothing_stays_loaded() {
     ) {
         return;
     }
+    let _shared = shared();
     let pair = NetnsPair::new();
     let tracer = Command::new(netsight())
-        .args(["trace", "drops", "--duration", "3", "--json"])
+        .args([
+            "trace",
+            "drops",
+            "--duration",
+            "3",
+            "--json",
+            "--addr",
+            &pair.addr_b,
+            "--port",
+            "9",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -127,6 +147,7 @@ fn retransmissions_match_the_kernel_counter() {
     ) {
         return;
     }
+    let _shared = shared();
     let pair = NetnsPair::new();
     // One segment per skb (no TSO/GSO), so per-skb events equal the per-segment counter.
     pair.exec_ok(
@@ -250,6 +271,7 @@ fn life_sees_exactly_the_connections_made_and_states_their_handshakes() {
     ) {
         return;
     }
+    let _shared = shared();
     let pair = NetnsPair::new();
     let connect = |pair: &NetnsPair| {
         let sink = Command::new("ip")
@@ -333,6 +355,7 @@ fn connect_and_accept_report_handshakes_and_failures() {
     if !privileged("connect_and_accept_report_handshakes_and_failures", &["ip"]) {
         return;
     }
+    let _shared = shared();
     let pair = NetnsPair::new();
     let work = |pair: &NetnsPair| {
         let sink = Command::new("ip")
@@ -445,6 +468,7 @@ fn no_events_lost_at_100k_per_second() {
     if !privileged("no_events_lost_at_100k_per_second", &["ip"]) {
         return;
     }
+    let _shared = shared();
     let pair = NetnsPair::new();
     let tracer = Command::new(netsight())
         .args(["trace", "drops", "--duration", "5", "--json", "--quiet"])
@@ -492,6 +516,7 @@ fn rtt_histogram_covers_the_peer_of_a_transfer() {
     if !privileged("rtt_histogram_covers_the_peer_of_a_transfer", &["ip"]) {
         return;
     }
+    let _shared = shared();
     let pair = NetnsPair::new();
     let lines = trace_during("rtt", "4", || {
         let sink = Command::new("ip")
@@ -545,6 +570,7 @@ fn synbl_sees_a_full_accept_queue() {
     if !privileged("synbl_sees_a_full_accept_queue", &["ip", "python3"]) {
         return;
     }
+    let _shared = shared();
     let pair = NetnsPair::new();
     let holder = support::ConnHolder::start(&pair.b, &["leak-and-overflow"]);
     let port = holder.ports[0].to_string();
@@ -569,4 +595,38 @@ fn synbl_sees_a_full_accept_queue() {
     assert_eq!(l["max_queued"], 3);
     assert_eq!(l["full_samples"], l["samples"], "full in every sample");
     assert!(l["samples"].as_u64().unwrap() >= 5);
+}
+
+#[test]
+fn no_program_or_link_stays_after_any_tracer() {
+    if !privileged("no_program_or_link_stays_after_any_tracer", &["bpftool"]) {
+        return;
+    }
+    let _alone = TRACERS.write().unwrap_or_else(|e| e.into_inner());
+    for kind in [
+        "drops", "retrans", "life", "states", "connect", "accept", "rtt",
+    ] {
+        let out = support::output(netsight(), &["trace", kind, "--duration", "0.3", "--quiet"]);
+        assert!(
+            out.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let ours = [
+        "kfree_skb",
+        "tcp_retransmit_skb",
+        "inet_sock_set_state",
+        "tcp_probe",
+    ];
+    let (mut progs, mut links) = (String::new(), String::new());
+    for _ in 0..30 {
+        progs = support::run("bpftool", &["prog", "list"]);
+        links = support::run("bpftool", &["link", "list"]);
+        if !ours.iter().any(|n| progs.contains(n) || links.contains(n)) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("tracer programs or links left behind:\n{progs}\n{links}");
 }

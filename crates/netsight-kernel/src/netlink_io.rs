@@ -73,6 +73,26 @@ pub fn request<I>(protocol: isize, family: &'static str, payload: I, dump: bool)
 where
     I: NetlinkSerializable + NetlinkDeserializable + std::fmt::Debug,
 {
+    let mut out: Vec<u8> = Vec::with_capacity(RECV_BUFFER_BYTES);
+    request_each(protocol, family, payload, dump, |reply| {
+        out.extend_from_slice(reply)
+    })?;
+    Ok(out)
+}
+
+/// Like `request`, handing each reply (whole messages) to `on_reply` as it
+/// arrives, so a caller can decode while the kernel is still dumping. The
+/// callee may take the buffer (leaving another in its place) to avoid a copy.
+pub fn request_each<I>(
+    protocol: isize,
+    family: &'static str,
+    payload: I,
+    dump: bool,
+    mut on_reply: impl FnMut(&mut Vec<u8>),
+) -> Result<()>
+where
+    I: NetlinkSerializable + NetlinkDeserializable + std::fmt::Debug,
+{
     let io_err = |operation: &'static str| {
         move |source: io::Error| KernelError::Netlink {
             family,
@@ -95,23 +115,23 @@ where
     message.serialize(&mut buf);
     socket.send(&buf, 0).map_err(io_err("send"))?;
 
-    // Replies are received straight into `out` (no per-reply copy). A large
-    // receive buffer matters: the kernel sizes dump messages by the reader's
-    // buffer, and a verbose ethtool features reply outgrows one page (EMSGSIZE).
-    let mut out: Vec<u8> = Vec::with_capacity(RECV_BUFFER_BYTES);
+    // A large receive buffer matters: the kernel sizes dump messages by the
+    // reader's buffer, and a verbose ethtool features reply outgrows one page (EMSGSIZE).
+    let mut reply: Vec<u8> = Vec::with_capacity(RECV_BUFFER_BYTES);
     loop {
-        out.reserve(RECV_BUFFER_BYTES);
-        let start = out.len();
-        socket.recv(&mut out, 0).map_err(io_err("recv"))?;
-        if out.len() == start {
+        reply.clear();
+        reply.reserve(RECV_BUFFER_BYTES);
+        socket.recv(&mut reply, 0).map_err(io_err("recv"))?;
+        if reply.is_empty() {
             break;
         }
-        let finished = control_status(&out[start..]).map_err(io_err("reply"))?;
+        let finished = control_status(&reply).map_err(io_err("reply"))?;
+        on_reply(&mut reply);
         if finished || !dump {
             break;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Ok(true) when the buffer holds NLMSG_DONE or an ACK; Err for an NLMSG_ERROR

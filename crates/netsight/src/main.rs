@@ -275,22 +275,31 @@ fn clock_label(unix_ms: u64) -> String {
 
 fn run_sockets(args: &SocketsArgs) -> Result<()> {
     let filter = sockets_view::SocketFilter::from_args(args).map_err(anyhow::Error::msg)?;
-    let snapshot = match &args.from {
+    let (table, snapshot) = match &args.from {
         // The bundle's last snapshot: the most recent view of the sockets.
-        Some(path) => match read_bundle(path)?.last() {
-            Some(raw) => Snapshot::from_raw(raw),
-            None => bail!("bundle {} holds no snapshots", path.display()),
-        },
-        None => Snapshot::take_with_sockets(!args.no_process),
-    };
-    let Some(table) = &snapshot.sockets else {
-        let reason = snapshot
-            .unavailable
-            .iter()
-            .find(|(k, _)| k.starts_with("netlink/sock_diag"))
-            .map(|(_, why)| why.clone())
-            .unwrap_or_else(|| "the bundle was taken without --sockets".into());
-        bail!("no socket data: {reason}");
+        Some(path) => {
+            let Some(raw) = read_bundle(path)?.pop() else {
+                bail!("bundle {} holds no snapshots", path.display());
+            };
+            let mut snapshot = Snapshot::from_raw(&raw);
+            let Some(table) = snapshot.sockets.take() else {
+                let reason = snapshot
+                    .unavailable
+                    .iter()
+                    .find(|(k, _)| k.starts_with("netlink/sock_diag"))
+                    .map(|(_, why)| why.clone())
+                    .unwrap_or_else(|| "the bundle was taken without --sockets".into());
+                bail!("no socket data: {reason}");
+            };
+            (table, Some(snapshot))
+        }
+        // Live: sockets decoded while the kernel dumps them; the counters a
+        // summary needs are read only for a summary.
+        None => {
+            let (table, _) =
+                netsight_kernel::sockets::live_table(Path::new("/proc"), !args.no_process)?;
+            (table, None)
+        }
     };
     let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
     if args.summary {
@@ -304,6 +313,7 @@ fn run_sockets(args: &SocketsArgs) -> Result<()> {
                 .collect(),
             ..table.clone()
         };
+        let snapshot = snapshot.unwrap_or_else(Snapshot::take);
         let summary = netsight_kernel::sockets::summary::summarize(
             &filtered,
             &snapshot.sockstat,

@@ -129,10 +129,7 @@ pub fn sort(sockets: &mut [&Socket], by: SocketSort) {
 }
 
 fn endpoint(addr: IpAddr, port: u16) -> String {
-    match addr {
-        IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
-    }
+    Endpoint(addr, port).to_string()
 }
 
 pub fn write_table(out: &mut impl Write, sockets: &[&Socket]) -> std::io::Result<()> {
@@ -153,54 +150,64 @@ pub fn write_table(out: &mut impl Write, sockets: &[&Socket]) -> std::io::Result
         "LIMIT",
         "MEM-R/W"
     )?;
-    // Reused buffers: at tens of thousands of rows, per-cell allocations show up.
-    let (mut line, mut local, mut peer, mut mem) = (
-        String::with_capacity(256),
-        String::new(),
-        String::new(),
-        String::new(),
-    );
+    // One reused line buffer and hand-made padding: at tens of thousands of rows,
+    // per-cell allocations and the formatter's char-by-char fill show up.
+    let mut line = String::with_capacity(256);
     for s in sockets {
         line.clear();
-        local.clear();
-        peer.clear();
-        mem.clear();
         let proto = match (s.protocol, s.ip_version) {
             (Protocol::Tcp, 4) => "tcp",
             (Protocol::Tcp, _) => "tcp6",
             (Protocol::Udp, 4) => "udp",
             (Protocol::Udp, _) => "udp6",
         };
-        let _ = write_endpoint(&mut local, s.local_addr, s.local_port);
-        let _ = write_endpoint(&mut peer, s.remote_addr, s.remote_port);
-        match s.skmem {
-            Some(m) => {
-                let _ = write!(mem, "{}/{}", m.rmem_alloc, m.wmem_queued);
-            }
-            None => mem.push('-'),
-        }
-        let _ = write!(
-            line,
-            "{:<5} {:<10} {:>7} {:>7} {:<27} {:<27} ",
-            proto,
-            s.state.as_str(),
-            s.recv_q,
-            s.send_q,
-            local,
-            peer
+        cell(&mut line, 5, Align::Left, proto);
+        cell(&mut line, 10, Align::Left, s.state.as_str());
+        cell(&mut line, 7, Align::Right, s.recv_q);
+        cell(&mut line, 7, Align::Right, s.send_q);
+        cell(
+            &mut line,
+            27,
+            Align::Left,
+            Endpoint(s.local_addr, s.local_port),
         );
-        let _ = match &s.tcp_info {
-            Some(t) if s.state != TcpState::Listen && s.state != TcpState::TimeWait => write!(
-                line,
-                "{:>8.2} {:>6} {:>6} {:>10.1}",
-                f64::from(t.rtt_us) / 1000.0,
-                t.snd_cwnd,
-                t.total_retrans,
-                t.delivery_rate_bytes_per_s as f64 * 8.0 / 1e6
+        cell(
+            &mut line,
+            27,
+            Align::Left,
+            Endpoint(s.remote_addr, s.remote_port),
+        );
+        match &s.tcp_info {
+            Some(t) if s.state != TcpState::Listen && s.state != TcpState::TimeWait => {
+                // rtt µs -> ms with 2 decimals; bytes/s -> Mbit/s with 1 decimal.
+                cell(
+                    &mut line,
+                    8,
+                    Align::Right,
+                    Fixed((u64::from(t.rtt_us) + 5) / 10, 2),
+                );
+                cell(&mut line, 6, Align::Right, t.snd_cwnd);
+                cell(&mut line, 6, Align::Right, t.total_retrans);
+                let tenths = (t.delivery_rate_bytes_per_s.saturating_mul(8) + 50_000) / 100_000;
+                cell(&mut line, 10, Align::Right, Fixed(tenths, 1));
+            }
+            _ => {
+                for width in [8, 6, 6, 10] {
+                    cell(&mut line, width, Align::Right, "-");
+                }
+            }
+        }
+        cell(&mut line, 6, Align::Right, s.limited_by().unwrap_or("-"));
+        match s.skmem {
+            Some(m) => cell(
+                &mut line,
+                12,
+                Align::Right,
+                MemPair(m.rmem_alloc, m.wmem_queued),
             ),
-            _ => write!(line, "{:>8} {:>6} {:>6} {:>10}", "-", "-", "-", "-"),
-        };
-        let _ = write!(line, " {:>6} {:>12}  ", s.limited_by().unwrap_or("-"), mem);
+            None => cell(&mut line, 12, Align::Right, "-"),
+        }
+        line.push(' ');
         let _ = match &s.process {
             Some(p) => writeln!(line, "{}/{}", p.comm, p.pid),
             None => writeln!(line, "-"),
@@ -210,11 +217,60 @@ pub fn write_table(out: &mut impl Write, sockets: &[&Socket]) -> std::io::Result
     Ok(())
 }
 
-fn write_endpoint(buf: &mut String, addr: IpAddr, port: u16) -> std::fmt::Result {
+#[derive(Clone, Copy)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// Writes `value` padded to `width` and a separating space.
+fn cell(line: &mut String, width: usize, align: Align, value: impl std::fmt::Display) {
     use std::fmt::Write as _;
-    match addr {
-        IpAddr::V4(a) => write!(buf, "{a}:{port}"),
-        IpAddr::V6(a) => write!(buf, "[{a}]:{port}"),
+    const SPACES: &str = "                                ";
+    let start = line.len();
+    let _ = write!(line, "{value}");
+    let pad = &SPACES[..width.saturating_sub(line.len() - start).min(SPACES.len())];
+    match align {
+        Align::Left => line.push_str(pad),
+        Align::Right => line.insert_str(start, pad),
+    }
+    line.push(' ');
+}
+
+/// `ip:port`, IPv6 in brackets.
+struct Endpoint(IpAddr, u16);
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            IpAddr::V4(a) => write!(f, "{a}:{}", self.1),
+            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.1),
+        }
+    }
+}
+
+/// A decimal number held as an integer count of 10^-decimals units (rounded by the caller).
+struct Fixed(u64, u32);
+
+impl std::fmt::Display for Fixed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scale = 10u64.pow(self.1);
+        write!(
+            f,
+            "{}.{:0width$}",
+            self.0 / scale,
+            self.0 % scale,
+            width = self.1 as usize
+        )
+    }
+}
+
+/// Receive-buffer memory / send-queue memory.
+struct MemPair(u32, u32);
+
+impl std::fmt::Display for MemPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.0, self.1)
     }
 }
 
@@ -309,5 +365,17 @@ mod tests {
         assert!(!one.contains("::2".parse().unwrap()));
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("nonsense").is_err());
+    }
+
+    #[test]
+    fn cells_pad_and_fixed_point_rounds() {
+        let mut line = String::new();
+        cell(&mut line, 6, Align::Right, Fixed((12_345 + 5) / 10, 2));
+        cell(&mut line, 5, Align::Left, "tcp");
+        cell(&mut line, 4, Align::Right, Fixed(7, 1));
+        cell(&mut line, 2, Align::Left, "toolong");
+        assert_eq!(line, " 12.35 tcp    0.7 toolong ");
+        let v6 = Endpoint("::1".parse().unwrap(), 443).to_string();
+        assert_eq!(v6, "[::1]:443");
     }
 }

@@ -52,6 +52,10 @@ pub enum Command {
     )]
     Sockets(SocketsArgs),
 
+    /// Tuning: audit settings against the workload and link, apply a plan with rollback, export it.
+    #[command(subcommand)]
+    Tune(TuneCommand),
+
     /// sar-style interval reports: DEV EDEV IP EIP TCP ETCP UDP SOCK SOFT QDISC CONNTRACK ALL.
     #[command(
         after_help = "Keywords follow `sar -n` (same columns, same meanings) plus QDISC and CONNTRACK.\n\nExamples:\n  netsight stat                   DEV, one 1-second interval\n  netsight stat DEV EDEV 1 10     ten 1-second intervals\n  netsight stat TCP ETCP 5        every 5 seconds until Ctrl-C\n  netsight stat ALL 1 3 --json    one JSON object per interval\n  netsight stat ALL --from host.nsb"
@@ -300,4 +304,137 @@ pub struct TraceOptions {
     /// Only connections with this local or remote address (not for drops).
     #[arg(long, value_name = "ADDRESS")]
     pub addr: Option<std::net::IpAddr>,
+}
+
+/// What the audit is for and the path it sizes buffers for.
+#[derive(Debug, Args, Clone)]
+pub struct TuneBasis {
+    /// balanced (default): fix what counters show, size buffers; latency, throughput, connections.
+    #[arg(long, value_parser = parse_profile, value_name = "PROFILE")]
+    pub profile: Option<netsight_tune::Profile>,
+    /// Link speed the buffers are sized for (10G, 2.5Gbit, 100M); default: the fastest NIC's.
+    #[arg(long, value_parser = netsight_tune::bdp::parse_speed, value_name = "SPEED")]
+    pub link_speed: Option<u64>,
+    /// Round-trip time of the longest path that matters (80ms, 200us); default: median of live connections, else 20ms.
+    #[arg(long, value_parser = netsight_tune::bdp::parse_duration_us, value_name = "RTT")]
+    pub rtt: Option<u64>,
+    /// Also set this sysctl (repeatable), e.g. --set net.ipv4.tcp_fin_timeout=30.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+fn parse_profile(text: &str) -> Result<netsight_tune::Profile, String> {
+    netsight_tune::Profile::parse(text).ok_or_else(|| {
+        format!("unknown profile {text:?}: balanced, latency, throughput or connections")
+    })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TuneCommand {
+    /// Every relevant setting: current value, recommended value and why (sysctls and NICs).
+    #[command(
+        after_help = "Examples:\n  netsight tune audit\n  netsight tune audit --profile throughput --link-speed 10G --rtt 80ms\n  netsight tune audit --profile connections --json"
+    )]
+    Audit {
+        #[command(flatten)]
+        basis: TuneBasis,
+        /// Show every item, not only the ones that need attention.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The sysctl changes `apply` would make, as a diff.
+    #[command(
+        after_help = "Examples:\n  netsight tune plan --profile latency\n  netsight tune plan --profile throughput --rtt 80ms --json"
+    )]
+    Plan {
+        #[command(flatten)]
+        basis: TuneBasis,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the plan all-or-nothing (each write read back; any failure restores everything).
+    #[command(
+        after_help = "Previous values are journaled to the state file before the first write;\n`netsight tune rollback` restores them exactly. Inside a network namespace only\nthat namespace's sysctls are written (host-wide ones are reported as unavailable).\n\nExamples:\n  netsight tune apply --profile throughput --rtt 40ms\n  netsight tune apply --yes --confirm-within 60s    reverts unless `netsight tune confirm` runs in time\n  ip netns exec blue netsight tune apply --yes --set net.core.somaxconn=8192"
+    )]
+    Apply {
+        #[command(flatten)]
+        basis: TuneBasis,
+        /// Do not ask.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Revert automatically unless `netsight tune confirm` runs within this time (60s, 2m).
+        #[arg(long, value_parser = parse_confirm_window, value_name = "DURATION")]
+        confirm_within: Option<std::time::Duration>,
+        /// Journal file (default /run/netsight/tune-<netns inode>.json).
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep the values of an `apply --confirm-within`.
+    Confirm {
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+    },
+    /// Restore every journaled value exactly as it was before the first apply.
+    Rollback {
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The plan for persistence: a sysctl.d file, a shell script or a tuned profile.
+    #[command(
+        after_help = "Warns (on stderr) about sysctl.d / sysctl.conf lines that would override these values at boot.\n\nExamples:\n  netsight tune export --format sysctl.d > /etc/sysctl.d/90-netsight.conf\n  netsight tune export --format tuned --profile latency\n  netsight tune export --format shell --profile throughput --link-speed 25G --rtt 10ms"
+    )]
+    Export {
+        #[command(flatten)]
+        basis: TuneBasis,
+        /// sysctl.d, shell or tuned.
+        #[arg(long, default_value = "sysctl.d", value_parser = parse_export_format)]
+        format: netsight_tune::export::ExportFormat,
+    },
+    /// Bandwidth-delay product and the socket buffer one flow needs.
+    #[command(
+        after_help = "Examples:\n  netsight tune bdp --speed 10G --rtt 80ms\n  netsight tune bdp --speed 100M --rtt 250ms --json"
+    )]
+    Bdp {
+        #[arg(long, value_parser = netsight_tune::bdp::parse_speed)]
+        speed: u64,
+        #[arg(long, value_parser = netsight_tune::bdp::parse_duration_us)]
+        rtt: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Internal: reverts an unconfirmed apply at its deadline.
+    #[command(hide = true)]
+    Watchdog {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long)]
+        token: String,
+    },
+}
+
+fn parse_confirm_window(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(m) = text.strip_suffix('m') {
+        (m, 60.0)
+    } else {
+        (text.strip_suffix('s').unwrap_or(text), 1.0)
+    };
+    let seconds: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected seconds (60, 60s) or minutes (2m)"))?;
+    if !(1.0..=86_400.0).contains(&(seconds * scale)) {
+        return Err(format!("{text:?}: between 1s and 24h"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds * scale))
+}
+
+fn parse_export_format(text: &str) -> Result<netsight_tune::export::ExportFormat, String> {
+    netsight_tune::export::ExportFormat::parse(text)
+        .ok_or_else(|| format!("unknown format {text:?}: sysctl.d, shell or tuned"))
 }

@@ -5,6 +5,7 @@ mod doctor_text;
 mod sockets_view;
 mod stat_report;
 mod stat_text;
+mod tune_cmd;
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => run_explain(&args),
         Command::Lab(cmd) => run_lab(&cmd),
         Command::Trace(cmd) => run_trace(&cmd),
+        Command::Tune(cmd) => tune_cmd::run(&cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

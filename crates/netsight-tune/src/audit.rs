@@ -1,0 +1,816 @@
+//! The audit: every setting that shapes network performance, its current value,
+//! what the profile, the link's bandwidth-delay product and the counters call
+//! for, and why. Sysctl items form the plan `apply` writes; NIC items are advice
+//! with the command to run (ring, coalescing, offload and queue changes reset
+//! some drivers' links, so netsight does not make them unasked).
+
+use netsight_kernel::{Snapshot, Support};
+use serde::Serialize;
+
+use crate::bdp::{bdp, human_bytes, human_speed, Bdp, KERNEL_TCP_RMEM_MAX};
+use crate::host::{is_physical, HostFacts};
+use crate::journal::SysctlChange;
+use crate::TuneError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Fix what the counters show and size buffers for the link; nothing that trades one goal for another.
+    Balanced,
+    /// Short request/response latency: busy polling, fast open, small unsent queues, low coalescing.
+    Latency,
+    /// Bulk transfer: BDP-sized buffers, fq + BBR, larger backlogs and budgets, jumbo frames.
+    Throughput,
+    /// Many short connections: accept queues, ephemeral ports, TIME-WAIT reuse, keepalive, conntrack.
+    Connections,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Balanced => "balanced",
+            Profile::Latency => "latency",
+            Profile::Throughput => "throughput",
+            Profile::Connections => "connections",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Profile> {
+        match text {
+            "balanced" => Some(Profile::Balanced),
+            "latency" => Some(Profile::Latency),
+            "throughput" => Some(Profile::Throughput),
+            "connections" => Some(Profile::Connections),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TuneOptions {
+    pub profile: Option<Profile>,
+    pub speed_bits_per_s: Option<u64>,
+    pub rtt_us: Option<u64>,
+    /// `--set KEY=VALUE`: explicit sysctl values, planned after the audit's own.
+    pub overrides: Vec<SysctlChange>,
+}
+
+pub fn parse_override(text: &str) -> Result<SysctlChange, TuneError> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() && !key.contains("..") => Ok(SysctlChange {
+            key: key.trim().replace('/', "."),
+            value: value.trim().to_string(),
+        }),
+        _ => Err(TuneError::BadOverride(text.to_string())),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemKind {
+    Sysctl,
+    Nic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Current value is dangerous; the plan changes it.
+    Danger,
+    /// The plan changes it.
+    Change,
+    /// A NIC change to make by hand (command given).
+    Advice,
+    Ok,
+    /// Not present on this kernel or not visible in this network namespace.
+    Unavailable,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub key: String,
+    pub kind: ItemKind,
+    pub current: Option<String>,
+    pub recommended: Option<String>,
+    pub status: Status,
+    pub reason: String,
+    /// For NIC advice: the command that makes the change.
+    pub command: Option<String>,
+    /// What tuned's network-latency / network-throughput profiles set here, if anything.
+    pub tuned: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkBasis {
+    pub speed_bits_per_s: u64,
+    pub speed_source: String,
+    pub rtt_us: u64,
+    pub rtt_source: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Audit {
+    pub profile: Profile,
+    pub link: LinkBasis,
+    pub bdp: Bdp,
+    pub items: Vec<Item>,
+}
+
+impl Audit {
+    /// The sysctl writes of the plan, in audit order, then the `--set` overrides.
+    pub fn plan(&self, overrides: &[SysctlChange]) -> Vec<SysctlChange> {
+        let mut plan: Vec<SysctlChange> = self
+            .items
+            .iter()
+            .filter(|i| {
+                i.kind == ItemKind::Sysctl && matches!(i.status, Status::Change | Status::Danger)
+            })
+            .filter_map(|i| {
+                Some(SysctlChange {
+                    key: i.key.clone(),
+                    value: i.recommended.clone()?,
+                })
+            })
+            .filter(|c| !overrides.iter().any(|o| o.key == c.key))
+            .collect();
+        plan.extend(overrides.iter().cloned());
+        plan
+    }
+}
+
+const ASSUMED_SPEED_BITS: u64 = 10_000_000_000;
+const ASSUMED_RTT_US: u64 = 20_000;
+const TUNED_THROUGHPUT_RMEM: &str =
+    "network-throughput: 4096 131072 16777216 (16 MiB whatever the link)";
+const TUNED_THROUGHPUT_WMEM: &str =
+    "network-throughput: 4096 16384 16777216 (16 MiB whatever the link)";
+const TUNED_LATENCY_BUSY: &str = "network-latency: 50";
+const TUNED_LATENCY_FASTOPEN: &str = "network-latency: 3";
+
+struct Auditor<'a> {
+    snap: &'a Snapshot,
+    facts: &'a HostFacts,
+    profile: Profile,
+    items: Vec<Item>,
+}
+
+impl Auditor<'_> {
+    /// The value with the kernel's tabs folded to single spaces.
+    fn current(&self, key: &str) -> Option<String> {
+        self.snap
+            .sysctls
+            .get(key)
+            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+
+    fn number(&self, key: &str) -> Option<u64> {
+        self.current(key)?.parse().ok()
+    }
+
+    fn words(&self, key: &str) -> Option<Vec<u64>> {
+        self.current(key)?
+            .split(' ')
+            .map(|w| w.parse().ok())
+            .collect()
+    }
+
+    fn counter(&self, group: &str, name: &str) -> u64 {
+        self.snap.counter(group, name).unwrap_or(0).max(0) as u64
+    }
+
+    /// One sysctl: `target` None means "fine as it is" (reason says why).
+    fn sysctl(
+        &mut self,
+        key: &str,
+        target: Option<String>,
+        reason: String,
+        tuned: Option<&'static str>,
+    ) {
+        self.sysctl_as(key, target, Status::Change, reason, tuned);
+    }
+
+    fn sysctl_as(
+        &mut self,
+        key: &str,
+        target: Option<String>,
+        change: Status,
+        reason: String,
+        tuned: Option<&'static str>,
+    ) {
+        let current = self.current(key);
+        let (status, reason) = match (&current, &target) {
+            (None, _) => (
+                Status::Unavailable,
+                if self.facts.in_host_netns {
+                    format!("not on this kernel. {reason}")
+                } else {
+                    format!("host-wide: not visible in this network namespace (run in the host namespace). {reason}")
+                },
+            ),
+            (Some(_), Some(_)) if self.facts.read_only_sysctls.contains(key) => (
+                Status::Unavailable,
+                format!("read-only in this network namespace (a host-wide value): set it from the host namespace. {reason}"),
+            ),
+            (Some(c), Some(t)) if c.split_whitespace().ne(t.split_whitespace()) => (change, reason),
+            _ => (Status::Ok, reason),
+        };
+        let recommended = target.or_else(|| current.clone());
+        self.items.push(Item {
+            key: key.to_string(),
+            kind: ItemKind::Sysctl,
+            current,
+            recommended,
+            status,
+            reason,
+            command: None,
+            tuned,
+        });
+    }
+
+    /// Raise a numeric sysctl to at least `min`; never lowers a larger value.
+    fn at_least(&mut self, key: &str, min: u64, reason: String, tuned: Option<&'static str>) {
+        let target = self
+            .number(key)
+            .filter(|&c| c < min)
+            .map(|_| min.to_string());
+        self.sysctl(key, target, reason, tuned);
+    }
+
+    fn advice(
+        &mut self,
+        key: String,
+        current: String,
+        recommended: String,
+        reason: String,
+        command: String,
+    ) {
+        self.items.push(Item {
+            key,
+            kind: ItemKind::Nic,
+            current: Some(current),
+            recommended: Some(recommended),
+            status: Status::Advice,
+            reason,
+            command: Some(command),
+            tuned: None,
+        });
+    }
+
+    fn nic_ok(&mut self, key: String, current: String, reason: String) {
+        self.items.push(Item {
+            key,
+            kind: ItemKind::Nic,
+            current: Some(current),
+            recommended: None,
+            status: Status::Ok,
+            reason,
+            command: None,
+            tuned: None,
+        });
+    }
+
+    fn wants(&self, profiles: &[Profile]) -> bool {
+        profiles.contains(&self.profile)
+    }
+}
+
+/// Link speed and RTT behind the buffer sizes: the flags, else the fastest NIC
+/// and the median RTT of live connections, else stated assumptions.
+fn link_basis(snap: &Snapshot, facts: &HostFacts, opts: &TuneOptions) -> LinkBasis {
+    let nic = snap
+        .links
+        .iter()
+        .filter(|l| is_physical(l))
+        .filter_map(|l| Some((l.speed_mbps?, l.name.as_str())))
+        .max();
+    let (speed_bits_per_s, speed_source) = match (opts.speed_bits_per_s, nic) {
+        (Some(s), _) => (s, "--link-speed".to_string()),
+        (None, Some((mbps, name))) => (mbps * 1_000_000, format!("{name} link speed")),
+        (None, None) => (
+            ASSUMED_SPEED_BITS,
+            "assumed: no NIC reports a speed; pass --link-speed".into(),
+        ),
+    };
+    let (rtt_us, rtt_source) = match (opts.rtt_us, facts.median_rtt_us) {
+        (Some(r), _) => (r, "--rtt".to_string()),
+        (None, Some(r)) if r >= 1000 => (r, "median RTT of established connections".into()),
+        _ => (
+            ASSUMED_RTT_US,
+            "assumed: pass --rtt for your longest path".into(),
+        ),
+    };
+    LinkBasis {
+        speed_bits_per_s,
+        speed_source,
+        rtt_us,
+        rtt_source,
+    }
+}
+
+pub fn audit(snap: &Snapshot, facts: &HostFacts, opts: &TuneOptions) -> Audit {
+    let profile = opts.profile.unwrap_or(Profile::Balanced);
+    let link = link_basis(snap, facts, opts);
+    let path = bdp(link.speed_bits_per_s, link.rtt_us);
+    let mut a = Auditor {
+        snap,
+        facts,
+        profile,
+        items: Vec::new(),
+    };
+    buffers(&mut a, &path);
+    connection_setup(&mut a);
+    receive_path(&mut a);
+    congestion_and_latency(&mut a);
+    safety(&mut a);
+    conntrack(&mut a);
+    nics(&mut a);
+    let mut items = a.items;
+    items.sort_by_key(|i| i.status);
+    Audit {
+        profile,
+        link,
+        bdp: path,
+        items,
+    }
+}
+
+fn buffers(a: &mut Auditor, path: &Bdp) {
+    let buffer = path.buffer_bytes.max(KERNEL_TCP_RMEM_MAX);
+    let basis = format!(
+        "BDP {} x {:.1} ms = {}; one flow needs about twice that in buffer ({})",
+        human_speed(path.speed_bits_per_s),
+        path.rtt_us as f64 / 1000.0,
+        human_bytes(path.bdp_bytes),
+        human_bytes(buffer)
+    );
+    for (key, default_floor, tuned) in [
+        ("net.ipv4.tcp_rmem", 131_072u64, TUNED_THROUGHPUT_RMEM),
+        ("net.ipv4.tcp_wmem", 16_384, TUNED_THROUGHPUT_WMEM),
+    ] {
+        let target = a.words(key).filter(|w| w.len() == 3).and_then(|w| {
+            let want = [w[0].max(4096), w[1].max(default_floor), w[2].max(buffer)];
+            (want != [w[0], w[1], w[2]]).then(|| format!("{} {} {}", want[0], want[1], want[2]))
+        });
+        let small_default = a
+            .words(key)
+            .is_some_and(|w| w.len() == 3 && w[1] < default_floor);
+        let reason = if target.is_some() {
+            format!(
+                "min/default/max per TCP socket (autotuned). {basis}{}",
+                if small_default {
+                    format!("; a default below {default_floor} starts every connection small")
+                } else {
+                    String::new()
+                }
+            )
+        } else {
+            format!("large enough: {basis}")
+        };
+        a.sysctl(key, target, reason, Some(tuned));
+    }
+    for key in ["net.core.rmem_max", "net.core.wmem_max"] {
+        a.at_least(
+            key,
+            buffer,
+            format!("caps SO_RCVBUF/SO_SNDBUF set by applications (iperf3 -w, databases); {basis}"),
+            None,
+        );
+    }
+}
+
+fn connection_setup(a: &mut Auditor) {
+    let overflows = a.counter("TcpExt", "ListenOverflows");
+    let listen_drops = a.counter("TcpExt", "ListenDrops");
+    let somaxconn = a.number("net.core.somaxconn").unwrap_or(0);
+    let want_somaxconn = if a.wants(&[Profile::Connections]) {
+        8192
+    } else {
+        4096
+    };
+    let reason = if overflows > 0 {
+        format!(
+            "{overflows} accept-queue overflows since boot (TcpExt ListenOverflows). somaxconn caps every listen() backlog{}",
+            if somaxconn >= want_somaxconn {
+                "; it is already high, so raise the application's own backlog or accept faster"
+            } else {
+                ""
+            }
+        )
+    } else {
+        format!("caps every listen() backlog; {want_somaxconn} (the default since 5.4 is 4096) lets busy servers queue bursts")
+    };
+    a.at_least("net.core.somaxconn", want_somaxconn, reason, None);
+
+    let syn_target = if overflows + listen_drops > 0 || a.wants(&[Profile::Connections]) {
+        8192
+    } else {
+        1024
+    };
+    a.at_least(
+        "net.ipv4.tcp_max_syn_backlog",
+        syn_target,
+        format!("half-open connections per listener before SYN cookies or drops ({listen_drops} ListenDrops since boot)"),
+        None,
+    );
+
+    let tw = a
+        .snap
+        .sockstat
+        .get("TCP")
+        .and_then(|g| g.get("tw"))
+        .copied()
+        .unwrap_or(0)
+        .max(0) as u64;
+    let range = a
+        .words("net.ipv4.ip_local_port_range")
+        .filter(|w| w.len() == 2);
+    let ports = range
+        .as_ref()
+        .map(|w| w[1].saturating_sub(w[0]) + 1)
+        .unwrap_or(0);
+    let churn = a.wants(&[Profile::Connections]) || (ports > 0 && tw * 2 > ports);
+    let target = (churn && ports < 50_000).then(|| "10000 65535".to_string());
+    a.sysctl(
+        "net.ipv4.ip_local_port_range",
+        target,
+        format!(
+            "{ports} ephemeral ports for outgoing connections, {tw} in TIME-WAIT now; each (destination, port) pair needs a free one. Starting at 10000 keeps clear of most fixed service ports"
+        ),
+        None,
+    );
+    let target = (churn && a.number("net.ipv4.tcp_tw_reuse") != Some(1)).then(|| "1".to_string());
+    a.sysctl(
+        "net.ipv4.tcp_tw_reuse",
+        target,
+        "1 lets new outgoing connections reuse TIME-WAIT ports when timestamps prove safety (2, the default, allows it on loopback only)".into(),
+        None,
+    );
+    let fin = a.number("net.ipv4.tcp_fin_timeout");
+    let target =
+        (a.wants(&[Profile::Connections]) && fin.is_some_and(|f| f > 30)).then(|| "30".to_string());
+    a.sysctl(
+        "net.ipv4.tcp_fin_timeout",
+        target,
+        "how long an orphaned connection waits in FIN-WAIT-2 for the peer's FIN; 30 s frees memory sooner under churn".into(),
+        None,
+    );
+    for (key, value, what) in [
+        ("net.ipv4.tcp_keepalive_time", 600u64, "idle seconds before the first probe (default 7200: a dead peer goes unnoticed for two hours)"),
+        ("net.ipv4.tcp_keepalive_intvl", 30, "seconds between probes"),
+        ("net.ipv4.tcp_keepalive_probes", 5, "unanswered probes before the connection is dropped"),
+    ] {
+        let target = (a.wants(&[Profile::Connections]) && a.number(key).is_some_and(|c| c > value)).then(|| value.to_string());
+        a.sysctl(key, target, format!("for sockets with SO_KEEPALIVE: {what}; 600/30/5 finds dead peers in ~13 min"), None);
+    }
+    let fastopen = a.number("net.ipv4.tcp_fastopen").unwrap_or(0);
+    let target = (a.wants(&[Profile::Latency, Profile::Connections]) && fastopen & 3 != 3)
+        .then(|| (fastopen | 3).to_string());
+    a.sysctl(
+        "net.ipv4.tcp_fastopen",
+        target,
+        "3 enables TCP Fast Open for clients and servers: data in the SYN saves one RTT on repeat connections (applications must opt in)".into(),
+        Some(TUNED_LATENCY_FASTOPEN),
+    );
+}
+
+fn receive_path(a: &mut Auditor) {
+    let dropped: u64 = a.snap.softnet.iter().map(|c| c.dropped).sum();
+    let squeezed: u64 = a.snap.softnet.iter().map(|c| c.time_squeeze).sum();
+    let backlog = a.number("net.core.netdev_max_backlog").unwrap_or(1000);
+    let want = if dropped > 0 {
+        (backlog * 2).max(4096)
+    } else if a.wants(&[Profile::Throughput]) {
+        8192
+    } else {
+        0
+    };
+    a.at_least(
+        "net.core.netdev_max_backlog",
+        want,
+        format!("per-CPU input queue (RPS, veth, loopback); {dropped} packets dropped when it was full since boot (softnet_stat)"),
+        None,
+    );
+    let (budget_want, usecs_want) = if squeezed > 0 || a.wants(&[Profile::Throughput]) {
+        (600, 4000)
+    } else {
+        (0, 0)
+    };
+    a.at_least(
+        "net.core.netdev_budget",
+        budget_want,
+        format!("packets one softirq round may process; it ran out of budget or time {squeezed} times since boot (time_squeeze)"),
+        None,
+    );
+    a.at_least(
+        "net.core.netdev_budget_usecs",
+        usecs_want,
+        "time limit of one softirq round (µs), raised together with netdev_budget".into(),
+        None,
+    );
+}
+
+fn congestion_and_latency(a: &mut Auditor) {
+    let pacing = a.wants(&[Profile::Throughput, Profile::Latency]);
+    let qdisc = a.current("net.core.default_qdisc");
+    let target = (pacing && qdisc.as_deref() != Some("fq")).then(|| "fq".to_string());
+    a.sysctl(
+        "net.core.default_qdisc",
+        target,
+        "fq paces each flow (BBR relies on it) and isolates flows from each other; it applies to interfaces set up afterwards (or `tc qdisc replace dev IF root fq`). fq_codel, the usual default, suits routers".into(),
+        None,
+    );
+    let available = a
+        .current("net.ipv4.tcp_available_congestion_control")
+        .unwrap_or_default();
+    let cc = a.current("net.ipv4.tcp_congestion_control");
+    let has_bbr = available.split(' ').any(|c| c == "bbr");
+    let target = (a.wants(&[Profile::Throughput]) && has_bbr && cc.as_deref() != Some("bbr"))
+        .then(|| "bbr".to_string());
+    let reason = if has_bbr {
+        "BBR models bandwidth and RTT instead of reacting to loss: far better throughput on long or lossy paths (use with fq)".to_string()
+    } else {
+        format!("BBR is not available here (available: {available}); `modprobe tcp_bbr` (kernel 4.9+) first, then set bbr")
+    };
+    a.sysctl("net.ipv4.tcp_congestion_control", target, reason, None);
+
+    let target = (a.wants(&[Profile::Throughput, Profile::Latency])
+        && a.number("net.ipv4.tcp_slow_start_after_idle") != Some(0))
+    .then(|| "0".to_string());
+    a.sysctl(
+        "net.ipv4.tcp_slow_start_after_idle",
+        target,
+        "1 (default) collapses the congestion window after an idle RTO: long-lived connections with bursts (HTTP/2, RPC) restart slowly".into(),
+        None,
+    );
+    let target = (a.wants(&[Profile::Latency])
+        && a.number("net.ipv4.tcp_notsent_lowat")
+            .is_some_and(|v| v > 131_072))
+    .then(|| "131072".to_string());
+    a.sysctl(
+        "net.ipv4.tcp_notsent_lowat",
+        target,
+        "limits data queued but not yet sent per socket: writers block sooner and send the freshest data (HTTP/2 prioritisation, lower memory)".into(),
+        None,
+    );
+    for key in ["net.core.busy_read", "net.core.busy_poll"] {
+        let target =
+            (a.wants(&[Profile::Latency]) && a.number(key) == Some(0)).then(|| "50".to_string());
+        a.sysctl(
+            key,
+            target,
+            "µs a blocking receive/poll spins on the NIC queue before sleeping: lower, steadier latency at the cost of CPU".into(),
+            Some(TUNED_LATENCY_BUSY),
+        );
+    }
+}
+
+fn safety(a: &mut Auditor) {
+    if a.current("net.ipv4.tcp_tw_recycle").is_some() {
+        let target = (a.number("net.ipv4.tcp_tw_recycle") != Some(0)).then(|| "0".to_string());
+        a.sysctl_as(
+            "net.ipv4.tcp_tw_recycle",
+            target,
+            Status::Danger,
+            "dangerous: drops connections from clients behind NAT (per-host timestamps); removed in Linux 4.12".into(),
+            None,
+        );
+    }
+    for (key, good, why) in [
+        (
+            "net.ipv4.tcp_syncookies",
+            "1",
+            "without SYN cookies a SYN flood fills the SYN queue and real clients are refused",
+        ),
+        (
+            "net.ipv4.tcp_window_scaling",
+            "1",
+            "without window scaling no connection can have more than 64 KiB in flight",
+        ),
+        (
+            "net.ipv4.tcp_sack",
+            "1",
+            "without SACK every loss costs a full window of retransmissions",
+        ),
+        (
+            "net.ipv4.tcp_timestamps",
+            "1",
+            "timestamps give RTT samples, PAWS and safe TIME-WAIT reuse",
+        ),
+    ] {
+        let target = (a.number(key) == Some(0)).then(|| good.to_string());
+        a.sysctl_as(key, target, Status::Danger, why.to_string(), None);
+    }
+}
+
+fn conntrack(a: &mut Auditor) {
+    let Some(ct) = &a.snap.conntrack else { return };
+    let (Some(count), Some(max)) = (ct.count, ct.max) else {
+        return;
+    };
+    let dropped = ct.stats.get("drop").copied().unwrap_or(0)
+        + ct.stats.get("early_drop").copied().unwrap_or(0);
+    let fill = if max > 0 {
+        count as f64 / max as f64
+    } else {
+        0.0
+    };
+    let need = fill > 0.7 || dropped > 0 || (a.wants(&[Profile::Connections]) && max < 262_144);
+    let target = need.then(|| (max * 2).max(262_144).to_string());
+    a.sysctl(
+        "net.netfilter.nf_conntrack_max",
+        target,
+        format!(
+            "{count} of {max} tracked connections ({:.0} %), {dropped} dropped for a full table since boot; each entry costs ~300 bytes",
+            fill * 100.0
+        ),
+        None,
+    );
+}
+
+fn nics(a: &mut Auditor) {
+    let forwarding = a.number("net.ipv4.ip_forward") == Some(1);
+    let bridged: Vec<&str> = a
+        .snap
+        .links
+        .iter()
+        .filter(|l| l.kind.as_deref() == Some("bridge"))
+        .map(|l| l.name.as_str())
+        .collect();
+    let links: Vec<_> = a
+        .snap
+        .links
+        .iter()
+        .filter(|l| is_physical(l))
+        .cloned()
+        .collect();
+    for link in &links {
+        let name = &link.name;
+        let fast = link.speed_mbps.unwrap_or(0) >= 10_000;
+        if let Some(mtu) = link.mtu {
+            if a.wants(&[Profile::Throughput]) && fast && mtu <= 1500 {
+                a.advice(
+                    format!("{name}: mtu"),
+                    mtu.to_string(),
+                    "9000".into(),
+                    "jumbo frames cut per-packet CPU cost ~6x at 10G+, but only if every hop and peer on the L2 segment has the same MTU".into(),
+                    format!("ip link set dev {name} mtu 9000"),
+                );
+            } else {
+                a.nic_ok(
+                    format!("{name}: mtu"),
+                    mtu.to_string(),
+                    "jumbo frames only pay off at 10G+ on a segment that supports them".into(),
+                );
+            }
+        }
+        let rx_drops =
+            link.stats.rx_dropped + link.stats.rx_missed_errors + link.stats.rx_fifo_errors;
+        if let Support::Available(rings) = &link.ethtool.rings {
+            if let (Some(&rx), Some(&rx_max)) = (rings.get("rx"), rings.get("rx_max")) {
+                let tx_max = rings.get("tx_max").copied().unwrap_or(0);
+                if rx < rx_max && (rx_drops > 0 || a.wants(&[Profile::Throughput])) {
+                    a.advice(
+                        format!("{name}: rx ring"),
+                        rx.to_string(),
+                        rx_max.to_string(),
+                        format!("{rx_drops} receive drops/misses since the link came up; a larger ring absorbs bursts while softirq catches up (costs some latency and memory)"),
+                        format!("ethtool -G {name} rx {rx_max}{}", if tx_max > 0 { format!(" tx {tx_max}") } else { String::new() }),
+                    );
+                } else {
+                    a.nic_ok(
+                        format!("{name}: rx ring"),
+                        format!("{rx} of {rx_max}"),
+                        format!("{rx_drops} receive drops/misses"),
+                    );
+                }
+            }
+        }
+        if let Support::Available(c) = &link.ethtool.coalesce {
+            let adaptive = c.get("adaptive_rx").copied().unwrap_or(0) == 1;
+            let usecs = c.get("rx_usecs").copied().unwrap_or(0);
+            let current = format!(
+                "adaptive-rx {} rx-usecs {usecs}",
+                if adaptive { "on" } else { "off" }
+            );
+            if a.wants(&[Profile::Latency]) && (adaptive || usecs > 8) {
+                a.advice(format!("{name}: coalescing"), current, "adaptive-rx off rx-usecs 0".into(),
+                    "interrupt coalescing holds packets up to rx-usecs before interrupting: latency pays for it".into(),
+                    format!("ethtool -C {name} adaptive-rx off rx-usecs 0"));
+            } else if a.wants(&[Profile::Throughput]) && !adaptive && usecs < 8 {
+                a.advice(format!("{name}: coalescing"), current, "adaptive-rx on".into(),
+                    "an interrupt per packet costs CPU at high packet rates; adaptive coalescing batches under load".into(),
+                    format!("ethtool -C {name} adaptive-rx on"));
+            } else {
+                a.nic_ok(
+                    format!("{name}: coalescing"),
+                    current,
+                    "suits the profile".into(),
+                );
+            }
+        }
+        if let Support::Available(features) = &link.ethtool.features {
+            for (feature, flag) in [
+                ("tcp-segmentation-offload", "tso"),
+                ("tx-generic-segmentation", "gso"),
+                ("rx-gro", "gro"),
+            ] {
+                match features.get(feature) {
+                    Some(false) => a.advice(format!("{name}: {flag}"), "off".into(), "on".into(),
+                        format!("{flag} lets the stack handle 64 KiB super-packets instead of MTU-sized ones: far fewer per-packet costs"),
+                        format!("ethtool -K {name} {flag} on")),
+                    Some(true) => a.nic_ok(format!("{name}: {flag}"), "on".into(), "segmentation offloads cut per-packet cost".into()),
+                    None => {}
+                }
+            }
+            if features.get("rx-lro") == Some(&true) {
+                if forwarding || !bridged.is_empty() {
+                    a.items.push(Item {
+                        key: format!("{name}: lro"),
+                        kind: ItemKind::Nic,
+                        current: Some("on".into()),
+                        recommended: Some("off".into()),
+                        status: Status::Danger,
+                        reason: "dangerous with routing or bridging: LRO merges packets in ways that cannot be re-segmented exactly (use GRO)".into(),
+                        command: Some(format!("ethtool -K {name} lro off")),
+                        tuned: None,
+                    });
+                } else {
+                    a.nic_ok(
+                        format!("{name}: lro"),
+                        "on".into(),
+                        "fine on an end host; turn it off if this host routes or bridges".into(),
+                    );
+                }
+            }
+        }
+        if let Support::Available(ch) = &link.ethtool.channels {
+            let combined = ch.get("combined").copied().unwrap_or(0);
+            let max = ch.get("combined_max").copied().unwrap_or(0);
+            let want = max.min(a.facts.cpus as u64);
+            if combined > 0 && combined < want {
+                a.advice(
+                    format!("{name}: channels"),
+                    combined.to_string(),
+                    want.to_string(),
+                    format!(
+                        "{combined} queue(s) for {} CPUs: receive work lands on few CPUs",
+                        a.facts.cpus
+                    ),
+                    format!("ethtool -L {name} combined {want}"),
+                );
+            } else if combined > 0 {
+                a.nic_ok(
+                    format!("{name}: channels"),
+                    combined.to_string(),
+                    format!("{} CPUs, {max} queues possible", a.facts.cpus),
+                );
+            }
+        }
+        rps_xps(a, name);
+    }
+}
+
+fn rps_xps(a: &mut Auditor, name: &str) {
+    let cpus = a.facts.cpus;
+    if cpus < 2 {
+        return;
+    }
+    let all_cpus = format!("{:x}", (1u128 << cpus.min(127)) - 1);
+    let rps = a.facts.rps.get(name).cloned().unwrap_or_default();
+    if rps.len() == 1 {
+        let (queue, mask) = &rps[0];
+        if mask.trim_start_matches(['0', ',']).is_empty() {
+            a.advice(format!("{name}: rps"), mask.clone(), all_cpus.clone(),
+                format!("one receive queue and RPS off: all receive processing runs on the CPU taking the interrupt, {cpus} CPUs available"),
+                format!("echo {all_cpus} > /sys/class/net/{name}/queues/{queue}/rps_cpus"));
+        } else {
+            a.nic_ok(
+                format!("{name}: rps"),
+                mask.clone(),
+                "RPS spreads receive work".into(),
+            );
+        }
+    }
+    let xps = a.facts.xps.get(name).cloned().unwrap_or_default();
+    if xps.len() > 1
+        && xps
+            .iter()
+            .all(|(_, m)| m.trim_start_matches(['0', ',']).is_empty())
+    {
+        a.advice(format!("{name}: xps"), "unset".into(), "one CPU per queue".into(),
+            "with several transmit queues and no XPS, any CPU may pick any queue: lock contention and reordering".into(),
+            format!("for i in $(seq 0 {}); do printf %x $((1<<i)) > /sys/class/net/{name}/queues/tx-$i/xps_cpus; done", xps.len() - 1));
+    }
+    if let Some(irqs) = a.facts.irq_affinity.get(name) {
+        if irqs.len() > 1 && irqs.iter().all(|l| l == &irqs[0]) && !irqs[0].contains(['-', ',']) {
+            a.advice(
+                format!("{name}: irq affinity"),
+                format!("all {} IRQs on CPU {}", irqs.len(), irqs[0]),
+                "spread over CPUs".into(),
+                "every queue interrupts the same CPU, so multi-queue receive gains nothing".into(),
+                "systemctl start irqbalance   (or write /proc/irq/N/smp_affinity_list per queue)"
+                    .into(),
+            );
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! `netsight tune`: wiring from the command line to netsight-tune, and the text views.
+
+use std::io::{self, IsTerminal, Write};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use netsight_kernel::Snapshot;
+use netsight_tune::bdp::{bdp, human_bytes, human_speed};
+use netsight_tune::export::{self, ExportFormat};
+use netsight_tune::journal::{self, SysctlChange, SysctlTree};
+use netsight_tune::{Audit, HostFacts, Status, TuneOptions};
+
+use crate::cli::{TuneBasis, TuneCommand};
+
+pub fn run(cmd: &TuneCommand) -> Result<()> {
+    let mut out = io::stdout().lock();
+    match cmd {
+        TuneCommand::Audit { basis, all, json } => {
+            let (audit, _) = audit_for(basis)?;
+            if *json {
+                serde_json::to_writer_pretty(&mut out, &audit)?;
+                writeln!(out)?;
+            } else {
+                write_audit(&mut out, &audit, *all)?;
+            }
+        }
+        TuneCommand::Plan { basis, json } => {
+            let (audit, overrides) = audit_for(basis)?;
+            let plan = audit.plan(&overrides);
+            if *json {
+                serde_json::to_writer_pretty(&mut out, &plan_rows(&audit, &plan))?;
+                writeln!(out)?;
+            } else {
+                write_plan(&mut out, &audit, &plan)?;
+            }
+        }
+        TuneCommand::Apply {
+            basis,
+            yes,
+            confirm_within,
+            state,
+            json,
+        } => apply(basis, *yes, *confirm_within, state.as_deref(), *json)?,
+        TuneCommand::Confirm { state } => {
+            let netns = journal::current_netns();
+            let state = state_path(state.as_deref(), &netns);
+            let kept = journal::confirm(&state, &netns)?;
+            writeln!(
+                out,
+                "confirmed: {} change(s) kept (`netsight tune rollback` still restores them)",
+                kept.len()
+            )?;
+        }
+        TuneCommand::Rollback { state, json } => {
+            let netns = journal::current_netns();
+            let state = state_path(state.as_deref(), &netns);
+            let restored = journal::rollback(&SysctlTree::live(), &state, &netns)
+                .map_err(with_privilege_hint)?;
+            if *json {
+                serde_json::to_writer_pretty(&mut out, &restored)?;
+                writeln!(out)?;
+            } else {
+                for e in &restored {
+                    writeln!(out, "restored {} = {}", e.key, e.previous.trim_end())?;
+                }
+                writeln!(
+                    out,
+                    "{} value(s) restored; journal {} removed",
+                    restored.len(),
+                    state.display()
+                )?;
+            }
+        }
+        TuneCommand::Export { basis, format } => {
+            let (audit, overrides) = audit_for(basis)?;
+            // The desired state: every sysctl the audit has a value for, changed or not.
+            let mut wanted: Vec<SysctlChange> = audit
+                .items
+                .iter()
+                .filter(|i| {
+                    i.kind == netsight_tune::ItemKind::Sysctl && i.status != Status::Unavailable
+                })
+                .filter(|i| {
+                    matches!(i.status, Status::Change | Status::Danger)
+                        || i.tuned.is_some()
+                        || i.current != i.recommended
+                })
+                .filter_map(|i| {
+                    Some(SysctlChange {
+                        key: i.key.clone(),
+                        value: i.recommended.clone()?,
+                    })
+                })
+                .filter(|c| !overrides.iter().any(|o| o.key == c.key))
+                .collect();
+            wanted.extend(overrides);
+            let header = format!(
+                "netsight tune, profile {}, buffers for {} x {:.1} ms",
+                audit.profile.as_str(),
+                human_speed(audit.link.speed_bits_per_s),
+                audit.link.rtt_us as f64 / 1000.0
+            );
+            out.write_all(export::render(*format, &wanted, &header).as_bytes())?;
+            if *format != ExportFormat::Shell {
+                warn_overrides(&wanted);
+            }
+        }
+        TuneCommand::Bdp { speed, rtt, json } => {
+            let b = bdp(*speed, *rtt);
+            if *json {
+                serde_json::to_writer_pretty(&mut out, &b)?;
+                writeln!(out)?;
+            } else {
+                writeln!(out, "link            {}", human_speed(b.speed_bits_per_s))?;
+                writeln!(out, "rtt             {:.3} ms", b.rtt_us as f64 / 1000.0)?;
+                writeln!(
+                    out,
+                    "BDP             {} bytes ({})",
+                    b.bdp_bytes,
+                    human_bytes(b.bdp_bytes)
+                )?;
+                writeln!(out, "socket buffer   {} bytes ({}): about 2 x BDP, since only part of a buffer is advertised as window", b.buffer_bytes, human_bytes(b.buffer_bytes))?;
+                let max = b.buffer_bytes.max(netsight_tune::bdp::KERNEL_TCP_RMEM_MAX);
+                writeln!(out, "sysctls         net.ipv4.tcp_rmem = 4096 131072 {max}")?;
+                writeln!(out, "                net.ipv4.tcp_wmem = 4096 16384 {max}")?;
+                writeln!(
+                    out,
+                    "                net.core.rmem_max = {max}, net.core.wmem_max = {max}"
+                )?;
+            }
+        }
+        TuneCommand::Watchdog { state, token } => {
+            let netns = journal::current_netns();
+            journal::watchdog(&SysctlTree::live(), state, &netns, token)?;
+        }
+    }
+    Ok(())
+}
+
+fn state_path(given: Option<&Path>, netns: &str) -> PathBuf {
+    given
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| journal::default_state_path(netns))
+}
+
+fn audit_for(basis: &TuneBasis) -> Result<(Audit, Vec<SysctlChange>)> {
+    let overrides = basis
+        .overrides
+        .iter()
+        .map(|o| netsight_tune::audit::parse_override(o))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Sockets (no owners) give the median RTT of live connections.
+    let snapshot = Snapshot::take_with_sockets(false);
+    let facts = HostFacts::collect(Path::new("/proc"), Path::new("/sys"), &snapshot);
+    let options = TuneOptions {
+        profile: basis.profile,
+        speed_bits_per_s: basis.link_speed,
+        rtt_us: basis.rtt,
+        overrides: overrides.clone(),
+    };
+    Ok((netsight_tune::audit(&snapshot, &facts, &options), overrides))
+}
+
+fn write_audit(out: &mut impl Write, audit: &Audit, all: bool) -> io::Result<()> {
+    writeln!(
+        out,
+        "profile {}: buffers sized for {} ({}) x {:.1} ms ({}) = BDP {}, {} per flow\n",
+        audit.profile.as_str(),
+        human_speed(audit.link.speed_bits_per_s),
+        audit.link.speed_source,
+        audit.link.rtt_us as f64 / 1000.0,
+        audit.link.rtt_source,
+        human_bytes(audit.bdp.bdp_bytes),
+        human_bytes(audit.bdp.buffer_bytes),
+    )?;
+    let mut hidden = 0;
+    for item in &audit.items {
+        if !all && matches!(item.status, Status::Ok | Status::Unavailable) {
+            hidden += 1;
+            continue;
+        }
+        let status = match item.status {
+            Status::Danger => "DANGER",
+            Status::Change => "change",
+            Status::Advice => "advice",
+            Status::Ok => "ok",
+            Status::Unavailable => "n/a",
+        };
+        let current = item.current.as_deref().unwrap_or("-");
+        match (&item.recommended, item.status) {
+            (Some(r), Status::Danger | Status::Change | Status::Advice) => {
+                writeln!(out, "{status:<7} {}: {current} -> {r}", item.key)?
+            }
+            _ => writeln!(out, "{status:<7} {}: {current}", item.key)?,
+        }
+        writeln!(out, "        {}", item.reason)?;
+        if let Some(c) = &item.command {
+            writeln!(out, "        run: {c}")?;
+        }
+        if let Some(t) = item.tuned {
+            writeln!(out, "        tuned {t}")?;
+        }
+    }
+    let changes = audit
+        .items
+        .iter()
+        .filter(|i| matches!(i.status, Status::Change | Status::Danger))
+        .count();
+    writeln!(
+        out,
+        "\n{changes} sysctl change(s) planned (`netsight tune plan`, `netsight tune apply`){}",
+        if hidden > 0 {
+            format!("; {hidden} item(s) fine or unavailable (--all shows them)")
+        } else {
+            String::new()
+        }
+    )
+}
+
+#[derive(serde::Serialize)]
+struct PlanRow {
+    key: String,
+    from: Option<String>,
+    to: String,
+    reason: String,
+}
+
+fn plan_rows(audit: &Audit, plan: &[SysctlChange]) -> Vec<PlanRow> {
+    let tree = SysctlTree::live();
+    plan.iter()
+        .map(|c| {
+            let item = audit
+                .items
+                .iter()
+                .find(|i| i.key == c.key && audit_owns(i, c));
+            PlanRow {
+                key: c.key.clone(),
+                from: tree
+                    .read_raw(&c.key)
+                    .ok()
+                    .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" ")),
+                to: c.value.clone(),
+                reason: item
+                    .map(|i| i.reason.clone())
+                    .unwrap_or_else(|| "--set".into()),
+            }
+        })
+        .collect()
+}
+
+/// Whether the plan's value is the audit's own (not a --set override).
+fn audit_owns(item: &netsight_tune::Item, change: &SysctlChange) -> bool {
+    item.recommended.as_deref() == Some(change.value.as_str())
+}
+
+fn write_plan(out: &mut impl Write, audit: &Audit, plan: &[SysctlChange]) -> io::Result<()> {
+    if plan.is_empty() {
+        return writeln!(
+            out,
+            "nothing to change for profile {}",
+            audit.profile.as_str()
+        );
+    }
+    for row in plan_rows(audit, plan) {
+        writeln!(
+            out,
+            "- {} = {}",
+            row.key,
+            row.from.as_deref().unwrap_or("(absent)")
+        )?;
+        writeln!(out, "+ {} = {}", row.key, row.to)?;
+        writeln!(out, "  # {}", row.reason)?;
+    }
+    Ok(())
+}
+
+fn warn_overrides(wanted: &[SysctlChange]) {
+    for o in export::overriding_settings(Path::new("/"), wanted) {
+        eprintln!(
+            "netsight: warning: {}:{} sets {} = {} (wanted {}): it overrides this value at boot or on `sysctl --system`",
+            o.file.display(),
+            o.line,
+            o.key,
+            o.value,
+            o.wanted
+        );
+    }
+}
+
+fn with_privilege_hint(e: netsight_tune::TuneError) -> anyhow::Error {
+    let denied = matches!(&e, netsight_tune::TuneError::Sysctl { source, .. } | netsight_tune::TuneError::State { source, .. }
+        if source.kind() == io::ErrorKind::PermissionDenied);
+    let nested = matches!(&e, netsight_tune::TuneError::ApplyFailed { cause, .. }
+        if matches!(cause.as_ref(), netsight_tune::TuneError::Sysctl { source, .. } if source.kind() == io::ErrorKind::PermissionDenied));
+    if denied || nested {
+        anyhow::Error::new(e).context("permission denied: sysctl files and /run/netsight are writable by root only (run with sudo; in a user namespace CAP_NET_ADMIN over the network namespace and CAP_DAC_OVERRIDE)")
+    } else {
+        anyhow::Error::new(e)
+    }
+}
+
+fn apply(
+    basis: &TuneBasis,
+    yes: bool,
+    confirm_within: Option<std::time::Duration>,
+    state: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let (audit, overrides) = audit_for(basis)?;
+    let plan = audit.plan(&overrides);
+    let mut out = io::stdout().lock();
+    if plan.is_empty() {
+        writeln!(
+            out,
+            "nothing to change for profile {}",
+            audit.profile.as_str()
+        )?;
+        return Ok(());
+    }
+    if !yes {
+        if !io::stdin().is_terminal() {
+            bail!("refusing to change {} sysctl(s) without --yes (stdin is not a terminal); see `netsight tune plan`", plan.len());
+        }
+        write_plan(&mut out, &audit, &plan)?;
+        write!(out, "apply these {} change(s)? [y/N] ", plan.len())?;
+        out.flush()?;
+        let mut answer = String::new();
+        io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            bail!("nothing applied");
+        }
+    }
+    let netns = journal::current_netns();
+    let state = state_path(state, &netns);
+    let applied =
+        journal::apply(&SysctlTree::live(), &state, &netns, &plan).map_err(with_privilege_hint)?;
+    warn_overrides(&plan);
+    let pending = match confirm_within {
+        Some(within) if !applied.is_empty() => {
+            let pending = journal::arm_confirm(&state, &netns, within)?;
+            let exe =
+                std::env::current_exe().context("locating the netsight binary for the watchdog")?;
+            // Its own process group: a Ctrl-C or a dropped SSH session must not stop the revert.
+            std::process::Command::new(exe)
+                .args(["tune", "watchdog", "--state"])
+                .arg(&state)
+                .args(["--token", &pending.token])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .process_group(0)
+                .spawn()
+                .context("starting the revert watchdog (the changes stay applied; run `netsight tune rollback`)")?;
+            Some(within)
+        }
+        _ => None,
+    };
+    if json {
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({"applied": applied, "state": state, "confirm_within_s": pending.map(|d| d.as_secs_f64())}),
+        )?;
+        writeln!(out)?;
+    } else {
+        for c in &applied {
+            writeln!(out, "set {} = {} (was {})", c.key, c.to, c.from)?;
+        }
+        writeln!(
+            out,
+            "{} change(s) applied; previous values journaled in {}",
+            applied.len(),
+            state.display()
+        )?;
+        match pending {
+            Some(d) => writeln!(
+                out,
+                "run `netsight tune confirm` within {:.0}s or every change is reverted",
+                d.as_secs_f64()
+            )?,
+            None => writeln!(out, "undo with `netsight tune rollback`")?,
+        }
+    }
+    Ok(())
+}

@@ -98,6 +98,9 @@ pub struct SocketLoad {
     pub bytes: u64,
     pub total_retrans: u32,
     pub rtt_ms: f64,
+    /// Share of the socket's busy time its sending was limited by the peer's receive window.
+    #[serde(default)]
+    pub rwnd_limited_percent: Option<f64>,
     pub process: Option<String>,
 }
 

@@ -88,6 +88,9 @@ fn top(sockets: &[&Socket], key: impl Fn(&Socket) -> u64) -> Vec<SocketLoad> {
                 bytes: t.bytes_acked + t.bytes_received,
                 total_retrans: t.total_retrans,
                 rtt_ms: f64::from(t.rtt_us) / 1000.0,
+                // Lifetime share of busy time spent waiting on the peer's window.
+                rwnd_limited_percent: (t.busy_time_us > 0)
+                    .then(|| t.rwnd_limited_us as f64 * 100.0 / t.busy_time_us as f64),
                 process: s.process.as_ref().map(|p| format!("{}/{}", p.comm, p.pid)),
             }
         })

@@ -92,16 +92,37 @@ pub struct LabResult {
     pub evidence: Value,
     /// Every finding's rule id, for context.
     pub findings: Vec<String>,
+    /// With `--fix`: the repair and its effect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<FixResult>,
     pub duration_s: f64,
 }
 
+/// What `lab run --fix` saw after `netsight tune apply` in the scenario's namespace.
+#[derive(Debug, Clone, Serialize)]
+pub struct FixResult {
+    pub profile: String,
+    pub applied_in: Role,
+    /// `netsight tune apply --json` output: what was changed.
+    pub applied: Value,
+    /// The expected finding is gone on the second run.
+    pub fixed: bool,
+    pub findings_after: Vec<String>,
+    pub metric: String,
+    pub before: Option<f64>,
+    pub after: Option<f64>,
+    pub improved: bool,
+}
+
 /// Builds the topology, injects the fault, runs doctor in the affected namespace
-/// while the load runs, and tears everything down (also on error).
+/// while the load runs, and tears everything down (also on error). With `fix`,
+/// then applies the scenario's tune profile and runs the same load again.
 pub fn run_scenario(
     s: &Scenario,
     exe: &Path,
     tag: &str,
     keep: bool,
+    fix: bool,
 ) -> Result<LabResult, LabError> {
     let started = std::time::Instant::now();
     let agent = Agent {
@@ -109,9 +130,82 @@ pub fn run_scenario(
     };
     let topo = Topology::build(tag)?;
     let host_changes = (s.setup)(&topo)?;
+    let report = observe(s, &topo, &agent)?;
+    let findings = rule_ids(&report);
+    let expected = report["findings"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["rule_id"] == s.expected_rule));
+    let mut result = LabResult {
+        name: s.name.to_string(),
+        expected_rule: s.expected_rule.to_string(),
+        observed_in: s.observe,
+        top_finding: findings.first().cloned(),
+        detected: expected.is_some(),
+        evidence: expected
+            .map(|f| f["evidence"].clone())
+            .unwrap_or(Value::Null),
+        findings,
+        fix: None,
+        duration_s: 0.0,
+    };
+    if fix {
+        let repair = s.fix.as_ref().ok_or_else(|| {
+            LabError::Unsupported(format!(
+                "{} has no tune fix (see `netsight lab list`)",
+                s.name
+            ))
+        })?;
+        let exe_text = exe.to_string_lossy();
+        let applied = topo.exec_ok(
+            repair.role,
+            &exe_text,
+            &[
+                "tune",
+                "apply",
+                "--yes",
+                "--json",
+                "--profile",
+                repair.profile,
+            ],
+        )?;
+        let after = observe(s, &topo, &agent);
+        // The journal lives in /run, outside the namespace: roll back before the
+        // namespace (and its values) go, so no journal outlives it.
+        let _ = topo.exec_ok(repair.role, &exe_text, &["tune", "rollback"]);
+        let after = after?;
+        let findings_after = rule_ids(&after);
+        let before_metric = (repair.measure)(&report);
+        let after_metric = (repair.measure)(&after);
+        result.fix = Some(FixResult {
+            profile: repair.profile.to_string(),
+            applied_in: repair.role,
+            applied: serde_json::from_str(&applied).unwrap_or(Value::String(applied)),
+            fixed: !findings_after.iter().any(|f| f == s.expected_rule),
+            findings_after,
+            metric: repair.metric.to_string(),
+            improved: match (before_metric, after_metric) {
+                (Some(b), Some(a)) if repair.higher_is_better => a > b,
+                (Some(b), Some(a)) => a < b,
+                _ => false,
+            },
+            before: before_metric,
+            after: after_metric,
+        });
+    }
+    drop(host_changes);
+    result.duration_s = started.elapsed().as_secs_f64();
+    if keep {
+        // Leave the namespaces for inspection; `netsight lab down` removes them.
+        std::mem::forget(topo);
+    }
+    Ok(result)
+}
+
+/// One doctor run in the observed namespace while the scenario's load runs.
+fn observe(s: &Scenario, topo: &Topology, agent: &Agent) -> Result<Value, LabError> {
     let doctor = topo.spawn(
         s.observe,
-        &exe.to_string_lossy(),
+        &agent.exe.to_string_lossy(),
         &[
             "doctor".into(),
             "--interval".into(),
@@ -121,43 +215,25 @@ pub fn run_scenario(
     )?;
     // Let doctor take its first snapshot before the fault shows.
     std::thread::sleep(Duration::from_millis(300));
-    let load = (s.drive)(&topo, &agent)?;
+    let load = (s.drive)(topo, agent)?;
     let out = doctor.wait()?;
     drop(load);
-    drop(host_changes);
-    let report: Value = serde_json::from_slice(&out.stdout).map_err(|e| LabError::Doctor {
+    serde_json::from_slice(&out.stdout).map_err(|e| LabError::Doctor {
         role: s.observe,
         detail: format!("{e}: {}", String::from_utf8_lossy(&out.stderr).trim()),
-    })?;
-    let findings: Vec<&Value> = report["findings"]
+    })
+}
+
+fn rule_ids(report: &Value) -> Vec<String> {
+    report["findings"]
         .as_array()
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
-    let expected = findings.iter().find(|f| f["rule_id"] == s.expected_rule);
-    let result = LabResult {
-        name: s.name.to_string(),
-        expected_rule: s.expected_rule.to_string(),
-        observed_in: s.observe,
-        top_finding: findings
-            .first()
-            .and_then(|f| f["rule_id"].as_str())
-            .map(String::from),
-        detected: expected.is_some(),
-        evidence: expected
-            .map(|f| f["evidence"].clone())
-            .unwrap_or(Value::Null),
-        findings: findings
-            .iter()
-            .filter_map(|f| f["rule_id"].as_str())
-            .map(String::from)
-            .collect(),
-        duration_s: started.elapsed().as_secs_f64(),
-    };
-    if keep {
-        // Leave the namespaces for inspection; `netsight lab down` removes them.
-        std::mem::forget(topo);
-    }
-    Ok(result)
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f["rule_id"].as_str())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub fn find(name: &str) -> Result<&'static Scenario, LabError> {

@@ -16,12 +16,39 @@ pub struct Scenario {
     pub doctor_interval_s: f64,
     /// Changes host-wide settings (restored when the guards drop).
     pub changes_host: bool,
+    /// How `netsight tune` repairs it, for `lab run --fix`.
+    pub fix: Option<Fix>,
     /// Injects the fault; host-wide changes come back as guards held for the run.
     #[serde(skip)]
     pub setup: fn(&Topology) -> Result<Vec<HostSysctl>, LabError>,
     /// Starts the load; what it returns is kept running until doctor is done.
     #[serde(skip)]
     pub drive: fn(&Topology, &Agent) -> Result<Vec<Background>, LabError>,
+}
+
+/// The repair `lab run --fix` checks: `netsight tune apply --profile PROFILE` in
+/// `role`'s namespace, then the same load again; the finding must be gone and the
+/// metric (read from doctor's workload) must improve.
+#[derive(Debug, Serialize)]
+pub struct Fix {
+    pub role: Role,
+    pub profile: &'static str,
+    /// What the metric is, with its unit.
+    pub metric: &'static str,
+    #[serde(skip)]
+    pub measure: fn(&serde_json::Value) -> Option<f64>,
+    pub higher_is_better: bool,
+}
+
+fn passive_opens_per_s(report: &serde_json::Value) -> Option<f64> {
+    report["workload"]["tcp_passive_opens_per_s"].as_f64()
+}
+
+/// The busiest socket's receive-window-limited share. Throughput itself cannot show
+/// the fix here: with no netem the namespaces' RTT is tens of µs, so even a 16 KiB
+/// window fills the 100 Mbit/s tbf and only the time spent waiting on it changes.
+fn rwnd_limited_percent(report: &serde_json::Value) -> Option<f64> {
+    report["workload"]["top_sockets_by_bytes"][0]["rwnd_limited_percent"].as_f64()
 }
 
 const TCP_PORT: &str = "8080";
@@ -39,14 +66,25 @@ fn settle() {
 pub static SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "listen-overflow",
-        summary: "A server with a backlog of 1 that never calls accept(); 50 clients connect.",
+        summary: "net.core.somaxconn is 1 in the server's namespace, so a server asking for a backlog of 4096 gets 2; it never calls accept(); 50 clients connect.",
         expected_rule: "tcp.listen_overflows",
         changes_host: false,
+        fix: Some(Fix {
+            role: Role::Server,
+            profile: "balanced",
+            metric: "handshakes completed into the accept queue per second (server)",
+            measure: passive_opens_per_s,
+            higher_is_better: true,
+        }),
         observe: Role::Server,
         doctor_interval_s: 4.0,
-        setup: no_setup,
+        setup: |t| {
+            // somaxconn is per network namespace: this stands for an undersized host setting.
+            t.exec_ok(Role::Server, "sysctl", &["-qw", "net.core.somaxconn=1"])?;
+            Ok(Vec::new())
+        },
         drive: |t, a| {
-            let server = a.start(t, Role::Server, &["listen", TCP_PORT, "1", "noaccept", "10"])?;
+            let server = a.start(t, Role::Server, &["listen", TCP_PORT, "4096", "noaccept", "10"])?;
             settle();
             let clients = a.start(t, Role::Client, &["connect", SERVER_ADDR, TCP_PORT, "50", "hold", "10"])?;
             Ok(vec![server, clients])
@@ -57,6 +95,7 @@ pub static SCENARIOS: &[Scenario] = &[
         summary: "A UDP receiver with a 4 KiB buffer that never reads; 5000 datagrams arrive.",
         expected_rule: "udp.receive_buffer_errors",
         changes_host: false,
+        fix: None,
         observe: Role::Server,
         doctor_interval_s: 3.0,
         setup: no_setup,
@@ -72,6 +111,7 @@ pub static SCENARIOS: &[Scenario] = &[
         summary: "The server accepts 200 connections and never closes them after the clients do.",
         expected_rule: "sockets.close_wait_leak",
         changes_host: false,
+        fix: None,
         observe: Role::Server,
         doctor_interval_s: 3.0,
         setup: no_setup,
@@ -87,6 +127,7 @@ pub static SCENARIOS: &[Scenario] = &[
         summary: "The router drops 5 % of forwarded packets at random (iptables -m statistic); a bulk TCP transfer crosses it.",
         expected_rule: "tcp.retransmissions",
         changes_host: false,
+        fix: None,
         observe: Role::Client,
         doctor_interval_s: 4.0,
         setup: |t| {
@@ -105,6 +146,7 @@ pub static SCENARIOS: &[Scenario] = &[
         summary: "The router shapes towards the server with tbf (5 Mbit/s, 10 KB queue); a UDP burst overruns it.",
         expected_rule: "qdisc.drops",
         changes_host: false,
+        fix: None,
         observe: Role::Router,
         doctor_interval_s: 3.0,
         setup: |t| {
@@ -121,6 +163,7 @@ pub static SCENARIOS: &[Scenario] = &[
         summary: "The same shaper with a 20 MB queue: nothing is dropped, a standing queue builds instead.",
         expected_rule: "qdisc.standing_queue",
         changes_host: false,
+        fix: None,
         observe: Role::Router,
         doctor_interval_s: 2.0,
         setup: |t| {
@@ -137,6 +180,7 @@ pub static SCENARIOS: &[Scenario] = &[
         summary: "The client's ephemeral port range is 501 ports; 400 short connections leave it in TIME-WAIT.",
         expected_rule: "tcp.time_wait",
         changes_host: false,
+        fix: None,
         observe: Role::Client,
         doctor_interval_s: 4.0,
         setup: |t| {
@@ -155,6 +199,7 @@ pub static SCENARIOS: &[Scenario] = &[
         summary: "The router rejects connections to the service with TCP resets (iptables REJECT): connects fail fast.",
         expected_rule: "tcp.connect_failures",
         changes_host: false,
+        fix: None,
         observe: Role::Client,
         doctor_interval_s: 3.0,
         setup: |t| {
@@ -173,6 +218,7 @@ pub static SCENARIOS: &[Scenario] = &[
         summary: "The router silently drops SYNs to the service (iptables DROP): clients retransmit SYNs and time out.",
         expected_rule: "tcp.syn_retransmits",
         changes_host: false,
+        fix: None,
         observe: Role::Client,
         doctor_interval_s: 4.0,
         setup: |t| {
@@ -189,6 +235,7 @@ pub static SCENARIOS: &[Scenario] = &[
         summary: "The router's link to the server has MTU 1400, the server still advertises MSS 1460, and the router's ICMP frag-needed is filtered: full-size DF segments die at the router.",
         expected_rule: "ip.fragmentation_failures",
         changes_host: false,
+        fix: None,
         observe: Role::Router,
         doctor_interval_s: 3.0,
         setup: |t| {
@@ -211,6 +258,7 @@ pub static SCENARIOS: &[Scenario] = &[
         summary: "Requests written in two small pieces without TCP_NODELAY: Nagle holds the second piece until the server's delayed ACK fires.",
         expected_rule: "tcp.delayed_ack_stalls",
         changes_host: false,
+        fix: None,
         observe: Role::Server,
         doctor_interval_s: 3.0,
         setup: no_setup,
@@ -226,6 +274,7 @@ pub static SCENARIOS: &[Scenario] = &[
         summary: "Spoofed SYNs (raw socket) flood a listener with a backlog of 64 while tcp_syncookies=0: the SYN queue fills and SYNs are dropped.",
         expected_rule: "tcp.syn_queue_full",
         changes_host: false,
+        fix: None,
         observe: Role::Server,
         doctor_interval_s: 3.0,
         setup: |t| {
@@ -239,6 +288,7 @@ pub static SCENARIOS: &[Scenario] = &[
         summary: "The same flood with tcp_syncookies=1: the listener answers with SYN cookies and keeps serving.",
         expected_rule: "tcp.syncookies_sent",
         changes_host: false,
+        fix: None,
         observe: Role::Server,
         doctor_interval_s: 3.0,
         setup: |t| {
@@ -252,6 +302,13 @@ pub static SCENARIOS: &[Scenario] = &[
         summary: "The server's tcp_rmem caps its receive window at 16 KiB behind a 100 Mbit/s tbf: the client's bulk transfer waits on window updates.",
         expected_rule: "sockets.window_limited",
         changes_host: false,
+        fix: Some(Fix {
+            role: Role::Server,
+            profile: "throughput",
+            metric: "receive-window-limited share of the bulk sender's busy time (%)",
+            measure: rwnd_limited_percent,
+            higher_is_better: false,
+        }),
         observe: Role::Client,
         doctor_interval_s: 3.0,
         setup: |t| {
@@ -271,6 +328,7 @@ pub static SCENARIOS: &[Scenario] = &[
         summary: "The host's net.core.netdev_max_backlog is cut to 4 (host-wide, restored after); RPS steers the server's receive work to CPU 1 while a sender pinned to CPU 0 floods UDP: CPU 1's backlog overflows.",
         expected_rule: "softnet.dropped",
         changes_host: true,
+        fix: None,
         observe: Role::Server,
         doctor_interval_s: 3.0,
         setup: |t| {
@@ -291,6 +349,7 @@ pub static SCENARIOS: &[Scenario] = &[
         summary: "The router tracks connections (iptables conntrack match) and net.netfilter.nf_conntrack_max is cut to 64 (host-wide, restored after); 150 connections cross it.",
         expected_rule: "conntrack.table_fill",
         changes_host: true,
+        fix: None,
         observe: Role::Router,
         doctor_interval_s: 3.0,
         setup: |t| {

@@ -159,17 +159,73 @@ impl Journal {
     }
 }
 
-/// The current network namespace, as `readlink /proc/self/ns/net` prints it.
+/// The current network namespace: `net:[inode]` as `readlink /proc/self/ns/net`
+/// prints it, plus `#cookie` (SO_NETNS_COOKIE, 5.14+). Inode numbers are reused
+/// once a namespace is gone; the cookie never is within a boot, so a journal left
+/// by a deleted namespace is recognised as stale instead of being rolled back here.
 pub fn current_netns() -> String {
-    std::fs::read_link("/proc/self/ns/net")
+    let inode = std::fs::read_link("/proc/self/ns/net")
         .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "net:[unknown]".into())
+        .unwrap_or_else(|_| "net:[unknown]".into());
+    match netns_cookie() {
+        Some(cookie) => format!("{inode}#{cookie}"),
+        None => inode,
+    }
+}
+
+#[allow(unsafe_code)]
+fn netns_cookie() -> Option<u64> {
+    const SO_NETNS_COOKIE: libc::c_int = 71;
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0")
+        .or_else(|_| std::net::UdpSocket::bind("[::1]:0"))
+        .ok()?;
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cookie`, a live u64, on a socket we own.
+    let rc = unsafe {
+        libc::getsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&socket),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            (&mut cookie as *mut u64).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(cookie)
+}
+
+/// The journal at `state` if it belongs to this namespace; None if there is none
+/// or it belongs to a deleted namespace whose inode this one reuses.
+fn load_for(state: &Path, netns: &str) -> Result<Option<Journal>, TuneError> {
+    let Some(journal) = Journal::load(state)? else {
+        return Ok(None);
+    };
+    let inode = |id: &str| id.split('#').next().unwrap_or_default().to_string();
+    if journal.netns == netns {
+        Ok(Some(journal))
+    } else if inode(&journal.netns) == inode(netns)
+        && journal.netns.contains('#')
+        && netns.contains('#')
+    {
+        Ok(None)
+    } else {
+        Err(TuneError::OtherNamespace {
+            journal: journal.netns,
+            current: netns.to_string(),
+        })
+    }
 }
 
 /// /run/netsight/tune-<namespace inode>.json: one journal per network namespace, on
 /// tmpfs because sysctl values do not survive a reboot either.
 pub fn default_state_path(netns: &str) -> PathBuf {
-    let inode: String = netns.chars().filter(char::is_ascii_digit).collect();
+    let inode: String = netns
+        .split('#')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
     PathBuf::from(format!("/run/netsight/tune-{inode}.json"))
 }
 
@@ -203,15 +259,7 @@ pub fn apply(
     netns: &str,
     changes: &[SysctlChange],
 ) -> Result<Vec<AppliedChange>, TuneError> {
-    let existing = Journal::load(state)?;
-    if let Some(j) = &existing {
-        if j.netns != netns {
-            return Err(TuneError::OtherNamespace {
-                journal: j.netns.clone(),
-                current: netns.to_string(),
-            });
-        }
-    }
+    let existing = load_for(state, netns)?;
     let mut todo = Vec::new();
     for c in changes {
         let previous = tree.read_raw(&c.key)?;
@@ -297,14 +345,7 @@ fn remove_journal(state: &Path) -> Result<(), TuneError> {
 }
 
 fn load_existing(state: &Path, netns: &str) -> Result<Journal, TuneError> {
-    let journal = Journal::load(state)?.ok_or_else(|| TuneError::NoJournal(state.to_path_buf()))?;
-    if journal.netns != netns {
-        return Err(TuneError::OtherNamespace {
-            journal: journal.netns,
-            current: netns.to_string(),
-        });
-    }
-    Ok(journal)
+    load_for(state, netns)?.ok_or_else(|| TuneError::NoJournal(state.to_path_buf()))
 }
 
 /// Restores every journaled value exactly (newest first) and removes the journal.
@@ -571,6 +612,38 @@ mod tests {
         let outcome = watchdog(&f.tree, &f.state, "net:[1]", &pending.token).unwrap();
         assert_eq!(outcome, WatchdogOutcome::Confirmed);
         assert_eq!(f.tree.read_raw("net.core.somaxconn").unwrap(), "4096\n");
+    }
+
+    #[test]
+    fn journal_of_a_deleted_namespace_is_stale() {
+        let f = Fixture::new("stale");
+        apply(
+            &f.tree,
+            &f.state,
+            "net:[7]#100",
+            &[change("net.core.somaxconn", "4096")],
+        )
+        .unwrap();
+        // Same inode, another cookie: the first namespace is gone; its journal must not be replayed here.
+        assert!(matches!(
+            rollback(&f.tree, &f.state, "net:[7]#200"),
+            Err(TuneError::NoJournal(_))
+        ));
+        apply(
+            &f.tree,
+            &f.state,
+            "net:[7]#200",
+            &[change("net.core.somaxconn", "8192")],
+        )
+        .unwrap();
+        let journal = Journal::load(&f.state).unwrap().unwrap();
+        assert_eq!(journal.netns, "net:[7]#200");
+        assert_eq!(journal.changes[0].previous, "4096\n");
+        assert!(matches!(
+            rollback(&f.tree, &f.state, "net:[8]#300"),
+            Err(TuneError::OtherNamespace { .. })
+        ));
+        assert!(default_state_path("net:[4026531840]#1").ends_with("tune-4026531840.json"));
     }
 
     #[test]

@@ -199,7 +199,7 @@ pub enum LabCommand {
     },
     /// Build a scenario (client - router - server namespaces), drive it, run doctor inside it.
     #[command(
-        after_help = "Needs root (network namespaces), iproute2, tc and iptables.\n\nExamples:\n  netsight lab run listen-overflow\n  netsight lab run all --json\n  netsight lab run random-loss --keep    (then inspect: ip netns exec nsl-... ss -ti)"
+        after_help = "Needs root (network namespaces), iproute2, tc and iptables.\n\nExamples:\n  netsight lab run listen-overflow\n  netsight lab run all --json\n  netsight lab run random-loss --keep    (then inspect: ip netns exec nsl-... ss -ti)\n  netsight lab run small-window --fix    (tune apply in the namespace, then measure again)"
     )]
     Run {
         /// Scenario name, or "all".
@@ -209,6 +209,10 @@ pub enum LabCommand {
         /// Leave the namespaces in place for inspection (`netsight lab down` removes them).
         #[arg(long)]
         keep: bool,
+        /// Then apply the scenario's `netsight tune` profile in its namespace, run the load
+        /// again and report whether the finding is gone and the metric improved.
+        #[arg(long)]
+        fix: bool,
     },
     /// Remove every lab namespace left behind.
     Down,

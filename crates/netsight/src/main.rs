@@ -494,9 +494,17 @@ fn run_lab(cmd: &LabCommand) -> Result<()> {
                 }
             }
         }
-        LabCommand::Run { name, json, keep } => {
+        LabCommand::Run {
+            name,
+            json,
+            keep,
+            fix,
+        } => {
             let scenarios: Vec<&netsight_lab::Scenario> = if name == "all" {
-                SCENARIOS.iter().collect()
+                SCENARIOS
+                    .iter()
+                    .filter(|s| !*fix || s.fix.is_some())
+                    .collect()
             } else {
                 vec![netsight_lab::find(name)?]
             };
@@ -510,8 +518,13 @@ fn run_lab(cmd: &LabCommand) -> Result<()> {
             let mut missed = 0;
             for s in scenarios {
                 let tag = format!("{}-{}", s.name, std::process::id());
-                let result = run_scenario(s, &exe, &tag, *keep)?;
+                let result = run_scenario(s, &exe, &tag, *keep, *fix)?;
                 missed += usize::from(!result.detected);
+                let unfixed = result
+                    .fix
+                    .as_ref()
+                    .is_some_and(|f| !(f.fixed && f.improved));
+                missed += usize::from(unfixed);
                 if *json {
                     serde_json::to_writer(&mut out, &result)?;
                     writeln!(out)?;
@@ -529,10 +542,23 @@ fn run_lab(cmd: &LabCommand) -> Result<()> {
                         result.top_finding.as_deref().unwrap_or("-"),
                         result.duration_s
                     )?;
+                    if let Some(f) = &result.fix {
+                        writeln!(
+                            out,
+                            "{:<22} {:<9} after tune --profile {} in {:?}: {} {:.1} -> {:.1}",
+                            "",
+                            if f.fixed { "FIXED" } else { "NOT FIXED" },
+                            f.profile,
+                            f.applied_in,
+                            f.metric,
+                            f.before.unwrap_or(f64::NAN),
+                            f.after.unwrap_or(f64::NAN)
+                        )?;
+                    }
                 }
             }
             if missed > 0 {
-                bail!("{missed} scenario(s) not detected");
+                bail!("{missed} scenario(s) not detected (or, with --fix, not fixed)");
             }
         }
     }

@@ -118,3 +118,52 @@ fn unknown_scenario_and_down() {
     assert!(!journal.exists());
     assert!(!support::run("ip", &["netns", "list"]).contains("nsl-leftover-test-c"));
 }
+
+/// Issue 8: the plan `netsight tune apply` makes in the scenario's namespace removes
+/// the finding and improves the scenario's metric.
+fn fixed_by_tune(name: &str) {
+    if !privileged(
+        &format!("lab {name} --fix"),
+        &["ip", "tc", "iptables", "taskset"],
+    ) {
+        return;
+    }
+    let _shared = HOST.read().unwrap_or_else(|e| e.into_inner());
+    let out = output(netsight(), &["lab", "run", name, "--fix", "--json"]);
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{name}: {e}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(result["detected"], true, "{result}");
+    let fix = &result["fix"];
+    assert!(
+        !fix["applied"]["applied"].as_array().unwrap().is_empty(),
+        "{fix}"
+    );
+    assert_eq!(
+        fix["fixed"], true,
+        "{name}: finding still there after tune: {fix}"
+    );
+    assert_eq!(
+        fix["improved"], true,
+        "{name}: {} did not improve: {fix}",
+        fix["metric"]
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn small_window_fixed_by_tune() {
+    fixed_by_tune("small-window");
+}
+
+#[test]
+fn listen_overflow_fixed_by_tune() {
+    fixed_by_tune("listen-overflow");
+}

@@ -1,0 +1,325 @@
+//! `netsight tune` (issue 8) against the real kernel, each in a fresh network
+//! namespace: apply changes values, rollback restores every byte, a failing write
+//! midway leaves nothing changed, an unconfirmed apply reverts.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{netsight, output, privileged, NetnsPair};
+
+/// Every readable value under net.ipv4 and net.core of `ns`, exactly as the kernel prints it.
+fn sysctl_dump(pair: &NetnsPair, ns: &str) -> String {
+    let out = pair.exec(
+        ns,
+        "sh",
+        &[
+            "-c",
+            "grep -r . /proc/sys/net/ipv4 /proc/sys/net/core 2>/dev/null | sort",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("tcp_rmem:"),
+        "sysctl dump is empty: {text:.200}"
+    );
+    text
+}
+
+/// Lines of `after` that differ from `before` (both ways), for readable failures.
+fn changed_lines(before: &str, after: &str) -> Vec<String> {
+    let b: std::collections::BTreeSet<&str> = before.lines().collect();
+    let a: std::collections::BTreeSet<&str> = after.lines().collect();
+    b.symmetric_difference(&a).map(|l| l.to_string()).collect()
+}
+
+fn assert_same(before: &str, after: &str, what: &str) {
+    let diff = changed_lines(before, after);
+    assert!(diff.is_empty(), "{what}: values differ: {diff:#?}");
+}
+
+fn read(pair: &NetnsPair, ns: &str, key: &str) -> String {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    pair.exec_ok(ns, "cat", &[&path])
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A namespace whose settings give the plan work: small buffers and accept queues.
+fn detuned() -> Option<NetnsPair> {
+    if !privileged("tune in a namespace", &["ip", "sysctl"]) {
+        return None;
+    }
+    let pair = NetnsPair::new();
+    pair.exec_ok(
+        &pair.a,
+        "sysctl",
+        &[
+            "-qw",
+            "net.ipv4.tcp_rmem=4096 8192 16384",
+            "net.core.somaxconn=16",
+        ],
+    );
+    Some(pair)
+}
+
+fn tune(pair: &NetnsPair, args: &[&str]) -> std::process::Output {
+    let mut full = vec![netsight(), "tune"];
+    full.extend_from_slice(args);
+    pair.exec(&pair.a, full[0], &full[1..])
+}
+
+#[test]
+fn apply_then_rollback_restores_every_byte() {
+    let Some(pair) = detuned() else { return };
+    let host_before = support::run("sysctl", &["-n", "net.ipv4.tcp_rmem", "net.core.somaxconn"]);
+    let before = sysctl_dump(&pair, &pair.a);
+
+    let out = tune(
+        &pair,
+        &["apply", "--yes", "--json", "--profile", "connections"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let applied: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let changes = applied["applied"].as_array().unwrap();
+    assert!(changes.len() >= 5, "{applied}");
+    for c in changes {
+        let key = c["key"].as_str().unwrap();
+        assert_eq!(
+            read(&pair, &pair.a, key),
+            c["to"].as_str().unwrap(),
+            "{key}"
+        );
+    }
+    assert_eq!(read(&pair, &pair.a, "net.core.somaxconn"), "8192");
+    assert!(!changed_lines(&before, &sysctl_dump(&pair, &pair.a)).is_empty());
+    // Only this namespace changed.
+    assert_eq!(
+        support::run("sysctl", &["-n", "net.ipv4.tcp_rmem", "net.core.somaxconn"]),
+        host_before
+    );
+    // A second apply is journaled on top; one rollback undoes both.
+    let out = tune(
+        &pair,
+        &["apply", "--yes", "--set", "net.core.somaxconn=9000"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = tune(&pair, &["rollback"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        sysctl_dump(&pair, &pair.a),
+        before,
+        "rollback must restore every value byte for byte"
+    );
+    let again = tune(&pair, &["rollback"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing to roll back"));
+}
+
+#[test]
+fn failing_write_midway_leaves_nothing_changed() {
+    let Some(pair) = detuned() else { return };
+    let before = sysctl_dump(&pair, &pair.a);
+    // The audit's changes come first, the invalid value last: the kernel refuses it
+    // (EINVAL) after several writes succeeded.
+    let out = tune(
+        &pair,
+        &[
+            "apply",
+            "--yes",
+            "--profile",
+            "connections",
+            "--set",
+            "net.ipv4.tcp_syncookies=banana",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("tcp_syncookies") && stderr.contains("Invalid argument"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing is left changed"), "{stderr}");
+    assert!(
+        !stderr.contains("(0 value(s) restored)"),
+        "the failure must come after real writes: {stderr}"
+    );
+    assert_same(
+        &before,
+        &sysctl_dump(&pair, &pair.a),
+        "after a failed apply",
+    );
+    let out = tune(&pair, &["rollback"]);
+    assert!(!out.status.success(), "no journal may be left behind");
+}
+
+#[test]
+fn unconfirmed_apply_reverts_and_confirmed_stays() {
+    let Some(pair) = detuned() else { return };
+    let before = sysctl_dump(&pair, &pair.a);
+    let out = tune(&pair, &["apply", "--yes", "--confirm-within", "2s"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        read(&pair, &pair.a, "net.ipv4.tcp_rmem").split(' ').nth(1),
+        Some("131072")
+    );
+    let started = Instant::now();
+    while sysctl_dump(&pair, &pair.a) != before {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not reverted 10 s after a 2 s deadline"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "reverted before the deadline"
+    );
+    let late = tune(&pair, &["confirm"]);
+    assert!(!late.status.success());
+
+    let out = tune(&pair, &["apply", "--yes", "--confirm-within", "3s"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let confirmed = tune(&pair, &["confirm"]);
+    assert!(
+        confirmed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&confirmed.stderr)
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        read(&pair, &pair.a, "net.ipv4.tcp_rmem").split(' ').nth(1),
+        Some("131072"),
+        "a confirmed apply must stay"
+    );
+    assert!(tune(&pair, &["rollback"]).status.success());
+    assert_same(&before, &sysctl_dump(&pair, &pair.a), "after rollback");
+}
+
+#[test]
+fn host_wide_values_are_not_planned_inside_a_namespace() {
+    let Some(pair) = detuned() else { return };
+    let out = tune(&pair, &["audit", "--json", "--profile", "throughput"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let audit: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let item = |key: &str| {
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["key"] == key)
+            .cloned()
+            .unwrap()
+    };
+    // netdev_max_backlog does not exist in a child namespace; rmem_max is read-only there.
+    assert_eq!(item("net.core.netdev_max_backlog")["status"], "unavailable");
+    assert_eq!(item("net.core.rmem_max")["status"], "unavailable");
+    assert_eq!(item("net.ipv4.tcp_rmem")["status"], "change");
+    let plan = tune(&pair, &["plan", "--json", "--profile", "throughput"]);
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let keys: Vec<&str> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    assert!(keys.contains(&"net.ipv4.tcp_rmem"), "{keys:?}");
+    assert!(
+        !keys.contains(&"net.core.rmem_max") && !keys.contains(&"net.core.netdev_max_backlog"),
+        "{keys:?}"
+    );
+}
+
+#[test]
+fn bdp_and_export_need_no_privilege() {
+    let out = output(
+        netsight(),
+        &["tune", "bdp", "--speed", "10G", "--rtt", "80ms", "--json"],
+    );
+    assert!(out.status.success());
+    let b: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(b["bdp_bytes"], 100_000_000);
+    assert_eq!(b["buffer_bytes"], 268_435_456u64);
+    let bad = output(
+        netsight(),
+        &["tune", "bdp", "--speed", "10", "--rtt", "80ms"],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("add a unit"));
+
+    let out = output(
+        netsight(),
+        &[
+            "tune",
+            "export",
+            "--format",
+            "sysctl.d",
+            "--profile",
+            "throughput",
+            "--link-speed",
+            "10G",
+            "--rtt",
+            "80ms",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("net.ipv4.tcp_rmem = 4096 131072 268435456")
+            || text.contains("net.ipv4.tcp_rmem = "),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .all(|l| l.contains(" = ")),
+        "{text}"
+    );
+    let tuned = output(
+        netsight(),
+        &[
+            "tune",
+            "export",
+            "--format",
+            "tuned",
+            "--profile",
+            "latency",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&tuned.stdout).contains("[sysctl]"));
+    let unknown = output(netsight(), &["tune", "audit", "--profile", "fastest"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr)
+        .contains("balanced, latency, throughput or connections"));
+}

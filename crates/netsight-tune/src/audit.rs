@@ -119,12 +119,26 @@ pub struct Audit {
 impl Audit {
     /// The sysctl writes of the plan, in audit order, then the `--set` overrides.
     pub fn plan(&self, overrides: &[SysctlChange]) -> Vec<SysctlChange> {
-        let mut plan: Vec<SysctlChange> = self
+        self.sysctl_values(overrides, |i| {
+            matches!(i.status, Status::Change | Status::Danger)
+        })
+    }
+
+    /// Every sysctl value the audit vouches for (changed or already right), for
+    /// persistence with `export`; host-wide values a namespace cannot see are left out.
+    pub fn desired_state(&self, overrides: &[SysctlChange]) -> Vec<SysctlChange> {
+        self.sysctl_values(overrides, |i| i.status != Status::Unavailable)
+    }
+
+    fn sysctl_values(
+        &self,
+        overrides: &[SysctlChange],
+        keep: impl Fn(&Item) -> bool,
+    ) -> Vec<SysctlChange> {
+        let mut values: Vec<SysctlChange> = self
             .items
             .iter()
-            .filter(|i| {
-                i.kind == ItemKind::Sysctl && matches!(i.status, Status::Change | Status::Danger)
-            })
+            .filter(|i| i.kind == ItemKind::Sysctl && keep(i))
             .filter_map(|i| {
                 Some(SysctlChange {
                     key: i.key.clone(),
@@ -133,8 +147,8 @@ impl Audit {
             })
             .filter(|c| !overrides.iter().any(|o| o.key == c.key))
             .collect();
-        plan.extend(overrides.iter().cloned());
-        plan
+        values.extend(overrides.iter().cloned());
+        values
     }
 }
 

@@ -35,16 +35,22 @@ pub fn bdp(speed_bits_per_s: u64, rtt_us: u64) -> Bdp {
     }
 }
 
-/// "10G", "10Gbit", "2.5gbps", "100M", "100mbit", "1T", "9600bit": bits per second.
-pub fn parse_speed(text: &str) -> Result<u64, String> {
+/// "2.5Gbit" -> (2.5, "gbit"): the leading decimal number and the lower-case rest.
+fn number_and_unit(text: &str, expected: &str) -> Result<(f64, String), String> {
     let lower = text.trim().to_ascii_lowercase();
     let split = lower
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(lower.len());
     let (number, unit) = lower.split_at(split);
-    let value: f64 = number
+    let value = number
         .parse()
-        .map_err(|_| format!("{text:?}: expected a speed like 10G, 2.5Gbit or 100M"))?;
+        .map_err(|_| format!("{text:?}: expected {expected}"))?;
+    Ok((value, unit.to_string()))
+}
+
+/// "10G", "10Gbit", "2.5gbps", "100M", "100mbit", "1T", "9600bit": bits per second.
+pub fn parse_speed(text: &str) -> Result<u64, String> {
+    let (value, unit) = number_and_unit(text, "a speed like 10G, 2.5Gbit or 100M")?;
     let scale = match unit.trim_end_matches("ps").trim_end_matches("it/s") {
         "t" | "tbit" | "tb" => 1e12,
         "g" | "gbit" | "gb" => 1e9,
@@ -67,15 +73,8 @@ pub fn parse_speed(text: &str) -> Result<u64, String> {
 
 /// "80ms", "0.5ms", "200us", "1s": microseconds.
 pub fn parse_duration_us(text: &str) -> Result<u64, String> {
-    let lower = text.trim().to_ascii_lowercase();
-    let split = lower
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(lower.len());
-    let (number, unit) = lower.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?}: expected a duration like 80ms, 200us or 1s"))?;
-    let scale = match unit {
+    let (value, unit) = number_and_unit(text, "a duration like 80ms, 200us or 1s")?;
+    let scale = match unit.as_str() {
         "s" => 1e6,
         "ms" => 1e3,
         "us" | "µs" => 1.0,

@@ -74,27 +74,7 @@ pub fn run(cmd: &TuneCommand) -> Result<()> {
         }
         TuneCommand::Export { basis, format } => {
             let (audit, overrides) = audit_for(basis)?;
-            // The desired state: every sysctl the audit has a value for, changed or not.
-            let mut wanted: Vec<SysctlChange> = audit
-                .items
-                .iter()
-                .filter(|i| {
-                    i.kind == netsight_tune::ItemKind::Sysctl && i.status != Status::Unavailable
-                })
-                .filter(|i| {
-                    matches!(i.status, Status::Change | Status::Danger)
-                        || i.tuned.is_some()
-                        || i.current != i.recommended
-                })
-                .filter_map(|i| {
-                    Some(SysctlChange {
-                        key: i.key.clone(),
-                        value: i.recommended.clone()?,
-                    })
-                })
-                .filter(|c| !overrides.iter().any(|o| o.key == c.key))
-                .collect();
-            wanted.extend(overrides);
+            let wanted = audit.desired_state(&overrides);
             let header = format!(
                 "netsight tune, profile {}, buffers for {} x {:.1} ms",
                 audit.profile.as_str(),

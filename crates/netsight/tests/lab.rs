@@ -128,7 +128,8 @@ fn fixed_by_tune(name: &str) {
     ) {
         return;
     }
-    let _shared = HOST.read().unwrap_or_else(|e| e.into_inner());
+    // Alone: the plain run of the same scenario checks that no namespace of its name is left.
+    let _exclusive = HOST.write().unwrap_or_else(|e| e.into_inner());
     let out = output(netsight(), &["lab", "run", name, "--fix", "--json"]);
     let result: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(

@@ -51,8 +51,6 @@ pub struct TuneOptions {
     pub profile: Option<Profile>,
     pub speed_bits_per_s: Option<u64>,
     pub rtt_us: Option<u64>,
-    /// `--set KEY=VALUE`: explicit sysctl values, planned after the audit's own.
-    pub overrides: Vec<SysctlChange>,
 }
 
 pub fn parse_override(text: &str) -> Result<SysctlChange, TuneError> {
@@ -880,7 +878,6 @@ mod tests {
             profile: Some(Profile::Throughput),
             speed_bits_per_s: Some(10_000_000_000),
             rtt_us: Some(80_000),
-            overrides: Vec::new(),
         };
         let a = audit(&snapshot(DEFAULTS, 0), &facts, &opts);
         assert_eq!(

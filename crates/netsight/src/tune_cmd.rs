@@ -137,7 +137,6 @@ fn audit_for(basis: &TuneBasis) -> Result<(Audit, Vec<SysctlChange>)> {
         profile: basis.profile,
         speed_bits_per_s: basis.link_speed,
         rtt_us: basis.rtt,
-        overrides: overrides.clone(),
     };
     Ok((netsight_tune::audit(&snapshot, &facts, &options), overrides))
 }

@@ -782,6 +782,11 @@ fn nics(a: &mut Auditor) {
     }
 }
 
+/// A sysfs CPU mask ("00000000,00000000") with no CPU set.
+fn no_cpus(mask: &str) -> bool {
+    mask.trim_start_matches(['0', ',']).is_empty()
+}
+
 fn rps_xps(a: &mut Auditor, name: &str) {
     let cpus = a.facts.cpus;
     if cpus < 2 {
@@ -791,7 +796,7 @@ fn rps_xps(a: &mut Auditor, name: &str) {
     let rps = a.facts.rps.get(name).cloned().unwrap_or_default();
     if rps.len() == 1 {
         let (queue, mask) = &rps[0];
-        if mask.trim_start_matches(['0', ',']).is_empty() {
+        if no_cpus(mask) {
             a.advice(format!("{name}: rps"), mask.clone(), all_cpus.clone(),
                 format!("one receive queue and RPS off: all receive processing runs on the CPU taking the interrupt, {cpus} CPUs available"),
                 format!("echo {all_cpus} > /sys/class/net/{name}/queues/{queue}/rps_cpus"));
@@ -804,11 +809,7 @@ fn rps_xps(a: &mut Auditor, name: &str) {
         }
     }
     let xps = a.facts.xps.get(name).cloned().unwrap_or_default();
-    if xps.len() > 1
-        && xps
-            .iter()
-            .all(|(_, m)| m.trim_start_matches(['0', ',']).is_empty())
-    {
+    if xps.len() > 1 && xps.iter().all(|(_, m)| no_cpus(m)) {
         a.advice(format!("{name}: xps"), "unset".into(), "one CPU per queue".into(),
             "with several transmit queues and no XPS, any CPU may pick any queue: lock contention and reordering".into(),
             format!("for i in $(seq 0 {}); do printf %x $((1<<i)) > /sys/class/net/{name}/queues/tx-$i/xps_cpus; done", xps.len() - 1));

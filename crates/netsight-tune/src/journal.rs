@@ -291,14 +291,15 @@ pub fn apply(
 
     let mut done: Vec<JournalEntry> = Vec::new();
     for (c, previous) in &todo {
+        let entry = JournalEntry {
+            key: c.key.clone(),
+            previous: previous.clone(),
+            applied: c.value.clone(),
+        };
         if let Err(cause) = tree.write_verified(&c.key, &c.value) {
             // Restore this key too if the refused write still changed it.
             if tree.read_raw(&c.key).ok().as_ref() != Some(previous) {
-                done.push(JournalEntry {
-                    key: c.key.clone(),
-                    previous: previous.clone(),
-                    applied: c.value.clone(),
-                });
+                done.push(entry);
             }
             let restore_failures: Vec<String> = done
                 .iter()
@@ -317,11 +318,7 @@ pub fn apply(
                 restore_failures,
             });
         }
-        done.push(JournalEntry {
-            key: c.key.clone(),
-            previous: previous.clone(),
-            applied: c.value.clone(),
-        });
+        done.push(entry);
     }
     Ok(todo
         .into_iter()

@@ -56,11 +56,69 @@ pub enum Command {
     #[command(subcommand)]
     Tune(TuneCommand),
 
+    /// Offline pcap/pcapng analysis: flows, Wireshark-style TCP expert info, diagnoses.
+    #[command(
+        after_help = "Expert counts use Wireshark's tcp.analysis definitions and agree with `tshark -Y tcp.analysis.<flag>`\n(dup_ack = tcp.analysis.duplicate_ack; retransmission includes fast and spurious ones, as in tshark).\n\nExamples:\n  netsight analyze trace.pcap                     flows, expert counts, diagnoses\n  netsight analyze trace.pcapng --json | jq .expert\n  netsight analyze trace.pcap --flow 10.0.0.2:443 only flows with that endpoint\n  netsight analyze trace.pcap --flow 3            only tcp.stream / udp.stream 3\n  netsight analyze trace.pcap --top 0             every flow, not the 20 busiest"
+    )]
+    Analyze(AnalyzeArgs),
+
+    /// Capture packets to pcap/pcapng over an AF_PACKET ring (needs CAP_NET_RAW).
+    #[command(
+        after_help = "FILTER uses tcpdump's syntax; it is compiled by the system's libpcap (libpcap0.8, installed with tcpdump)\nand attached to the socket as classic BPF, so the kernel drops what does not match.\n\nExamples:\n  netsight capture -i eth0 -w out.pcap tcp port 443\n  netsight capture -i lo -w out.pcapng --pcapng --duration 10\n  netsight capture -i any -w syn.pcap --count 1000 'tcp[tcpflags] & tcp-syn != 0'\n  netsight capture -i eth0 -w hdrs.pcap --snaplen 128 --duration 60 --json"
+    )]
+    Capture(CaptureArgs),
+
     /// sar-style interval reports: DEV EDEV IP EIP TCP ETCP UDP SOCK SOFT QDISC CONNTRACK ALL.
     #[command(
         after_help = "Keywords follow `sar -n` (same columns, same meanings) plus QDISC and CONNTRACK.\n\nExamples:\n  netsight stat                   DEV, one 1-second interval\n  netsight stat DEV EDEV 1 10     ten 1-second intervals\n  netsight stat TCP ETCP 5        every 5 seconds until Ctrl-C\n  netsight stat ALL 1 3 --json    one JSON object per interval\n  netsight stat ALL --from host.nsb"
     )]
     Stat(StatArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// pcap or pcapng file.
+    pub file: std::path::PathBuf,
+    /// Only flows matching: an address, ADDR:PORT, :PORT, or a stream number.
+    #[arg(long, value_name = "FLOW")]
+    pub flow: Option<String>,
+    /// Flows shown in the text table, busiest first (0 = all). JSON always has every flow.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+    /// As JSON: {"file", "capture", "packets", "flows": [...], "expert": {...}, "diagnoses": [...]}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// Interface to capture on ("any" for all).
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub interface: String,
+    /// Output file.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: std::path::PathBuf,
+    /// Filter expression in tcpdump syntax (several words are joined, as tcpdump does).
+    #[arg(value_name = "FILTER", trailing_var_arg = true)]
+    pub filter: Vec<String>,
+    /// Bytes kept per packet.
+    #[arg(short = 's', long, default_value_t = 262144, value_name = "BYTES")]
+    pub snaplen: u32,
+    /// Stop after this many packets.
+    #[arg(short = 'c', long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Write pcapng instead of pcap.
+    #[arg(long)]
+    pub pcapng: bool,
+    /// After opening the socket, switch to this user (default: nobody when started as root).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Print the final counts as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

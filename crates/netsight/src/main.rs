@@ -2,6 +2,7 @@
 
 mod cli;
 mod doctor_text;
+mod packet_cmd;
 mod sockets_view;
 mod stat_report;
 mod stat_text;
@@ -43,6 +44,8 @@ fn main() -> ExitCode {
         Command::Lab(cmd) => run_lab(&cmd),
         Command::Trace(cmd) => run_trace(&cmd),
         Command::Tune(cmd) => tune_cmd::run(&cmd),
+        Command::Analyze(args) => packet_cmd::run_analyze(&args),
+        Command::Capture(args) => packet_cmd::run_capture(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

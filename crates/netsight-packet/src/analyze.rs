@@ -1,0 +1,89 @@
+//! `netsight analyze`: one pass over a capture file → flows, expert counts, diagnoses.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::diagnose::{diagnose, Diagnosis};
+use crate::dissect::{decode, Transport, Undecodable};
+use crate::flows::{ExpertCounts, Flow, FlowTable};
+use crate::pcap_read::{read_file, PcapReadError, ReadSummary};
+
+/// Frames by what the decoder made of them.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct PacketCounts {
+    pub frames: u64,
+    pub tcp: u64,
+    pub udp: u64,
+    pub icmp_errors: u64,
+    pub other_ip: u64,
+    /// Frames not decoded, by reason; never an error.
+    pub skipped_link_type: u64,
+    pub skipped_not_ip: u64,
+    pub skipped_truncated: u64,
+    pub skipped_fragment: u64,
+}
+
+/// Everything `analyze` reports; `--json` prints exactly this.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    pub file: String,
+    pub capture: ReadSummary,
+    pub packets: PacketCounts,
+    pub flows: Vec<Flow>,
+    pub expert: ExpertCounts,
+    pub diagnoses: Vec<Diagnosis>,
+}
+
+/// Analyses the capture at `path`.
+pub fn analyze_file(path: &Path) -> Result<Analysis, PcapReadError> {
+    let mut table = FlowTable::new();
+    let mut counts = PacketCounts::default();
+    let capture = read_file(path, |frame| {
+        counts.frames += 1;
+        match decode(frame.linktype, frame.data) {
+            Ok(packet) => {
+                match packet.transport {
+                    Transport::Tcp(_) => counts.tcp += 1,
+                    Transport::Udp { .. } => counts.udp += 1,
+                    Transport::IcmpError(_) => counts.icmp_errors += 1,
+                    Transport::Other { .. } => counts.other_ip += 1,
+                }
+                table.add(frame.ts_ns, frame.wire_len, &packet);
+            }
+            Err(Undecodable::LinkType) => counts.skipped_link_type += 1,
+            Err(Undecodable::NotIp) => counts.skipped_not_ip += 1,
+            Err(Undecodable::Truncated) => counts.skipped_truncated += 1,
+            Err(Undecodable::Fragment) => counts.skipped_fragment += 1,
+        }
+    })?;
+    let unmatched_icmp = table.unmatched_icmp_errors;
+    let flows = table.finish();
+    let mut expert = ExpertCounts::default();
+    for f in &flows {
+        expert.add(&f.expert);
+    }
+    let diagnoses = diagnose(&flows, unmatched_icmp);
+    Ok(Analysis {
+        file: path.display().to_string(),
+        capture,
+        packets: counts,
+        flows,
+        expert,
+        diagnoses,
+    })
+}
+
+impl Analysis {
+    /// Keeps only the flows `filter` names (see [`Flow::matches`]) and recounts expert info
+    /// and diagnoses over them.
+    pub fn retain_flows(&mut self, filter: &str) {
+        self.flows.retain(|f| f.matches(filter));
+        let mut expert = ExpertCounts::default();
+        for f in &self.flows {
+            expert.add(&f.expert);
+        }
+        self.expert = expert;
+        self.diagnoses = diagnose(&self.flows, 0);
+    }
+}

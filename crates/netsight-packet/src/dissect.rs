@@ -1,0 +1,347 @@
+//! Link → IP → TCP/UDP/ICMP decoding with etherparse's lax API: snaplen-truncated frames are
+//! the norm, so lengths come from the IP header (what was sent), not from what was captured.
+
+use std::net::IpAddr;
+
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TcpOptionElement, TransportSlice};
+
+/// LINKTYPE_* values this decoder understands (<https://www.tcpdump.org/linktypes.html>).
+pub mod linktype {
+    pub const NULL: u32 = 0;
+    pub const ETHERNET: u32 = 1;
+    pub const RAW_OPENBSD: u32 = 12;
+    pub const RAW_BSDOS: u32 = 14;
+    pub const RAW: u32 = 101;
+    pub const LOOP: u32 = 108;
+    pub const LINUX_SLL: u32 = 113;
+    pub const ARCNET_LINUX: u32 = 129;
+    pub const IPV4: u32 = 228;
+    pub const IPV6: u32 = 229;
+    pub const LINUX_SLL2: u32 = 276;
+}
+
+/// TCP header flag bits (the low 12 bits of bytes 12–13).
+pub mod tcp_flags {
+    pub const FIN: u16 = 0x001;
+    pub const SYN: u16 = 0x002;
+    pub const RST: u16 = 0x004;
+    pub const PSH: u16 = 0x008;
+    pub const ACK: u16 = 0x010;
+}
+
+/// The facts about one frame the analysis uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IPv4 DF bit (IPv6 never fragments in the path, so always true there).
+    pub dont_fragment: bool,
+    pub transport: Transport,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    Tcp(TcpSegment),
+    Udp {
+        sport: u16,
+        dport: u16,
+        payload_len: u32,
+    },
+    /// An ICMP/ICMPv6 error quoting a packet of some flow.
+    IcmpError(IcmpError),
+    /// Any other IP payload (ICMP echo, GRE, ESP, …): counted, not analysed.
+    Other {
+        ip_proto: u8,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpSegment {
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u16,
+    /// Window field as sent (unscaled).
+    pub window: u16,
+    /// Payload length from the IP length fields, whatever the snaplen kept.
+    pub seglen: u32,
+    pub mss: Option<u16>,
+    pub wscale: Option<u8>,
+    pub sack_permitted: bool,
+}
+
+impl TcpSegment {
+    pub fn has(&self, flag: u16) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IcmpError {
+    pub kind: IcmpErrorKind,
+    /// The quoted packet's addresses, protocol and ports, when the quote holds them.
+    pub quoted: Option<QuotedFlow>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcmpErrorKind {
+    /// ICMP type 3 code 4 / ICMPv6 type 2: the path MTU is smaller than the packet.
+    PacketTooBig {
+        mtu: u32,
+    },
+    /// Other destination unreachable codes (port unreachable = REJECT with icmp-port-unreachable).
+    Unreachable {
+        code: u8,
+    },
+    TimeExceeded,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotedFlow {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub ip_proto: u8,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+/// Why a frame yielded no [`Packet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Undecodable {
+    /// The link type is not one netsight decodes (802.11, PPP, …).
+    LinkType,
+    /// Not IPv4/IPv6 (ARP, LLDP, …).
+    NotIp,
+    /// The frame ends inside a link, IP or transport header.
+    Truncated,
+    /// A non-first IP fragment, or a first fragment whose transport header is not whole.
+    Fragment,
+}
+
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+
+/// Decodes one frame of link type `linktype`.
+pub fn decode(linktype: u32, data: &[u8]) -> Result<Packet, Undecodable> {
+    let sliced = match linktype {
+        linktype::ETHERNET => {
+            LaxSlicedPacket::from_ethernet(data).map_err(|_| Undecodable::Truncated)?
+        }
+        linktype::RAW
+        | linktype::RAW_OPENBSD
+        | linktype::RAW_BSDOS
+        | linktype::IPV4
+        | linktype::IPV6 => LaxSlicedPacket::from_ip(data).map_err(|_| Undecodable::Truncated)?,
+        linktype::LINUX_SLL => {
+            let header = data.get(..16).ok_or(Undecodable::Truncated)?;
+            let proto = u16::from_be_bytes([header[14], header[15]]);
+            LaxSlicedPacket::from_ether_type(EtherType(proto), &data[16..])
+        }
+        linktype::LINUX_SLL2 => {
+            let header = data.get(..20).ok_or(Undecodable::Truncated)?;
+            let proto = u16::from_be_bytes([header[0], header[1]]);
+            LaxSlicedPacket::from_ether_type(EtherType(proto), &data[20..])
+        }
+        linktype::ARCNET_LINUX => {
+            // source, dest, 2-byte offset, then the protocol: RFC 1201 adds split flag + sequence.
+            let ip_at = match data.get(4) {
+                Some(0xd4) => 8,
+                Some(0xf0) => 5,
+                Some(_) => return Err(Undecodable::NotIp),
+                None => return Err(Undecodable::Truncated),
+            };
+            let ip = data.get(ip_at..).ok_or(Undecodable::Truncated)?;
+            LaxSlicedPacket::from_ip(ip).map_err(|_| Undecodable::Truncated)?
+        }
+        linktype::NULL | linktype::LOOP => {
+            let header = data.get(..4).ok_or(Undecodable::Truncated)?;
+            // NULL stores the address family in the capturing host's byte order, LOOP in network order.
+            let family = match u32::from_le_bytes([header[0], header[1], header[2], header[3]]) {
+                f if f < 0x100 => f,
+                _ => u32::from_be_bytes([header[0], header[1], header[2], header[3]]),
+            };
+            match family {
+                // AF_INET everywhere; AF_INET6 is 10 (Linux), 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
+                2 | 10 | 24 | 28 | 30 => {
+                    LaxSlicedPacket::from_ip(&data[4..]).map_err(|_| Undecodable::Truncated)?
+                }
+                _ => return Err(Undecodable::NotIp),
+            }
+        }
+        _ => return Err(Undecodable::LinkType),
+    };
+    from_sliced(&sliced)
+}
+
+fn from_sliced(sliced: &LaxSlicedPacket<'_>) -> Result<Packet, Undecodable> {
+    let (src, dst, dont_fragment, payload) = match &sliced.net {
+        Some(LaxNetSlice::Ipv4(ip)) => {
+            let h = ip.header();
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                h.dont_fragment(),
+                ip.payload(),
+            )
+        }
+        Some(LaxNetSlice::Ipv6(ip)) => {
+            let h = ip.header();
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                true,
+                ip.payload(),
+            )
+        }
+        Some(LaxNetSlice::Arp(_)) => return Err(Undecodable::NotIp),
+        None => {
+            return Err(match sliced.stop_err {
+                Some(_) => Undecodable::Truncated,
+                None => Undecodable::NotIp,
+            })
+        }
+    };
+    if payload.fragmented {
+        return Err(Undecodable::Fragment);
+    }
+    let ip_payload_len = declared_payload_len(sliced, payload.payload.len(), payload.incomplete);
+    let transport = match &sliced.transport {
+        Some(TransportSlice::Tcp(tcp)) => {
+            let header_len = tcp.header_len() as u32;
+            let raw = tcp.slice();
+            let mut segment = TcpSegment {
+                sport: tcp.source_port(),
+                dport: tcp.destination_port(),
+                seq: tcp.sequence_number(),
+                ack: tcp.acknowledgment_number(),
+                flags: u16::from_be_bytes([raw[12], raw[13]]) & 0x0fff,
+                window: tcp.window_size(),
+                seglen: ip_payload_len.saturating_sub(header_len),
+                mss: None,
+                wscale: None,
+                sack_permitted: false,
+            };
+            for option in tcp.options_iterator() {
+                match option {
+                    Ok(TcpOptionElement::MaximumSegmentSize(mss)) => segment.mss = Some(mss),
+                    // Wireshark (and RFC 7323 §2.3) clamp shifts above 14 to 14.
+                    Ok(TcpOptionElement::WindowScale(shift)) => {
+                        segment.wscale = Some(shift.min(14))
+                    }
+                    Ok(TcpOptionElement::SelectiveAcknowledgementPermitted) => {
+                        segment.sack_permitted = true
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            Transport::Tcp(segment)
+        }
+        Some(TransportSlice::Udp(udp)) => Transport::Udp {
+            sport: udp.source_port(),
+            dport: udp.destination_port(),
+            payload_len: ip_payload_len.saturating_sub(8),
+        },
+        Some(TransportSlice::Icmpv4(icmp)) => icmp_error(
+            false,
+            icmp.type_u8(),
+            icmp.code_u8(),
+            icmp.slice(),
+            icmp.payload(),
+        )
+        .unwrap_or(Transport::Other { ip_proto: 1 }),
+        Some(TransportSlice::Icmpv6(icmp)) => icmp_error(
+            true,
+            icmp.type_u8(),
+            icmp.code_u8(),
+            icmp.slice(),
+            icmp.payload(),
+        )
+        .unwrap_or(Transport::Other { ip_proto: 58 }),
+        _ => {
+            let ip_proto = payload.ip_number.0;
+            if matches!(ip_proto, IPPROTO_TCP | IPPROTO_UDP) {
+                // The IP header says TCP/UDP but the header did not survive the snaplen or is bogus.
+                return Err(Undecodable::Truncated);
+            }
+            Transport::Other { ip_proto }
+        }
+    };
+    Ok(Packet {
+        src,
+        dst,
+        dont_fragment,
+        transport,
+    })
+}
+
+/// IP payload length as the sender's IP header states it (TSO captures with a zero IPv4 total
+/// length fall back to what was captured, as Wireshark does).
+fn declared_payload_len(sliced: &LaxSlicedPacket<'_>, captured: usize, incomplete: bool) -> u32 {
+    if !incomplete {
+        return captured as u32;
+    }
+    match &sliced.net {
+        Some(LaxNetSlice::Ipv4(ip)) => {
+            let h = ip.header();
+            (h.total_len() as u32).saturating_sub(h.slice().len() as u32)
+        }
+        Some(LaxNetSlice::Ipv6(ip)) => {
+            let exts = ip.extensions().slice().len() as u32;
+            (ip.header().payload_length() as u32).saturating_sub(exts)
+        }
+        _ => captured as u32,
+    }
+}
+
+fn icmp_error(v6: bool, icmp_type: u8, code: u8, header: &[u8], quote: &[u8]) -> Option<Transport> {
+    let mtu_field = |at: usize| {
+        header
+            .get(at..at + 2)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]) as u32)
+    };
+    let kind = match (v6, icmp_type, code) {
+        (false, 3, 4) => IcmpErrorKind::PacketTooBig { mtu: mtu_field(6) },
+        (false, 3, c) => IcmpErrorKind::Unreachable { code: c },
+        (false, 11, _) => IcmpErrorKind::TimeExceeded,
+        (true, 2, _) => IcmpErrorKind::PacketTooBig {
+            mtu: header
+                .get(4..8)
+                .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+        },
+        (true, 1, c) => IcmpErrorKind::Unreachable { code: c },
+        (true, 3, _) => IcmpErrorKind::TimeExceeded,
+        _ => return None,
+    };
+    Some(Transport::IcmpError(IcmpError {
+        kind,
+        quoted: quoted_flow(quote),
+    }))
+}
+
+/// Addresses and ports of the packet an ICMP error quotes (its IP header plus at least 8 bytes).
+fn quoted_flow(quote: &[u8]) -> Option<QuotedFlow> {
+    let sliced = LaxSlicedPacket::from_ip(quote).ok()?;
+    let (src, dst, payload) = match &sliced.net {
+        Some(LaxNetSlice::Ipv4(ip)) => (
+            IpAddr::V4(ip.header().source_addr()),
+            IpAddr::V4(ip.header().destination_addr()),
+            ip.payload(),
+        ),
+        Some(LaxNetSlice::Ipv6(ip)) => (
+            IpAddr::V6(ip.header().source_addr()),
+            IpAddr::V6(ip.header().destination_addr()),
+            ip.payload(),
+        ),
+        _ => return None,
+    };
+    let ports = payload.payload.get(..4)?;
+    Some(QuotedFlow {
+        src,
+        dst,
+        ip_proto: payload.ip_number.0,
+        sport: u16::from_be_bytes([ports[0], ports[1]]),
+        dport: u16::from_be_bytes([ports[2], ports[3]]),
+    })
+}

@@ -1,0 +1,11 @@
+//! netsight's packet layer: read pcap/pcapng, decode, analyse TCP the way Wireshark does, and
+//! capture from AF_PACKET.
+
+pub mod analyze;
+pub mod diagnose;
+pub mod dissect;
+pub mod flows;
+pub mod pcap_read;
+pub mod tcp_analysis;
+
+pub use analyze::{analyze_file, Analysis};

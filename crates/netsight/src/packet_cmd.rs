@@ -1,0 +1,161 @@
+//! `netsight analyze` and `netsight capture`: argument wiring and text rendering.
+
+use std::io::{self, Write};
+
+use anyhow::{Context, Result};
+use netsight_packet::flows::{Flow, Protocol};
+use netsight_packet::Analysis;
+
+use crate::cli::{AnalyzeArgs, CaptureArgs};
+
+pub fn run_analyze(args: &AnalyzeArgs) -> Result<()> {
+    let mut analysis = netsight_packet::analyze_file(&args.file).with_context(|| "analyze")?;
+    if let Some(filter) = &args.flow {
+        analysis.retain_flows(filter);
+    }
+    let mut out = io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &analysis)?;
+        writeln!(out)?;
+    } else {
+        render_analysis(&mut out, &analysis, args.top)?;
+    }
+    Ok(())
+}
+
+fn render_analysis(out: &mut impl Write, a: &Analysis, top: usize) -> io::Result<()> {
+    let p = &a.packets;
+    writeln!(
+        out,
+        "{}: {} {} frames ({} TCP, {} UDP, {} ICMP errors, {} other IP)",
+        a.file, a.capture.format, p.frames, p.tcp, p.udp, p.icmp_errors, p.other_ip
+    )?;
+    let skipped = p.skipped_link_type + p.skipped_not_ip + p.skipped_truncated + p.skipped_fragment;
+    if skipped > 0 {
+        writeln!(
+            out,
+            "  skipped {skipped}: {} unsupported link type, {} not IP, {} truncated headers, {} IP fragments",
+            p.skipped_link_type, p.skipped_not_ip, p.skipped_truncated, p.skipped_fragment
+        )?;
+    }
+    if let Some(stopped) = &a.capture.stopped {
+        writeln!(
+            out,
+            "  warning: reading stopped early: {stopped}; results cover the frames before it"
+        )?;
+    }
+
+    let mut flows: Vec<&Flow> = a.flows.iter().collect();
+    flows.sort_by_key(|f| std::cmp::Reverse(f.total_bytes()));
+    let shown = if top == 0 {
+        flows.len()
+    } else {
+        top.min(flows.len())
+    };
+    writeln!(out)?;
+    writeln!(
+        out,
+        "FLOWS ({} total{})",
+        flows.len(),
+        if shown < flows.len() {
+            format!(", {shown} busiest shown; --top 0 for all")
+        } else {
+            String::new()
+        }
+    )?;
+    writeln!(
+        out,
+        "{:>5} {:<5} {:<44} {:>14} {:>21} {:>8} {:>10} {:>10} {:>9} {:>21} {:>11} {:>7}",
+        "strm",
+        "proto",
+        "A → B",
+        "pkts A→B/B→A",
+        "bytes A→B/B→A",
+        "dur s",
+        "Mbit/s A→B",
+        "Mbit/s B→A",
+        "hs rtt ms",
+        "rtt min/avg/max ms",
+        "mss A/B",
+        "retrans"
+    )?;
+    for f in &flows[..shown] {
+        let proto = match f.protocol {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        };
+        let ms = |us: f64| us / 1000.0;
+        let hs = f
+            .handshake
+            .and_then(|h| h.rtt_us)
+            .map_or_else(|| "-".to_string(), |r| format!("{:.3}", ms(r)));
+        let rtt = if f.rtt.samples > 0 {
+            format!(
+                "{:.2}/{:.2}/{:.2}",
+                ms(f.rtt.min_us),
+                ms(f.rtt.avg_us),
+                ms(f.rtt.max_us)
+            )
+        } else {
+            "-".to_string()
+        };
+        let mss = |m: Option<u16>| m.map_or_else(|| "-".to_string(), |m| m.to_string());
+        writeln!(
+            out,
+            "{:>5} {:<5} {:<44} {:>14} {:>21} {:>8.3} {:>10} {:>10} {:>9} {:>21} {:>11} {:>7}",
+            f.stream,
+            proto,
+            format!("{} → {}", f.a, f.b),
+            format!("{}/{}", f.a_to_b.packets, f.b_to_a.packets),
+            format!("{}/{}", f.a_to_b.bytes, f.b_to_a.bytes),
+            f.duration_s,
+            mbit(f.a_to_b_bits_per_s),
+            mbit(f.b_to_a_bits_per_s),
+            hs,
+            rtt,
+            format!("{}/{}", mss(f.a_to_b.mss), mss(f.b_to_a.mss)),
+            f.expert.retransmission
+        )?;
+    }
+
+    writeln!(out)?;
+    writeln!(out, "EXPERT (tcp.analysis)")?;
+    let entries: Vec<String> = a
+        .expert
+        .entries()
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
+    if entries.is_empty() {
+        writeln!(out, "  nothing flagged")?;
+    } else {
+        writeln!(out, "  {}", entries.join(", "))?;
+    }
+
+    writeln!(out)?;
+    writeln!(out, "DIAGNOSES")?;
+    if a.diagnoses.is_empty() {
+        writeln!(
+            out,
+            "  none: no loss, stall, black-hole or flood pattern in these packets"
+        )?;
+    }
+    for d in &a.diagnoses {
+        writeln!(out, "  [{}] {}  ({})", d.severity, d.title, d.id)?;
+        for e in &d.evidence {
+            writeln!(out, "      evidence: {e}")?;
+        }
+        writeln!(out, "      why:      {}", d.explanation)?;
+        writeln!(out, "      fix:      {}", d.fix)?;
+    }
+    Ok(())
+}
+
+fn mbit(bits_per_s: Option<f64>) -> String {
+    bits_per_s.map_or_else(|| "-".to_string(), |b| format!("{:.2}", b / 1e6))
+}
+
+pub fn run_capture(_args: &CaptureArgs) -> Result<()> {
+    anyhow::bail!("capture: not built yet")
+}

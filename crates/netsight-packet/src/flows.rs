@@ -303,7 +303,7 @@ impl FlowTable {
     pub fn add(&mut self, ts_ns: i64, wire_len: u32, packet: &Packet) {
         self.first_ts_ns.get_or_insert(ts_ns);
         self.packets_seen += 1;
-        if self.packets_seen % SWEEP_EVERY_PACKETS == 0 {
+        if self.packets_seen.is_multiple_of(SWEEP_EVERY_PACKETS) {
             self.release_idle(ts_ns);
         }
         match &packet.transport {

@@ -2,10 +2,13 @@
 //! capture from AF_PACKET.
 
 pub mod analyze;
+pub mod capture;
 pub mod diagnose;
 pub mod dissect;
+pub mod filter;
 pub mod flows;
 pub mod pcap_read;
+pub mod pcap_write;
 pub mod tcp_analysis;
 
 pub use analyze::{analyze_file, Analysis};

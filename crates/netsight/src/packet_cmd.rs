@@ -156,6 +156,56 @@ fn mbit(bits_per_s: Option<f64>) -> String {
     bits_per_s.map_or_else(|| "-".to_string(), |b| format!("{:.2}", b / 1e6))
 }
 
-pub fn run_capture(_args: &CaptureArgs) -> Result<()> {
-    anyhow::bail!("capture: not built yet")
+pub fn run_capture(args: &CaptureArgs) -> Result<()> {
+    use netsight_packet::capture::{capture, CaptureOptions};
+    use netsight_packet::pcap_write::Format;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let opts = CaptureOptions {
+        interface: args.interface.clone(),
+        filter: args.filter.join(" "),
+        snaplen: args.snaplen.max(64),
+        count: args.count,
+        duration: args.duration.map(std::time::Duration::from_secs_f64),
+        format: if args.pcapng {
+            Format::PcapNg
+        } else {
+            Format::Pcap
+        },
+        user: args.user.clone(),
+        ..CaptureOptions::default()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    if !args.json {
+        eprintln!(
+            "netsight: capturing on {}{}, writing {} (Ctrl-C to stop)",
+            opts.interface,
+            if opts.filter.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", opts.filter)
+            },
+            args.write.display()
+        );
+    }
+    let report = capture(&opts, &args.write, &stop)?;
+    if args.json {
+        let mut out = io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        eprintln!("{} packets captured", report.packets_captured);
+        eprintln!(
+            "{} packets received by filter",
+            report.packets_received_by_filter
+        );
+        eprintln!(
+            "{} packets dropped by kernel",
+            report.packets_dropped_by_kernel
+        );
+    }
+    Ok(())
 }

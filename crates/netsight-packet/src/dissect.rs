@@ -3,7 +3,9 @@
 
 use std::net::IpAddr;
 
-use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TcpOptionElement, TransportSlice};
+use etherparse::{
+    EtherType, LaxNetSlice, LaxSlicedPacket, TcpOptionElement, TcpSlice, TransportSlice,
+};
 
 /// LINKTYPE_* values this decoder understands (<https://www.tcpdump.org/linktypes.html>).
 pub mod linktype {
@@ -36,6 +38,9 @@ pub struct Packet {
     pub dst: IpAddr,
     /// IPv4 DF bit (IPv6 never fragments in the path, so always true there).
     pub dont_fragment: bool,
+    /// A first IP fragment, or a TCP header longer than the IP length allows: counted in its
+    /// flow but not sequence-analysed (as Wireshark does).
+    pub partial: bool,
     pub transport: Transport,
 }
 
@@ -128,11 +133,17 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<Packet, Undecodable> {
         linktype::ETHERNET => {
             LaxSlicedPacket::from_ethernet(data).map_err(|_| Undecodable::Truncated)?
         }
-        linktype::RAW
-        | linktype::RAW_OPENBSD
-        | linktype::RAW_BSDOS
-        | linktype::IPV4
-        | linktype::IPV6 => LaxSlicedPacket::from_ip(data).map_err(|_| Undecodable::Truncated)?,
+        linktype::RAW | linktype::RAW_OPENBSD | linktype::RAW_BSDOS => {
+            LaxSlicedPacket::from_ip(data).map_err(|_| Undecodable::Truncated)?
+        }
+        // These two link types promise one IP version; a packet of the other is malformed.
+        linktype::IPV4 | linktype::IPV6 => {
+            let want = if linktype == linktype::IPV4 { 4 } else { 6 };
+            if data.first().map(|b| b >> 4) != Some(want) {
+                return Err(Undecodable::NotIp);
+            }
+            LaxSlicedPacket::from_ip(data).map_err(|_| Undecodable::Truncated)?
+        }
         linktype::LINUX_SLL => {
             let header = data.get(..16).ok_or(Undecodable::Truncated)?;
             let proto = u16::from_be_bytes([header[14], header[15]]);
@@ -175,13 +186,14 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<Packet, Undecodable> {
 }
 
 fn from_sliced(sliced: &LaxSlicedPacket<'_>) -> Result<Packet, Undecodable> {
-    let (src, dst, dont_fragment, payload) = match &sliced.net {
+    let (src, dst, dont_fragment, first_fragment, payload) = match &sliced.net {
         Some(LaxNetSlice::Ipv4(ip)) => {
             let h = ip.header();
             (
                 IpAddr::V4(h.source_addr()),
                 IpAddr::V4(h.destination_addr()),
                 h.dont_fragment(),
+                h.fragments_offset().value() == 0,
                 ip.payload(),
             )
         }
@@ -191,6 +203,7 @@ fn from_sliced(sliced: &LaxSlicedPacket<'_>) -> Result<Packet, Undecodable> {
                 IpAddr::V6(h.source_addr()),
                 IpAddr::V6(h.destination_addr()),
                 true,
+                false,
                 ip.payload(),
             )
         }
@@ -203,41 +216,33 @@ fn from_sliced(sliced: &LaxSlicedPacket<'_>) -> Result<Packet, Undecodable> {
         }
     };
     if payload.fragmented {
-        return Err(Undecodable::Fragment);
+        if !first_fragment {
+            return Err(Undecodable::Fragment);
+        }
+        let transport = match payload.ip_number.0 {
+            IPPROTO_TCP => TcpSlice::from_slice(payload.payload)
+                .map(|tcp| Transport::Tcp(tcp_segment(&tcp, 0)))
+                .ok(),
+            IPPROTO_UDP => payload.payload.get(..8).map(|h| Transport::Udp {
+                sport: u16::from_be_bytes([h[0], h[1]]),
+                dport: u16::from_be_bytes([h[2], h[3]]),
+                payload_len: 0,
+            }),
+            _ => None,
+        };
+        return transport
+            .map(|transport| Packet {
+                src,
+                dst,
+                dont_fragment,
+                partial: true,
+                transport,
+            })
+            .ok_or(Undecodable::Fragment);
     }
     let ip_payload_len = declared_payload_len(sliced, payload.payload.len(), payload.incomplete);
     let transport = match &sliced.transport {
-        Some(TransportSlice::Tcp(tcp)) => {
-            let header_len = tcp.header_len() as u32;
-            let raw = tcp.slice();
-            let mut segment = TcpSegment {
-                sport: tcp.source_port(),
-                dport: tcp.destination_port(),
-                seq: tcp.sequence_number(),
-                ack: tcp.acknowledgment_number(),
-                flags: u16::from_be_bytes([raw[12], raw[13]]) & 0x0fff,
-                window: tcp.window_size(),
-                seglen: ip_payload_len.saturating_sub(header_len),
-                mss: None,
-                wscale: None,
-                sack_permitted: false,
-            };
-            for option in tcp.options_iterator() {
-                match option {
-                    Ok(TcpOptionElement::MaximumSegmentSize(mss)) => segment.mss = Some(mss),
-                    // Wireshark (and RFC 7323 §2.3) clamp shifts above 14 to 14.
-                    Ok(TcpOptionElement::WindowScale(shift)) => {
-                        segment.wscale = Some(shift.min(14))
-                    }
-                    Ok(TcpOptionElement::SelectiveAcknowledgementPermitted) => {
-                        segment.sack_permitted = true
-                    }
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-            Transport::Tcp(segment)
-        }
+        Some(TransportSlice::Tcp(tcp)) => Transport::Tcp(tcp_segment(tcp, ip_payload_len)),
         Some(TransportSlice::Udp(udp)) => Transport::Udp {
             sport: udp.source_port(),
             dport: udp.destination_port(),
@@ -259,21 +264,94 @@ fn from_sliced(sliced: &LaxSlicedPacket<'_>) -> Result<Packet, Undecodable> {
             icmp.payload(),
         )
         .unwrap_or(Transport::Other { ip_proto: 58 }),
-        _ => {
-            let ip_proto = payload.ip_number.0;
-            if matches!(ip_proto, IPPROTO_TCP | IPPROTO_UDP) {
-                // The IP header says TCP/UDP but the header did not survive the snaplen or is bogus.
-                return Err(Undecodable::Truncated);
+        _ => match payload.ip_number.0 {
+            // etherparse wants the whole header; like Wireshark, settle for its fixed part
+            // when the snaplen cut the options or the header claims more than was captured.
+            IPPROTO_TCP => {
+                let t = fixed_tcp_header(payload.payload, ip_payload_len)
+                    .ok_or(Undecodable::Truncated)?;
+                return Ok(Packet {
+                    src,
+                    dst,
+                    dont_fragment,
+                    partial: t.1,
+                    transport: Transport::Tcp(t.0),
+                });
             }
-            Transport::Other { ip_proto }
-        }
+            IPPROTO_UDP => {
+                let h = payload.payload.get(..8).ok_or(Undecodable::Truncated)?;
+                Transport::Udp {
+                    sport: u16::from_be_bytes([h[0], h[1]]),
+                    dport: u16::from_be_bytes([h[2], h[3]]),
+                    payload_len: ip_payload_len.saturating_sub(8),
+                }
+            }
+            ip_proto => Transport::Other { ip_proto },
+        },
     };
     Ok(Packet {
         src,
         dst,
         dont_fragment,
+        partial: false,
         transport,
     })
+}
+
+/// The fixed 20-byte TCP header alone (options lost to the snaplen), and whether the segment
+/// is too short for analysis (Wireshark's "short segment": IP length below the header length).
+fn fixed_tcp_header(bytes: &[u8], ip_payload_len: u32) -> Option<(TcpSegment, bool)> {
+    let h = bytes.get(..20)?;
+    let header_len = (h[12] >> 4) as u32 * 4;
+    if header_len < 20 {
+        return None;
+    }
+    let be32 = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+    Some((
+        TcpSegment {
+            sport: u16::from_be_bytes([h[0], h[1]]),
+            dport: u16::from_be_bytes([h[2], h[3]]),
+            seq: be32(4),
+            ack: be32(8),
+            flags: u16::from_be_bytes([h[12], h[13]]) & 0x0fff,
+            window: u16::from_be_bytes([h[14], h[15]]),
+            seglen: ip_payload_len.saturating_sub(header_len),
+            mss: None,
+            wscale: None,
+            sack_permitted: false,
+        },
+        ip_payload_len < header_len,
+    ))
+}
+
+/// The TCP facts the analysis needs; `ip_payload_len` is the TCP length the IP header states.
+fn tcp_segment(tcp: &TcpSlice<'_>, ip_payload_len: u32) -> TcpSegment {
+    let raw = tcp.slice();
+    let mut segment = TcpSegment {
+        sport: tcp.source_port(),
+        dport: tcp.destination_port(),
+        seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
+        flags: u16::from_be_bytes([raw[12], raw[13]]) & 0x0fff,
+        window: tcp.window_size(),
+        seglen: ip_payload_len.saturating_sub(tcp.header_len() as u32),
+        mss: None,
+        wscale: None,
+        sack_permitted: false,
+    };
+    for option in tcp.options_iterator() {
+        match option {
+            Ok(TcpOptionElement::MaximumSegmentSize(mss)) => segment.mss = Some(mss),
+            // Wireshark (and RFC 7323 §2.3) clamp shifts above 14 to 14.
+            Ok(TcpOptionElement::WindowScale(shift)) => segment.wscale = Some(shift.min(14)),
+            Ok(TcpOptionElement::SelectiveAcknowledgementPermitted) => {
+                segment.sack_permitted = true
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    segment
 }
 
 /// IP payload length as the sender's IP header states it (TSO captures with a zero IPv4 total

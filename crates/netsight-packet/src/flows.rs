@@ -408,6 +408,14 @@ impl FlowTable {
         let live = &mut self.flows[i];
         let dir = live.direction_of(src);
         let Some(tcp) = live.tcp.as_mut() else { return };
+        if packet.partial {
+            // Counted in the conversation, but a partial segment is not analysed (as Wireshark).
+            let stats = live.flow.direction_mut(dir);
+            stats.packets += 1;
+            stats.bytes += wire_len as u64;
+            live.flow.last_ts_ns = ts_ns;
+            return;
+        }
         let verdict: SegmentVerdict = tcp.seq.on_segment(dir, ts_ns, seg);
 
         // Handshake timing.

@@ -46,6 +46,8 @@ pub enum PcapReadError {
     },
 }
 
+/// The pcap header's link-type field carries FCS flags in its top bits (libpcap's LT_LINKTYPE).
+const LINKTYPE_MASK: u32 = 0x03ff_ffff;
 /// Records larger than this are treated as corruption rather than grown into.
 const MAX_RECORD_BYTES: usize = 64 << 20;
 const READ_BUFFER_BYTES: usize = 1 << 20;
@@ -95,7 +97,7 @@ pub fn read_frames<R: Read + Send>(
                 stalled_refills = 0;
                 match block {
                     PcapBlockOwned::LegacyHeader(h) => {
-                        legacy.linktype = h.network.0 as u32;
+                        legacy.linktype = h.network.0 as u32 & LINKTYPE_MASK;
                         if h.is_nanosecond_precision() {
                             legacy.ts_units_per_s = 1_000_000_000;
                         }
@@ -117,7 +119,7 @@ pub fn read_frames<R: Read + Send>(
                         match block {
                             Block::SectionHeader(_) => interfaces.clear(),
                             Block::InterfaceDescription(idb) => interfaces.push(Interface {
-                                linktype: idb.linktype.0 as u32,
+                                linktype: idb.linktype.0 as u32 & LINKTYPE_MASK,
                                 ts_units_per_s: idb.ts_resolution().unwrap_or(1_000_000).max(1),
                                 ts_offset_s: idb.ts_offset(),
                             }),

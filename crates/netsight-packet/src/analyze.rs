@@ -1,5 +1,6 @@
 //! `netsight analyze`: one pass over a capture file → flows, expert counts, diagnoses.
 
+use std::io::Read;
 use std::path::Path;
 
 use serde::Serialize;
@@ -7,7 +8,7 @@ use serde::Serialize;
 use crate::diagnose::{diagnose, Diagnosis};
 use crate::dissect::{decode, Transport, Undecodable};
 use crate::flows::{ExpertCounts, Flow, FlowTable};
-use crate::pcap_read::{read_file, PcapReadError, ReadSummary};
+use crate::pcap_read::{read_frames, PcapReadError, ReadSummary};
 
 /// Frames by what the decoder made of them.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -37,9 +38,20 @@ pub struct Analysis {
 
 /// Analyses the capture at `path`.
 pub fn analyze_file(path: &Path) -> Result<Analysis, PcapReadError> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| PcapReadError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    // pcap-parser buffers reads itself (1 MiB), so the file goes in unbuffered.
+    analyze_reader(&name, file)
+}
+
+/// Analyses a capture read from `input`, called `name` in the report and in errors.
+pub fn analyze_reader<R: Read + Send>(name: &str, input: R) -> Result<Analysis, PcapReadError> {
     let mut table = FlowTable::new();
     let mut counts = PacketCounts::default();
-    let capture = read_file(path, |frame| {
+    let capture = read_frames(name, input, |frame| {
         counts.frames += 1;
         match decode(frame.linktype, frame.data) {
             Ok(packet) => {
@@ -65,7 +77,7 @@ pub fn analyze_file(path: &Path) -> Result<Analysis, PcapReadError> {
     }
     let diagnoses = diagnose(&flows, unmatched_icmp);
     Ok(Analysis {
-        file: path.display().to_string(),
+        file: name.to_string(),
         capture,
         packets: counts,
         flows,

@@ -11,4 +11,4 @@ pub mod pcap_read;
 pub mod pcap_write;
 pub mod tcp_analysis;
 
-pub use analyze::{analyze_file, Analysis};
+pub use analyze::{analyze_file, analyze_reader, Analysis};

@@ -167,6 +167,12 @@ pub fn read_frames<R: Read + Send>(
                 reader.consume(offset);
             }
             Err(PcapError::Eof) => break,
+            Err(PcapError::UnexpectedEof) => {
+                summary.stopped = Some(format!(
+                    "file ends inside a record at byte {consumed_before} (truncated capture)"
+                ));
+                break;
+            }
             Err(PcapError::Incomplete(_)) => {
                 if reader.reader_exhausted() {
                     summary.stopped = Some(format!(
@@ -206,19 +212,6 @@ pub fn read_frames<R: Read + Send>(
         }
     }
     Ok(summary)
-}
-
-/// Opens `path` and reads it with [`read_frames`].
-pub fn read_file(
-    path: &std::path::Path,
-    on_frame: impl FnMut(&Frame<'_>),
-) -> Result<ReadSummary, PcapReadError> {
-    let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| PcapReadError::Io {
-        path: name.clone(),
-        source,
-    })?;
-    read_frames(&name, file, on_frame)
 }
 
 fn ticks_to_ns(ticks: u64, iface: &Interface) -> i64 {

@@ -1,6 +1,8 @@
 //! Hostile input: every corpus file, every truncation of a real capture, random mutations and
 //! random frames must give a clear error or counted skips, never a panic.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use std::io::Cursor;
@@ -26,17 +28,32 @@ fn every_corpus_file_is_analysed_or_refused_cleanly() {
             Ok(a) => {
                 let p = &a.packets;
                 let decoded = p.tcp + p.udp + p.icmp_errors + p.other_ip;
-                let skipped = p.skipped_link_type + p.skipped_not_ip + p.skipped_truncated + p.skipped_fragment;
-                assert_eq!(decoded + skipped, p.frames, "{}: every frame is decoded or counted as skipped", file.display());
+                let skipped = p.skipped_link_type
+                    + p.skipped_not_ip
+                    + p.skipped_truncated
+                    + p.skipped_fragment;
+                assert_eq!(
+                    decoded + skipped,
+                    p.frames,
+                    "{}: every frame is decoded or counted as skipped",
+                    file.display()
+                );
                 frames += p.frames;
             }
             Err(e) => {
                 // Only files that are not captures at all may be refused, and the error says so.
-                assert!(matches!(e, PcapReadError::NotACapture(_) | PcapReadError::Empty(_)), "{}: {e}", file.display());
+                assert!(
+                    matches!(e, PcapReadError::NotACapture(_) | PcapReadError::Empty(_)),
+                    "{}: {e}",
+                    file.display()
+                );
             }
         }
     }
-    assert!(frames > 3000, "the corpus holds thousands of frames, read {frames}");
+    assert!(
+        frames > 3000,
+        "the corpus holds thousands of frames, read {frames}"
+    );
 }
 
 #[test]
@@ -51,24 +68,45 @@ fn every_truncation_of_a_capture_keeps_the_frames_before_the_cut() {
     for cut in (0..64).chain((64..bytes.len()).step_by(997)) {
         match analyze_reader("cut", Cursor::new(bytes[..cut].to_vec())) {
             Ok(a) => {
-                assert!(a.packets.frames >= previous, "a longer prefix never yields fewer frames");
+                assert!(
+                    a.packets.frames >= previous,
+                    "a longer prefix never yields fewer frames"
+                );
                 assert!(a.packets.frames <= whole.packets.frames);
                 previous = a.packets.frames;
                 if a.packets.frames < whole.packets.frames && cut > 24 {
                     // Cut mid-record: said so, unless the cut fell exactly on a record boundary.
                     let at_boundary = a.capture.stopped.is_none();
-                    assert!(at_boundary || a.capture.stopped.as_deref().is_some_and(|s| s.contains("truncated")), "{cut}: {:?}", a.capture.stopped);
+                    assert!(
+                        at_boundary
+                            || a.capture
+                                .stopped
+                                .as_deref()
+                                .is_some_and(|s| s.contains("truncated")),
+                        "{cut}: {:?}",
+                        a.capture.stopped
+                    );
                 }
             }
-            Err(e) => assert!(cut < 24, "only a cut inside the 24-byte header may fail: {cut}: {e}"),
+            Err(e) => assert!(
+                cut < 24,
+                "only a cut inside the 24-byte header may fail: {cut}: {e}"
+            ),
         }
     }
 }
 
 #[test]
 fn a_text_file_is_refused_with_a_clear_error() {
-    let err = analyze_reader("notes.txt", Cursor::new(b"hello, this is not a capture\n".to_vec())).unwrap_err();
-    assert!(err.to_string().contains("not a pcap or pcapng file"), "{err}");
+    let err = analyze_reader(
+        "notes.txt",
+        Cursor::new(b"hello, this is not a capture\n".to_vec()),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("not a pcap or pcapng file"),
+        "{err}"
+    );
     let err = analyze_reader("empty.pcap", Cursor::new(Vec::new())).unwrap_err();
     assert!(err.to_string().contains("empty"), "{err}");
 }

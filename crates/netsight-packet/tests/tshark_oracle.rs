@@ -1,6 +1,8 @@
 //! tshark is the oracle: expert counts and per-stream packet/byte totals must agree on every
 //! corpus capture and on synthetic conversations built to trigger each tcp.analysis flag.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use std::path::Path;

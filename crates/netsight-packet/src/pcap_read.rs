@@ -164,7 +164,9 @@ pub fn read_frames<R: Read + Send>(
                         }
                     }
                 }
-                reader.consume(offset);
+                // Without shifting: refill() moves the unread tail once per buffer, where
+                // consume() would move it after every block past the middle (a fifth of the time).
+                reader.consume_noshift(offset);
             }
             Err(PcapError::Eof) => break,
             Err(PcapError::UnexpectedEof) => {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use scenarios::{Scenario, SCENARIOS};
+pub use scenarios::{PacketCheck, Scenario, SCENARIOS};
 use topology::{Background, Role, Topology};
 
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +95,23 @@ pub struct LabResult {
     /// With `--fix`: the repair and its effect.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<FixResult>,
+    /// With `--capture`: what `netsight analyze` found in the packets of the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packets: Option<PacketResult>,
     pub duration_s: f64,
+}
+
+/// What `lab run --capture` saw in the capture of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct PacketResult {
+    pub file: PathBuf,
+    pub captured_in: Role,
+    pub expected_diagnosis: String,
+    pub detected: bool,
+    /// Every packet diagnosis id, for context.
+    pub diagnoses: Vec<String>,
+    /// The analysis' expert counts.
+    pub expert: Value,
 }
 
 /// What `lab run --fix` saw after `netsight tune apply` in the scenario's namespace.
@@ -123,6 +139,7 @@ pub fn run_scenario(
     tag: &str,
     keep: bool,
     fix: bool,
+    capture_dir: Option<&Path>,
 ) -> Result<LabResult, LabError> {
     let started = std::time::Instant::now();
     let agent = Agent {
@@ -130,7 +147,16 @@ pub fn run_scenario(
     };
     let topo = Topology::build(tag)?;
     let host_changes = (s.setup)(&topo)?;
-    let report = observe(s, &topo, &agent)?;
+    let capture = match (capture_dir, &s.packets) {
+        (Some(dir), Some(check)) => Some((dir.join(format!("{}.pcap", s.name)), check)),
+        _ => None,
+    };
+    let report = observe(
+        s,
+        &topo,
+        &agent,
+        capture.as_ref().map(|(f, c)| (f.as_path(), c.capture_in)),
+    )?;
     let findings = rule_ids(&report);
     let expected = report["findings"]
         .as_array()
@@ -146,8 +172,45 @@ pub fn run_scenario(
             .unwrap_or(Value::Null),
         findings,
         fix: None,
+        packets: None,
         duration_s: 0.0,
     };
+    if let Some((file, check)) = &capture {
+        let out = std::process::Command::new(exe)
+            .args(["analyze", "--json"])
+            .arg(file)
+            .output()
+            .map_err(|e| LabError::Doctor {
+                role: check.capture_in,
+                detail: format!("netsight analyze: {e}"),
+            })?;
+        let analysis: Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| LabError::Doctor {
+                role: check.capture_in,
+                detail: format!(
+                    "netsight analyze {}: {e}: {}",
+                    file.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            })?;
+        let diagnoses: Vec<String> = analysis["diagnoses"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d["id"].as_str())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        result.packets = Some(PacketResult {
+            file: file.clone(),
+            captured_in: check.capture_in,
+            expected_diagnosis: check.diagnosis.to_string(),
+            detected: diagnoses.iter().any(|d| d == check.diagnosis),
+            diagnoses,
+            expert: analysis["expert"].clone(),
+        });
+    }
     if fix {
         let repair = s.fix.as_ref().ok_or_else(|| {
             LabError::Unsupported(format!(
@@ -168,7 +231,7 @@ pub fn run_scenario(
                 repair.profile,
             ],
         )?;
-        let after = observe(s, &topo, &agent);
+        let after = observe(s, &topo, &agent, None);
         // The journal lives in /run, outside the namespace: roll back before the
         // namespace (and its values) go, so no journal outlives it.
         let _ = topo.exec_ok(repair.role, &exe_text, &["tune", "rollback"]);
@@ -202,7 +265,33 @@ pub fn run_scenario(
 }
 
 /// One doctor run in the observed namespace while the scenario's load runs.
-fn observe(s: &Scenario, topo: &Topology, agent: &Agent) -> Result<Value, LabError> {
+/// Runs doctor in the observed namespace while the load runs; with `capture`, also records
+/// the packets on that role's eth0 for the same time.
+fn observe(
+    s: &Scenario,
+    topo: &Topology,
+    agent: &Agent,
+    capture: Option<(&Path, Role)>,
+) -> Result<Value, LabError> {
+    let recorder = match capture {
+        Some((file, role)) => Some(topo.spawn(
+            role,
+            &agent.exe.to_string_lossy(),
+            &[
+                "capture".into(),
+                "-i".into(),
+                "eth0".into(),
+                "-s".into(),
+                "256".into(),
+                "-w".into(),
+                file.display().to_string(),
+                "--duration".into(),
+                (s.doctor_interval_s + 0.6).to_string(),
+                "--json".into(),
+            ],
+        )?),
+        None => None,
+    };
     let doctor = topo.spawn(
         s.observe,
         &agent.exe.to_string_lossy(),
@@ -217,6 +306,9 @@ fn observe(s: &Scenario, topo: &Topology, agent: &Agent) -> Result<Value, LabErr
     std::thread::sleep(Duration::from_millis(300));
     let load = (s.drive)(topo, agent)?;
     let out = doctor.wait()?;
+    if let Some(recorder) = recorder {
+        recorder.wait()?;
+    }
     drop(load);
     serde_json::from_slice(&out.stdout).map_err(|e| LabError::Doctor {
         role: s.observe,

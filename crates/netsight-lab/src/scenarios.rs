@@ -18,12 +18,22 @@ pub struct Scenario {
     pub changes_host: bool,
     /// How `netsight tune` repairs it, for `lab run --fix`.
     pub fix: Option<Fix>,
+    /// What `netsight analyze` must diagnose in a capture of the run, for `lab run --capture`.
+    pub packets: Option<PacketCheck>,
     /// Injects the fault; host-wide changes come back as guards held for the run.
     #[serde(skip)]
     pub setup: fn(&Topology) -> Result<Vec<HostSysctl>, LabError>,
     /// Starts the load; what it returns is kept running until doctor is done.
     #[serde(skip)]
     pub drive: fn(&Topology, &Agent) -> Result<Vec<Background>, LabError>,
+}
+
+/// `lab run --capture DIR` captures the run on `capture_in`'s eth0 and runs `netsight analyze`
+/// on it: `diagnosis` must be among the packet diagnoses.
+#[derive(Debug, Serialize)]
+pub struct PacketCheck {
+    pub capture_in: Role,
+    pub diagnosis: &'static str,
 }
 
 /// The repair `lab run --fix` checks: `netsight tune apply --profile PROFILE` in
@@ -77,6 +87,7 @@ pub static SCENARIOS: &[Scenario] = &[
             higher_is_better: true,
         }),
         observe: Role::Server,
+        packets: None,
         doctor_interval_s: 4.0,
         setup: |t| {
             // somaxconn is per network namespace: this stands for an undersized host setting.
@@ -97,6 +108,7 @@ pub static SCENARIOS: &[Scenario] = &[
         changes_host: false,
         fix: None,
         observe: Role::Server,
+        packets: None,
         doctor_interval_s: 3.0,
         setup: no_setup,
         drive: |t, a| {
@@ -113,6 +125,7 @@ pub static SCENARIOS: &[Scenario] = &[
         changes_host: false,
         fix: None,
         observe: Role::Server,
+        packets: None,
         doctor_interval_s: 3.0,
         setup: no_setup,
         drive: |t, a| {
@@ -129,6 +142,10 @@ pub static SCENARIOS: &[Scenario] = &[
         changes_host: false,
         fix: None,
         observe: Role::Client,
+        packets: Some(PacketCheck {
+            capture_in: Role::Client,
+            diagnosis: "tcp-retransmissions",
+        }),
         doctor_interval_s: 4.0,
         setup: |t| {
             t.exec_ok(Role::Router, "iptables", &["-A", "FORWARD", "-m", "statistic", "--mode", "random", "--probability", "0.05", "-j", "DROP"])?;
@@ -148,6 +165,7 @@ pub static SCENARIOS: &[Scenario] = &[
         changes_host: false,
         fix: None,
         observe: Role::Router,
+        packets: None,
         doctor_interval_s: 3.0,
         setup: |t| {
             t.exec_ok(Role::Router, "tc", &["qdisc", "add", "dev", "to-server", "root", "tbf", "rate", "5mbit", "burst", "10kb", "limit", "10kb"])?;
@@ -160,19 +178,28 @@ pub static SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "bufferbloat",
-        summary: "The same shaper with a 20 MB queue: nothing is dropped, a standing queue builds instead.",
+        summary: "The same shaper with a 20 MB queue: nothing is dropped, a standing queue builds instead; a bulk TCP transfer through it sees its RTT grow with the queue.",
         expected_rule: "qdisc.standing_queue",
         changes_host: false,
         fix: None,
         observe: Role::Router,
+        packets: Some(PacketCheck {
+            capture_in: Role::Client,
+            diagnosis: "bufferbloat",
+        }),
         doctor_interval_s: 2.0,
         setup: |t| {
             t.exec_ok(Role::Router, "tc", &["qdisc", "add", "dev", "to-server", "root", "tbf", "rate", "5mbit", "burst", "10kb", "limit", "20mb"])?;
             Ok(Vec::new())
         },
         drive: |t, a| {
+            let sink = a.start(t, Role::Server, &["listen", TCP_PORT, "16", "sink", "5"])?;
+            settle();
+            let bulk = a.start(t, Role::Client, &["bulk", SERVER_ADDR, TCP_PORT, "2"])?;
+            // TCP alone first: its own queue shows as RTT growing with bytes in flight.
+            std::thread::sleep(std::time::Duration::from_millis(1000));
             a.run(t, Role::Client, &["udp-blast", SERVER_ADDR, UDP_PORT, "8000", "1000"])?;
-            Ok(vec![])
+            Ok(vec![sink, bulk])
         },
     },
     Scenario {
@@ -182,6 +209,7 @@ pub static SCENARIOS: &[Scenario] = &[
         changes_host: false,
         fix: None,
         observe: Role::Client,
+        packets: None,
         doctor_interval_s: 4.0,
         setup: |t| {
             t.exec_ok(Role::Client, "sysctl", &["-qw", "net.ipv4.ip_local_port_range=40000 40500"])?;
@@ -201,6 +229,10 @@ pub static SCENARIOS: &[Scenario] = &[
         changes_host: false,
         fix: None,
         observe: Role::Client,
+        packets: Some(PacketCheck {
+            capture_in: Role::Client,
+            diagnosis: "syn-refused",
+        }),
         doctor_interval_s: 3.0,
         setup: |t| {
             t.exec_ok(Role::Router, "iptables", &["-A", "FORWARD", "-p", "tcp", "--dport", TCP_PORT, "-j", "REJECT", "--reject-with", "tcp-reset"])?;
@@ -220,6 +252,10 @@ pub static SCENARIOS: &[Scenario] = &[
         changes_host: false,
         fix: None,
         observe: Role::Client,
+        packets: Some(PacketCheck {
+            capture_in: Role::Client,
+            diagnosis: "syn-unanswered",
+        }),
         doctor_interval_s: 4.0,
         setup: |t| {
             t.exec_ok(Role::Router, "iptables", &["-A", "FORWARD", "-p", "tcp", "--dport", TCP_PORT, "-j", "DROP"])?;
@@ -237,6 +273,10 @@ pub static SCENARIOS: &[Scenario] = &[
         changes_host: false,
         fix: None,
         observe: Role::Router,
+        packets: Some(PacketCheck {
+            capture_in: Role::Client,
+            diagnosis: "pmtu-black-hole",
+        }),
         doctor_interval_s: 3.0,
         setup: |t| {
             t.exec_ok(Role::Router, "ip", &["link", "set", "to-server", "mtu", "1400"])?;
@@ -260,6 +300,7 @@ pub static SCENARIOS: &[Scenario] = &[
         changes_host: false,
         fix: None,
         observe: Role::Server,
+        packets: None,
         doctor_interval_s: 3.0,
         setup: no_setup,
         drive: |t, a| {
@@ -276,6 +317,10 @@ pub static SCENARIOS: &[Scenario] = &[
         changes_host: false,
         fix: None,
         observe: Role::Server,
+        packets: Some(PacketCheck {
+            capture_in: Role::Server,
+            diagnosis: "syn-flood",
+        }),
         doctor_interval_s: 3.0,
         setup: |t| {
             t.exec_ok(Role::Server, "sysctl", &["-qw", "net.ipv4.tcp_syncookies=0"])?;
@@ -290,6 +335,10 @@ pub static SCENARIOS: &[Scenario] = &[
         changes_host: false,
         fix: None,
         observe: Role::Server,
+        packets: Some(PacketCheck {
+            capture_in: Role::Server,
+            diagnosis: "syn-flood",
+        }),
         doctor_interval_s: 3.0,
         setup: |t| {
             t.exec_ok(Role::Server, "sysctl", &["-qw", "net.ipv4.tcp_syncookies=1"])?;
@@ -310,6 +359,7 @@ pub static SCENARIOS: &[Scenario] = &[
             higher_is_better: false,
         }),
         observe: Role::Client,
+        packets: None,
         doctor_interval_s: 3.0,
         setup: |t| {
             t.exec_ok(Role::Server, "sysctl", &["-qw", "net.ipv4.tcp_rmem=4096 8192 16384"])?;
@@ -330,6 +380,7 @@ pub static SCENARIOS: &[Scenario] = &[
         changes_host: true,
         fix: None,
         observe: Role::Server,
+        packets: None,
         doctor_interval_s: 3.0,
         setup: |t| {
             if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
@@ -351,6 +402,7 @@ pub static SCENARIOS: &[Scenario] = &[
         changes_host: true,
         fix: None,
         observe: Role::Router,
+        packets: None,
         doctor_interval_s: 3.0,
         setup: |t| {
             t.exec_ok(Role::Router, "iptables", &["-A", "FORWARD", "-m", "conntrack", "--ctstate", "NEW,ESTABLISHED,RELATED", "-j", "ACCEPT"])?;

@@ -89,7 +89,7 @@ impl Default for Direction {
 pub struct SegmentVerdict {
     /// `flag::*` bits.
     pub flags: u32,
-    /// This segment ACKs a data segment exactly: the time since that segment was sent.
+    /// This segment newly acknowledges data: the time since the newest such segment was sent.
     pub ack_rtt_ns: Option<i64>,
     /// Bytes sent and not yet acknowledged after this data segment (sequence-number method).
     pub bytes_in_flight: Option<u32>,
@@ -315,13 +315,18 @@ impl SeqAnalysis {
         fwd.lastack_ts_ns = ts_ns;
         fwd.lastsegmentflags = f;
 
-        // Drop what this ACK covers from the other direction; an exact match is an RTT sample
-        // (the oldest matching segment, as Wireshark walks its newest-first list to the end).
-        let mut rtt = None;
+        // Drop what this ACK covers from the other direction. The RTT sample is the time since
+        // the newest segment this ACK newly covers, wholly or in part: with TSO/GSO captures an
+        // ACK rarely ends exactly on a captured segment (Wireshark's ack_rtt needs that).
+        let mut newest_covered: Option<i64> = None;
         let mut acked_len: Option<u32> = None;
+        let is_ack = flags & ACK != 0;
         rev.unacked.retain_mut(|u| {
+            let covered = is_ack && gt(ack, u.seq);
+            if covered {
+                newest_covered = Some(newest_covered.map_or(u.ts_ns, |t| t.max(u.ts_ns)));
+            }
             let keep = if ack == u.nextseq {
-                rtt.get_or_insert(ts_ns - u.ts_ns);
                 false
             } else if gt(ack, u.seq) && le(ack, u.nextseq) {
                 u.seq = ack;
@@ -329,12 +334,13 @@ impl SeqAnalysis {
             } else {
                 gt(u.nextseq, ack)
             };
-            if !keep && flags & ACK != 0 {
+            if !keep && is_ack {
                 let len = u.nextseq.wrapping_sub(u.seq);
                 acked_len = Some(acked_len.map_or(len, |l| l.max(len)));
             }
             keep
         });
+        let rtt = newest_covered.map(|sent| ts_ns - sent);
         verdict.ack_rtt_ns = rtt;
         verdict.acked_segment_len = acked_len;
         if seglen > 0 {

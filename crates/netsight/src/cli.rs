@@ -271,6 +271,10 @@ pub enum LabCommand {
         /// again and report whether the finding is gone and the metric improved.
         #[arg(long)]
         fix: bool,
+        /// Also capture each run into DIR/<scenario>.pcap (on the client, or the server for
+        /// SYN floods) and check that `netsight analyze` diagnoses it from the packets.
+        #[arg(long, value_name = "DIR")]
+        capture: Option<std::path::PathBuf>,
     },
     /// Remove every lab namespace left behind.
     Down,

@@ -502,6 +502,7 @@ fn run_lab(cmd: &LabCommand) -> Result<()> {
             json,
             keep,
             fix,
+            capture,
         } => {
             let scenarios: Vec<&netsight_lab::Scenario> = if name == "all" {
                 SCENARIOS
@@ -521,8 +522,12 @@ fn run_lab(cmd: &LabCommand) -> Result<()> {
             let mut missed = 0;
             for s in scenarios {
                 let tag = format!("{}-{}", s.name, std::process::id());
-                let result = run_scenario(s, &exe, &tag, *keep, *fix)?;
+                if let Some(dir) = capture {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let result = run_scenario(s, &exe, &tag, *keep, *fix, capture.as_deref())?;
                 missed += usize::from(!result.detected);
+                missed += usize::from(result.packets.as_ref().is_some_and(|p| !p.detected));
                 let unfixed = result
                     .fix
                     .as_ref()
@@ -545,6 +550,21 @@ fn run_lab(cmd: &LabCommand) -> Result<()> {
                         result.top_finding.as_deref().unwrap_or("-"),
                         result.duration_s
                     )?;
+                    if let Some(p) = &result.packets {
+                        writeln!(
+                            out,
+                            "{:<22} {:<9} packets ({}): expected {:<19} diagnoses {}",
+                            "",
+                            if p.detected { "DIAGNOSED" } else { "MISSED" },
+                            p.file.display(),
+                            p.expected_diagnosis,
+                            if p.diagnoses.is_empty() {
+                                "-".to_string()
+                            } else {
+                                p.diagnoses.join(", ")
+                            }
+                        )?;
+                    }
                     if let Some(f) = &result.fix {
                         writeln!(
                             out,

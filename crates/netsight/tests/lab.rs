@@ -23,7 +23,20 @@ fn scenario(name: &str, changes_host: bool) {
     } else {
         _shared = HOST.read().unwrap_or_else(|e| e.into_inner());
     }
-    let out = output(netsight(), &["lab", "run", name, "--json"]);
+    // Every run is also captured: scenarios with a packet signature must be diagnosed from it.
+    let captures =
+        std::env::temp_dir().join(format!("netsight-lab-captures-{}", std::process::id()));
+    let out = output(
+        netsight(),
+        &[
+            "lab",
+            "run",
+            name,
+            "--json",
+            "--capture",
+            &captures.display().to_string(),
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let result: Value = serde_json::from_str(stdout.lines().next().unwrap_or("null"))
         .unwrap_or_else(|e| {
@@ -34,6 +47,14 @@ fn scenario(name: &str, changes_host: bool) {
         });
     assert_eq!(result["name"], name);
     assert_eq!(result["detected"], true, "{name} not detected: {result}");
+    if !result["packets"].is_null() {
+        assert_eq!(
+            result["packets"]["detected"], true,
+            "{name}: analyze missed {} in the capture: {}",
+            result["packets"]["expected_diagnosis"], result["packets"]
+        );
+    }
+    let _ = std::fs::remove_file(captures.join(format!("{name}.pcap")));
     assert!(
         !result["evidence"].as_array().unwrap().is_empty(),
         "{result}"

@@ -423,3 +423,84 @@ fn quoted_flow(quote: &[u8]) -> Option<QuotedFlow> {
         dport: u16::from_be_bytes([ports[2], ports[3]]),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// An IPv4/TCP SYN from 10.0.0.1:1234 to 10.0.0.2:80 with MSS 1460 and window scale 7.
+    fn syn_ip() -> Vec<u8> {
+        let mut out = Vec::new();
+        etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(1234, 80, 1000, 64240)
+            .syn()
+            .options(&[
+                TcpOptionElement::MaximumSegmentSize(1460),
+                TcpOptionElement::WindowScale(7),
+            ])
+            .unwrap()
+            .write(&mut out, &[])
+            .unwrap();
+        out
+    }
+
+    fn check(p: Packet) {
+        assert_eq!(p.src, IpAddr::from([10, 0, 0, 1]));
+        let Transport::Tcp(t) = p.transport else {
+            panic!("not TCP")
+        };
+        assert_eq!((t.sport, t.dport, t.seq, t.seglen), (1234, 80, 1000, 0));
+        assert!(t.has(tcp_flags::SYN) && !t.has(tcp_flags::ACK));
+        assert_eq!((t.mss, t.wscale), (Some(1460), Some(7)));
+    }
+
+    #[test]
+    fn every_link_layer_reaches_the_same_segment() {
+        let ip = syn_ip();
+        let with = |header: &[u8]| [header, &ip[..]].concat();
+        let mut sll = vec![0u8; 16];
+        sll[14..16].copy_from_slice(&[0x08, 0x00]);
+        let mut sll2 = vec![0u8; 20];
+        sll2[0..2].copy_from_slice(&[0x08, 0x00]);
+        let mut ether = vec![0u8; 12];
+        ether.extend_from_slice(&[0x08, 0x00]);
+        let mut vlan = vec![0u8; 12];
+        vlan.extend_from_slice(&[0x81, 0x00, 0x00, 0x05, 0x08, 0x00]);
+        for (linktype, frame) in [
+            (linktype::RAW, ip.clone()),
+            (linktype::IPV4, ip.clone()),
+            (linktype::ETHERNET, with(&ether)),
+            (linktype::ETHERNET, with(&vlan)),
+            (linktype::LINUX_SLL, with(&sll)),
+            (linktype::LINUX_SLL2, with(&sll2)),
+            (linktype::NULL, with(&2u32.to_le_bytes())),
+            (linktype::LOOP, with(&2u32.to_be_bytes())),
+        ] {
+            check(
+                decode(linktype, &frame).unwrap_or_else(|e| panic!("link type {linktype}: {e:?}")),
+            );
+        }
+        assert_eq!(
+            decode(linktype::IPV6, &ip),
+            Err(Undecodable::NotIp),
+            "IPv4 in an IPv6-only link type"
+        );
+        assert_eq!(decode(105, &ip), Err(Undecodable::LinkType));
+    }
+
+    #[test]
+    fn a_snaplen_cut_keeps_the_length_the_ip_header_states() {
+        let mut out = Vec::new();
+        etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(1234, 80, 1000, 64240)
+            .ack(1)
+            .write(&mut out, &[0u8; 1000])
+            .unwrap();
+        out.truncate(60);
+        let Transport::Tcp(t) = decode(linktype::RAW, &out).unwrap().transport else {
+            panic!("not TCP")
+        };
+        assert_eq!(t.seglen, 1000);
+    }
+}

@@ -393,19 +393,14 @@ impl FlowTable {
             SocketAddr::new(packet.dst, seg.dport),
         );
         let key = ConversationKey::new(6, src, dst);
-        let mut i = match self.index.get(&key) {
+        let i = match self.index.get(&key) {
+            // A SYN with a new ISN on a known address/port pair starts a new conversation.
+            Some(&i) if self.flows[i].reuses_ports(src, seg) => {
+                self.create(key, Protocol::Tcp, src, dst, ts_ns)
+            }
             Some(&i) => i,
             None => self.create(key, Protocol::Tcp, src, dst, ts_ns),
         };
-        // A SYN with a new ISN on a known address/port pair starts a new conversation.
-        if self.flows[i].tcp.is_none()
-            || self.flows[i]
-                .tcp
-                .as_ref()
-                .is_some_and(|t| t.seq.syn_reuses_ports(self.flows[i].direction_of(src), seg))
-        {
-            i = self.create(key, Protocol::Tcp, src, dst, ts_ns);
-        }
         let live = &mut self.flows[i];
         let dir = live.direction_of(src);
         let Some(tcp) = live.tcp.as_mut() else { return };
@@ -577,6 +572,12 @@ fn handshake(flow: &Flow, tcp: &TcpState) -> Option<Handshake> {
 impl LiveFlow {
     fn direction_of(&self, src: SocketAddr) -> usize {
         usize::from(src != self.flow.a)
+    }
+
+    fn reuses_ports(&self, src: SocketAddr, seg: &TcpSegment) -> bool {
+        self.tcp
+            .as_ref()
+            .is_some_and(|t| t.seq.syn_reuses_ports(self.direction_of(src), seg))
     }
 }
 

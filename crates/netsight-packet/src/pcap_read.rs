@@ -124,8 +124,11 @@ pub fn read_frames<R: Read + Send>(
                                 ts_offset_s: idb.ts_offset(),
                             }),
                             Block::EnhancedPacket(epb) => {
+                                // The block's data includes its padding to 32 bits.
+                                let epb_data =
+                                    &epb.data[..(epb.caplen as usize).min(epb.data.len())];
                                 summary.frames += 1;
-                                summary.captured_bytes += epb.data.len() as u64;
+                                summary.captured_bytes += epb_data.len() as u64;
                                 match interfaces.get(epb.if_id as usize) {
                                     Some(iface) => {
                                         let ticks =
@@ -135,7 +138,7 @@ pub fn read_frames<R: Read + Send>(
                                             ts_ns: ticks_to_ns(ticks, iface),
                                             linktype: iface.linktype,
                                             wire_len: epb.origlen,
-                                            data: epb.data,
+                                            data: epb_data,
                                         });
                                     }
                                     // A packet naming an interface the file never described: counted, not decodable.
@@ -144,20 +147,22 @@ pub fn read_frames<R: Read + Send>(
                                         ts_ns: 0,
                                         linktype: u32::MAX,
                                         wire_len: epb.origlen,
-                                        data: epb.data,
+                                        data: epb_data,
                                     }),
                                 }
                             }
                             Block::SimplePacket(spb) => {
+                                let spb_data =
+                                    &spb.data[..(spb.origlen as usize).min(spb.data.len())];
                                 summary.frames += 1;
-                                summary.captured_bytes += spb.data.len() as u64;
+                                summary.captured_bytes += spb_data.len() as u64;
                                 let linktype = interfaces.first().map_or(u32::MAX, |i| i.linktype);
                                 on_frame(&Frame {
                                     number: summary.frames,
                                     ts_ns: 0,
                                     linktype,
                                     wire_len: spb.origlen,
-                                    data: spb.data,
+                                    data: spb_data,
                                 });
                             }
                             _ => {}

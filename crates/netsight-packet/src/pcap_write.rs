@@ -117,3 +117,34 @@ fn write_block(out: &mut impl Write, block_type: u32, body: &[u8]) -> io::Result
     out.write_all(body)?;
     out.write_all(&total.to_le_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::pcap_read::read_frames;
+
+    #[test]
+    fn both_formats_read_back_with_nanosecond_timestamps() {
+        for format in [Format::Pcap, Format::PcapNg] {
+            let mut w = PcapWriter::new(Vec::new(), format, 113, 128, "any").unwrap();
+            w.write_frame(1_700_000_000_123_456_789, 1500, &[1, 2, 3, 4, 5])
+                .unwrap();
+            w.write_frame(1_700_000_001_000_000_001, 7, &[9; 7])
+                .unwrap();
+            let bytes = w.into_inner();
+            let mut seen = Vec::new();
+            let summary = read_frames("mem", std::io::Cursor::new(bytes), |f| {
+                seen.push((f.number, f.ts_ns, f.linktype, f.wire_len, f.data.to_vec()))
+            })
+            .unwrap();
+            assert_eq!(summary.frames, 2, "{format:?}");
+            assert!(summary.stopped.is_none());
+            assert_eq!(
+                seen[0],
+                (1, 1_700_000_000_123_456_789, 113, 1500, vec![1, 2, 3, 4, 5])
+            );
+            assert_eq!(seen[1], (2, 1_700_000_001_000_000_001, 113, 7, vec![9; 7]));
+        }
+    }
+}

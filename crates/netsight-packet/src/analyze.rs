@@ -71,10 +71,7 @@ pub fn analyze_reader<R: Read + Send>(name: &str, input: R) -> Result<Analysis, 
     })?;
     let unmatched_icmp = table.unmatched_icmp_errors;
     let flows = table.finish();
-    let mut expert = ExpertCounts::default();
-    for f in &flows {
-        expert.add(&f.expert);
-    }
+    let expert = total_expert(&flows);
     let diagnoses = diagnose(&flows, unmatched_icmp);
     Ok(Analysis {
         file: name.to_string(),
@@ -91,11 +88,15 @@ impl Analysis {
     /// and diagnoses over them.
     pub fn retain_flows(&mut self, filter: &str) {
         self.flows.retain(|f| f.matches(filter));
-        let mut expert = ExpertCounts::default();
-        for f in &self.flows {
-            expert.add(&f.expert);
-        }
-        self.expert = expert;
+        self.expert = total_expert(&self.flows);
         self.diagnoses = diagnose(&self.flows, 0);
     }
+}
+
+fn total_expert(flows: &[Flow]) -> ExpertCounts {
+    let mut expert = ExpertCounts::default();
+    for f in flows {
+        expert.add(&f.expert);
+    }
+    expert
 }

@@ -221,6 +221,7 @@ pub struct Flow {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub icmp_too_big_mtu: Option<u32>,
     pub icmp_unreachable: u64,
+    /// Both directions' expert counts (filled in by `FlowTable::finish`).
     pub expert: ExpertCounts,
     #[serde(skip)]
     pub(crate) first_ts_ns: i64,
@@ -321,11 +322,7 @@ impl FlowTable {
                 let i = self.lookup_or_create(Protocol::Udp, src, dst, ts_ns);
                 let live = &mut self.flows[i];
                 let dir = live.direction_of(src);
-                let stats = live.flow.direction_mut(dir);
-                stats.packets += 1;
-                stats.bytes += wire_len as u64;
-                stats.payload_bytes += *payload_len as u64;
-                live.flow.last_ts_ns = ts_ns;
+                live.flow.count(dir, ts_ns, wire_len, *payload_len);
             }
             Transport::IcmpError(err) => self.add_icmp_error(err),
             Transport::Other { .. } => {}
@@ -406,10 +403,7 @@ impl FlowTable {
         let Some(tcp) = live.tcp.as_mut() else { return };
         if packet.partial {
             // Counted in the conversation, but a partial segment is not analysed (as Wireshark).
-            let stats = live.flow.direction_mut(dir);
-            stats.packets += 1;
-            stats.bytes += wire_len as u64;
-            live.flow.last_ts_ns = ts_ns;
+            live.flow.count(dir, ts_ns, wire_len, 0);
             return;
         }
         let verdict: SegmentVerdict = tcp.seq.on_segment(dir, ts_ns, seg);
@@ -451,12 +445,7 @@ impl FlowTable {
             live.closed = true;
         }
 
-        let flow = &mut live.flow;
-        flow.last_ts_ns = ts_ns;
-        let stats = flow.direction_mut(dir);
-        stats.packets += 1;
-        stats.bytes += wire_len as u64;
-        stats.payload_bytes += seg.seglen as u64;
+        let stats = live.flow.count(dir, ts_ns, wire_len, seg.seglen);
         stats.syn += u64::from(seg.has(SYN));
         stats.fin += u64::from(seg.has(FIN));
         stats.rst += u64::from(seg.has(RST));
@@ -473,7 +462,6 @@ impl FlowTable {
             stats.sack_permitted |= seg.sack_permitted;
         }
         stats.expert.count(verdict.flags, seg.has(RST));
-        flow.expert.count(verdict.flags, seg.has(RST));
     }
 
     fn add_icmp_error(&mut self, err: &IcmpError) {
@@ -529,6 +517,8 @@ impl FlowTable {
             .into_iter()
             .map(|live| {
                 let mut flow = live.flow;
+                flow.expert = flow.a_to_b.expert;
+                flow.expert.add(&flow.b_to_a.expert);
                 flow.start_s = (flow.first_ts_ns - origin) as f64 / 1e9;
                 flow.duration_s = (flow.last_ts_ns - flow.first_ts_ns) as f64 / 1e9;
                 if flow.duration_s >= MIN_RATE_DURATION_S {
@@ -589,6 +579,22 @@ impl Flow {
             &self.b_to_a
         }
     }
+    /// Counts one packet sent in direction `dir`; returns that direction's stats.
+    fn count(
+        &mut self,
+        dir: usize,
+        ts_ns: i64,
+        wire_len: u32,
+        payload_len: u32,
+    ) -> &mut DirectionStats {
+        self.last_ts_ns = ts_ns;
+        let stats = self.direction_mut(dir);
+        stats.packets += 1;
+        stats.bytes += wire_len as u64;
+        stats.payload_bytes += payload_len as u64;
+        stats
+    }
+
     fn direction_mut(&mut self, dir: usize) -> &mut DirectionStats {
         if dir == 0 {
             &mut self.a_to_b

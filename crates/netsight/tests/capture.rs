@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -51,12 +50,10 @@ fn same_packets_as_tcpdump_with_the_same_filter() {
     let pair = NetnsPair::new();
     let (ours, theirs) = (temp("veth-ours.pcap"), temp("veth-tcpdump.pcap"));
     let filter = "icmp or tcp";
-    let mut capture = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &pair.a,
-            netsight(),
+    let capture = pair.spawn(
+        &pair.a,
+        netsight(),
+        &[
             "capture",
             "-i",
             "va",
@@ -66,20 +63,15 @@ fn same_packets_as_tcpdump_with_the_same_filter() {
             "4",
             "--json",
             filter,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let tcpdump = Command::new("ip")
-        .args([
-            "netns", "exec", &pair.a, "timeout", "-s", "INT", "4", "tcpdump", "-i", "va", "-w",
-            &theirs, filter,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
+    let tcpdump = pair.spawn(
+        &pair.a,
+        "timeout",
+        &[
+            "-s", "INT", "4", "tcpdump", "-i", "va", "-w", &theirs, filter,
+        ],
+    );
     std::thread::sleep(Duration::from_millis(1200));
     // Pings, ARP (filtered out), and a TCP SYN to a closed port answered by RST.
     pair.exec_ok(
@@ -93,13 +85,8 @@ fn same_packets_as_tcpdump_with_the_same_filter() {
         &["-c", &format!("echo > /dev/tcp/{}/5999", pair.addr_b)],
     );
     let tcpdump = tcpdump.wait_with_output().unwrap();
-    let report: Value = {
-        let out = capture.wait().map(|_| ()).and_then(|_| {
-            let mut s = String::new();
-            std::io::Read::read_to_string(capture.stdout.as_mut().unwrap(), &mut s).map(|_| s)
-        });
-        serde_json::from_str(&out.unwrap()).expect("capture --json prints its report")
-    };
+    let report: Value = serde_json::from_slice(&capture.wait_with_output().unwrap().stdout)
+        .expect("capture --json prints its report");
     let tcpdump_stderr = String::from_utf8_lossy(&tcpdump.stderr).into_owned();
 
     let ours_n = tshark_count(&ours, "");
@@ -151,12 +138,10 @@ fn pcapng_on_loopback_opens_in_tshark_and_runs_without_privilege() {
     }
     let pair = NetnsPair::new();
     let file = temp("lo.pcapng");
-    let child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &pair.a,
-            netsight(),
+    let child = pair.spawn(
+        &pair.a,
+        netsight(),
+        &[
             "capture",
             "-i",
             "lo",
@@ -166,11 +151,8 @@ fn pcapng_on_loopback_opens_in_tshark_and_runs_without_privilege() {
             "--duration",
             "3",
             "icmp",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     std::thread::sleep(Duration::from_millis(1000));
     let status =
         std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
@@ -301,26 +283,19 @@ fn no_kernel_drops_under_loopback_iperf3_load_where_tcpdump_has_none() {
     let ns = pair.a.clone();
     // Two bounded 2-second iperf3 runs on the namespace's loopback: one under tcpdump, one under netsight.
     let load = || {
-        let server = Command::new("ip")
-            .args(["netns", "exec", &ns, "iperf3", "-s", "-1", "-p", "5299"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let server = pair.spawn(&ns, "iperf3", &["-s", "-1", "-p", "5299"]);
         std::thread::sleep(Duration::from_millis(500));
         pair.exec_ok(&ns, "iperf3", &["-c", "127.0.0.1", "-p", "5299", "-t", "2"]);
         let _ = server.wait_with_output();
     };
     let theirs = temp("load-tcpdump.pcap");
-    let tcpdump = Command::new("ip")
-        .args([
-            "netns", "exec", &ns, "timeout", "-s", "INT", "4", "tcpdump", "-i", "lo", "-s", "128",
-            "-w", &theirs, "tcp",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let tcpdump = pair.spawn(
+        &ns,
+        "timeout",
+        &[
+            "-s", "INT", "4", "tcpdump", "-i", "lo", "-s", "128", "-w", &theirs, "tcp",
+        ],
+    );
     std::thread::sleep(Duration::from_millis(800));
     load();
     let tcpdump_err =
@@ -328,12 +303,10 @@ fn no_kernel_drops_under_loopback_iperf3_load_where_tcpdump_has_none() {
     let tcpdump_drops = tcpdump_stat(&tcpdump_err, "dropped by kernel");
 
     let ours = temp("load-ours.pcap");
-    let capture = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns,
-            netsight(),
+    let capture = pair.spawn(
+        &ns,
+        netsight(),
+        &[
             "capture",
             "-i",
             "lo",
@@ -345,11 +318,8 @@ fn no_kernel_drops_under_loopback_iperf3_load_where_tcpdump_has_none() {
             "4",
             "--json",
             "tcp",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     std::thread::sleep(Duration::from_millis(800));
     load();
     let out = capture.wait_with_output().unwrap();

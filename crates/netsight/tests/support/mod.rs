@@ -122,6 +122,18 @@ impl NetnsPair {
         pair
     }
 
+    /// Starts a program inside namespace `ns` with stdout and stderr piped (collect them
+    /// with `wait_with_output`).
+    pub fn spawn(&self, ns: &str, program: &str, args: &[&str]) -> std::process::Child {
+        Command::new("ip")
+            .args(["netns", "exec", ns, program])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program} in {ns}: {e}"))
+    }
+
     /// Runs a program inside namespace `ns`, returning its output.
     pub fn exec(&self, ns: &str, program: &str, args: &[&str]) -> Output {
         let mut full = vec!["netns", "exec", ns, program];

@@ -122,11 +122,6 @@ impl SeqAnalysis {
         Self::default()
     }
 
-    /// Wireshark's initial RTT (SYN → first pure ACK), once seen.
-    pub fn first_rtt_ns(&self) -> Option<i64> {
-        self.first_rtt_ns
-    }
-
     /// True when a SYN without ACK should open a new conversation on this address/port pair
     /// (the port is reused with a new initial sequence number).
     pub fn syn_reuses_ports(&self, dir: usize, seg: &TcpSegment) -> bool {
@@ -376,14 +371,6 @@ impl SeqAnalysis {
             } else if seg.has(ACK) && self.dirs[rev_i].win_scale == WindowScale::NotUsed {
                 self.dirs[fwd_i].win_scale = WindowScale::NotUsed;
             }
-        }
-    }
-
-    /// The receive window direction `dir` advertises, in bytes (scaled when the scale is known).
-    pub fn advertised_window_bytes(&self, dir: usize, raw_window: u16) -> u64 {
-        match self.dirs[dir & 1].win_scale {
-            WindowScale::Shift(s) => (raw_window as u64) << s,
-            _ => raw_window as u64,
         }
     }
 }

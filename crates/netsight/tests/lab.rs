@@ -55,6 +55,8 @@ fn scenario(name: &str, changes_host: bool) {
         );
     }
     let _ = std::fs::remove_file(captures.join(format!("{name}.pcap")));
+    // Shared by the scenarios running in parallel: the last one out removes it.
+    let _ = std::fs::remove_dir(&captures);
     assert!(
         !result["evidence"].as_array().unwrap().is_empty(),
         "{result}"

@@ -183,9 +183,10 @@ pub static SCENARIOS: &[Scenario] = &[
         changes_host: false,
         fix: None,
         observe: Role::Router,
-        // The packet diagnosis (bufferbloat) shows in release runs alone but not reliably when
-        // the lab tests run in parallel on two cores, so it is not a check yet.
-        packets: None,
+        packets: Some(PacketCheck {
+            capture_in: Role::Client,
+            diagnosis: "bufferbloat",
+        }),
         doctor_interval_s: 2.0,
         setup: |t| {
             t.exec_ok(Role::Router, "tc", &["qdisc", "add", "dev", "to-server", "root", "tbf", "rate", "5mbit", "burst", "10kb", "limit", "20mb"])?;

@@ -262,8 +262,6 @@ struct TcpState {
     syn_ts_ns: Option<i64>,
     synack_ts_ns: Option<i64>,
     ack_ts_ns: Option<i64>,
-    /// Bytes in flight after each direction's latest data segment.
-    in_flight: [Option<u32>; 2],
     /// When each direction started advertising a zero window.
     zero_window_since: [Option<i64>; 2],
 }
@@ -429,12 +427,9 @@ impl FlowTable {
                 live.flow.direction_mut(dir).zero_window_stall_ns += ts_ns - since;
             }
         }
-        if let Some(b) = verdict.bytes_in_flight {
-            tcp.in_flight[dir] = Some(b);
-        }
         if let (Some(rtt), false) = (verdict.ack_rtt_ns, seg.has(RST)) {
             // This ACK measures the RTT of the other direction's data.
-            live.flow.rtt.add(rtt, tcp.in_flight[dir ^ 1]);
+            live.flow.rtt.add(rtt, verdict.ack_rtt_in_flight);
         }
         let retransmitted = verdict.flags & (flag::RETRANSMISSION | flag::FAST_RETRANSMISSION) != 0;
         if let Some(len) = verdict.acked_segment_len {

@@ -44,6 +44,8 @@ struct Unacked {
     seq: u32,
     nextseq: u32,
     ts_ns: i64,
+    /// Bytes in flight right after this segment was sent.
+    in_flight: Option<u32>,
 }
 
 /// One direction of a conversation (Wireshark's `tcp_flow_t` plus its seq info).
@@ -91,6 +93,8 @@ pub struct SegmentVerdict {
     pub flags: u32,
     /// This segment newly acknowledges data: the time since the newest such segment was sent.
     pub ack_rtt_ns: Option<i64>,
+    /// Bytes in flight when that newest segment was sent: the queue its RTT waited behind.
+    pub ack_rtt_in_flight: Option<u32>,
     /// Bytes sent and not yet acknowledged after this data segment (sequence-number method).
     pub bytes_in_flight: Option<u32>,
     /// Length of the largest segment of the other direction this ACK fully acknowledged.
@@ -290,11 +294,13 @@ impl SeqAnalysis {
         if flags & (SYN | FIN) != 0 {
             nextseq = nextseq.wrapping_add(1);
         }
-        if (seglen > 0 || flags & (SYN | FIN) != 0) && fwd.unacked.len() < MAX_UNACKED_SEGMENTS {
+        let unacked_len = fwd.unacked.len();
+        if (seglen > 0 || flags & (SYN | FIN) != 0) && unacked_len < MAX_UNACKED_SEGMENTS {
             fwd.unacked.push(Unacked {
                 seq,
                 nextseq,
                 ts_ns,
+                in_flight: None,
             });
         }
         let probe = f & flag::ZERO_WINDOW_PROBE != 0;
@@ -313,13 +319,13 @@ impl SeqAnalysis {
         // Drop what this ACK covers from the other direction. The RTT sample is the time since
         // the newest segment this ACK newly covers, wholly or in part: with TSO/GSO captures an
         // ACK rarely ends exactly on a captured segment (Wireshark's ack_rtt needs that).
-        let mut newest_covered: Option<i64> = None;
+        let mut newest_covered: Option<(i64, Option<u32>)> = None;
         let mut acked_len: Option<u32> = None;
         let is_ack = flags & ACK != 0;
         rev.unacked.retain_mut(|u| {
             let covered = is_ack && gt(ack, u.seq);
-            if covered {
-                newest_covered = Some(newest_covered.map_or(u.ts_ns, |t| t.max(u.ts_ns)));
+            if covered && newest_covered.is_none_or(|(t, _)| u.ts_ns >= t) {
+                newest_covered = Some((u.ts_ns, u.in_flight));
             }
             let keep = if ack == u.nextseq {
                 false
@@ -335,12 +341,15 @@ impl SeqAnalysis {
             }
             keep
         });
-        let rtt = newest_covered.map(|sent| ts_ns - sent);
-        verdict.ack_rtt_ns = rtt;
+        verdict.ack_rtt_ns = newest_covered.map(|(sent, _)| ts_ns - sent);
+        verdict.ack_rtt_in_flight = newest_covered.and_then(|(_, in_flight)| in_flight);
         verdict.acked_segment_len = acked_len;
         if seglen > 0 {
             verdict.bytes_in_flight =
                 Some(fwd.nextseq.wrapping_sub(rev.lastack)).filter(|&b| b > 0 && b < 2_000_000_000);
+            if let Some(sent) = fwd.unacked.get_mut(unacked_len) {
+                sent.in_flight = verdict.bytes_in_flight;
+            }
         }
         verdict.flags |= f;
     }

@@ -5,12 +5,10 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{corpus_files, have, netsight_view, skip, tshark_view};
-use etherparse::{PacketBuilder, TcpOptionElement};
+use common::{
+    corpus_files, handshake, have, netsight_view, seg, skip, tshark_view, write_conversation, Seg,
+};
 use netsight_packet::analyze_file;
-use netsight_packet::pcap_write::{Format, PcapWriter};
 
 /// Corpus files where netsight deliberately differs from tshark (see ARCHITECTURE.md).
 /// Expert counts agree on these too; only the stream table differs.
@@ -95,92 +93,6 @@ fn corpus_agrees_with_tshark() {
         mismatches.len(),
         mismatches.join("\n")
     );
-}
-
-/// One segment of a synthetic conversation between client 10.0.0.1:40000 and server 10.0.0.2:80.
-#[derive(Clone)]
-struct Seg {
-    t_us: i64,
-    from_client: bool,
-    flags: &'static str,
-    seq: u32,
-    ack: u32,
-    window: u16,
-    len: usize,
-    options: Vec<TcpOptionElement>,
-}
-
-fn seg(
-    t_us: i64,
-    from_client: bool,
-    flags: &'static str,
-    seq: u32,
-    ack: u32,
-    window: u16,
-    len: usize,
-) -> Seg {
-    Seg {
-        t_us,
-        from_client,
-        flags,
-        seq,
-        ack,
-        window,
-        len,
-        options: vec![],
-    }
-}
-
-fn write_conversation(path: &Path, segs: &[Seg]) {
-    let file = std::fs::File::create(path).expect("create pcap");
-    let mut w = PcapWriter::new(file, Format::Pcap, 1, 65535, "synthetic").expect("header");
-    for s in segs {
-        let (src, dst, sport, dport) = if s.from_client {
-            ([10, 0, 0, 1], [10, 0, 0, 2], 40000, 80)
-        } else {
-            ([10, 0, 0, 2], [10, 0, 0, 1], 80, 40000)
-        };
-        let mut b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-            .ipv4(src, dst, 64)
-            .tcp(sport, dport, s.seq, s.window);
-        for f in s.flags.chars() {
-            b = match f {
-                'S' => b.syn(),
-                'A' => b.ack(s.ack),
-                'F' => b.fin(),
-                'R' => b.rst(),
-                'P' => b.psh(),
-                _ => b,
-            };
-        }
-        if !s.options.is_empty() {
-            b = b.options(&s.options).expect("options fit");
-        }
-        let payload = vec![0x61u8; s.len];
-        let mut frame = Vec::new();
-        b.write(&mut frame, &payload).expect("build frame");
-        w.write_frame(
-            1_700_000_000_000_000_000 + s.t_us * 1000,
-            frame.len() as u32,
-            &frame,
-        )
-        .expect("write frame");
-    }
-}
-
-fn handshake(wscale: Option<u8>, server_window: u16) -> Vec<Seg> {
-    let mut syn = seg(0, true, "S", 1000, 0, 64240, 0);
-    let mut synack = seg(10_000, false, "SA", 5000, 1001, server_window, 0);
-    syn.options = vec![
-        TcpOptionElement::MaximumSegmentSize(1460),
-        TcpOptionElement::SelectiveAcknowledgementPermitted,
-    ];
-    synack.options = syn.options.clone();
-    if let Some(ws) = wscale {
-        syn.options.push(TcpOptionElement::WindowScale(ws));
-        synack.options.push(TcpOptionElement::WindowScale(ws));
-    }
-    vec![syn, synack, seg(20_000, true, "A", 1001, 5001, 502, 0)]
 }
 
 /// Loss, duplicate ACKs, fast and plain retransmission, spurious retransmission, a gap, reordering.

@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use etherparse::{PacketBuilder, TcpOptionElement};
+use netsight_packet::pcap_write::{Format, PcapWriter};
+
 /// True when CI demands that tests which need tools or privileges run instead of skipping.
 pub fn required() -> bool {
     std::env::var_os("NETSIGHT_REQUIRE_PRIVILEGED_TESTS").is_some()
@@ -182,4 +185,91 @@ pub fn netsight_view(a: &netsight_packet::Analysis) -> TsharkView {
         );
     }
     view
+}
+
+/// One segment of a synthetic conversation between client 10.0.0.1:40000 and server 10.0.0.2:80.
+#[derive(Clone)]
+pub struct Seg {
+    pub t_us: i64,
+    pub from_client: bool,
+    pub flags: &'static str,
+    pub seq: u32,
+    pub ack: u32,
+    pub window: u16,
+    pub len: usize,
+    pub options: Vec<TcpOptionElement>,
+}
+
+pub fn seg(
+    t_us: i64,
+    from_client: bool,
+    flags: &'static str,
+    seq: u32,
+    ack: u32,
+    window: u16,
+    len: usize,
+) -> Seg {
+    Seg {
+        t_us,
+        from_client,
+        flags,
+        seq,
+        ack,
+        window,
+        len,
+        options: vec![],
+    }
+}
+
+pub fn write_conversation(path: &Path, segs: &[Seg]) {
+    let file = std::fs::File::create(path).expect("create pcap");
+    let mut w = PcapWriter::new(file, Format::Pcap, 1, 65535, "synthetic").expect("header");
+    for s in segs {
+        let (src, dst, sport, dport) = if s.from_client {
+            ([10, 0, 0, 1], [10, 0, 0, 2], 40000, 80)
+        } else {
+            ([10, 0, 0, 2], [10, 0, 0, 1], 80, 40000)
+        };
+        let mut b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(src, dst, 64)
+            .tcp(sport, dport, s.seq, s.window);
+        for f in s.flags.chars() {
+            b = match f {
+                'S' => b.syn(),
+                'A' => b.ack(s.ack),
+                'F' => b.fin(),
+                'R' => b.rst(),
+                'P' => b.psh(),
+                _ => b,
+            };
+        }
+        if !s.options.is_empty() {
+            b = b.options(&s.options).expect("options fit");
+        }
+        let payload = vec![0x61u8; s.len];
+        let mut frame = Vec::new();
+        b.write(&mut frame, &payload).expect("build frame");
+        w.write_frame(
+            1_700_000_000_000_000_000 + s.t_us * 1000,
+            frame.len() as u32,
+            &frame,
+        )
+        .expect("write frame");
+    }
+}
+
+/// SYN, SYN/ACK (MSS 1460, SACK, optional window scale) and ACK; client ISN 1000, server 5000.
+pub fn handshake(wscale: Option<u8>, server_window: u16) -> Vec<Seg> {
+    let mut syn = seg(0, true, "S", 1000, 0, 64240, 0);
+    let mut synack = seg(10_000, false, "SA", 5000, 1001, server_window, 0);
+    syn.options = vec![
+        TcpOptionElement::MaximumSegmentSize(1460),
+        TcpOptionElement::SelectiveAcknowledgementPermitted,
+    ];
+    synack.options = syn.options.clone();
+    if let Some(ws) = wscale {
+        syn.options.push(TcpOptionElement::WindowScale(ws));
+        synack.options.push(TcpOptionElement::WindowScale(ws));
+    }
+    vec![syn, synack, seg(20_000, true, "A", 1001, 5001, 502, 0)]
 }

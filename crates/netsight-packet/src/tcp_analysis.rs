@@ -95,8 +95,6 @@ pub struct SegmentVerdict {
     pub ack_rtt_ns: Option<i64>,
     /// Bytes in flight when that newest segment was sent: the queue its RTT waited behind.
     pub ack_rtt_in_flight: Option<u32>,
-    /// Bytes sent and not yet acknowledged after this data segment (sequence-number method).
-    pub bytes_in_flight: Option<u32>,
     /// Length of the largest segment of the other direction this ACK fully acknowledged.
     pub acked_segment_len: Option<u32>,
 }
@@ -345,10 +343,10 @@ impl SeqAnalysis {
         verdict.ack_rtt_in_flight = newest_covered.and_then(|(_, in_flight)| in_flight);
         verdict.acked_segment_len = acked_len;
         if seglen > 0 {
-            verdict.bytes_in_flight =
-                Some(fwd.nextseq.wrapping_sub(rev.lastack)).filter(|&b| b > 0 && b < 2_000_000_000);
+            // Bytes sent and not yet acknowledged (Wireshark's bytes_in_flight).
             if let Some(sent) = fwd.unacked.get_mut(unacked_len) {
-                sent.in_flight = verdict.bytes_in_flight;
+                sent.in_flight = Some(fwd.nextseq.wrapping_sub(rev.lastack))
+                    .filter(|&b| b > 0 && b < 2_000_000_000);
             }
         }
         verdict.flags |= f;

@@ -4,7 +4,8 @@
 use std::net::IpAddr;
 
 use etherparse::{
-    EtherType, LaxNetSlice, LaxSlicedPacket, TcpOptionElement, TcpSlice, TransportSlice,
+    EtherType, LaxNetSlice, LaxSlicedPacket, TcpOptionElement, TcpOptionsIterator, TcpSlice,
+    TransportSlice,
 };
 
 /// LINKTYPE_* values this decoder understands (<https://www.tcpdump.org/linktypes.html>).
@@ -129,6 +130,89 @@ const IPPROTO_UDP: u8 = 17;
 
 /// Decodes one frame of link type `linktype`.
 pub fn decode(linktype: u32, data: &[u8]) -> Result<Packet, Undecodable> {
+    if linktype == linktype::ETHERNET {
+        if let Some(packet) = ethernet_tcp(data) {
+            return Ok(packet);
+        }
+    }
+    decode_general(linktype, data)
+}
+
+/// The common frame, Ethernet → IPv4 (no options, not fragmented) or IPv6 (no extension
+/// headers) → a whole TCP header, decoded in place. Anything else returns None and goes to
+/// etherparse, whose sliced-packet structs cost more than the rest of the analysis of a
+/// headers-only capture. Tests hold it equal to [`decode_general`] on every corpus frame.
+fn ethernet_tcp(data: &[u8]) -> Option<Packet> {
+    let be16 = |b: &[u8], i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+    let ip = data.get(14..)?;
+    let (src, dst, dont_fragment, header_len, tcp_len) = match be16(data, 12) {
+        0x0800 => {
+            let h = ip.get(..20)?;
+            // Only DF may be set among the flags and offset: no evil bit, no fragment.
+            if h[0] != 0x45 || h[9] != IPPROTO_TCP || be16(h, 6) & 0xbfff != 0 {
+                return None;
+            }
+            let src: [u8; 4] = h[12..16].try_into().ok()?;
+            let dst: [u8; 4] = h[16..20].try_into().ok()?;
+            let tcp_len = (be16(h, 2) as usize).checked_sub(20)?;
+            (
+                IpAddr::from(src),
+                IpAddr::from(dst),
+                h[6] & 0x40 != 0,
+                20,
+                tcp_len,
+            )
+        }
+        0x86dd => {
+            let h = ip.get(..40)?;
+            if h[0] >> 4 != 6 || h[6] != IPPROTO_TCP {
+                return None;
+            }
+            let src: [u8; 16] = h[8..24].try_into().ok()?;
+            let dst: [u8; 16] = h[24..40].try_into().ok()?;
+            (
+                IpAddr::from(src),
+                IpAddr::from(dst),
+                true,
+                40,
+                be16(h, 4) as usize,
+            )
+        }
+        _ => return None,
+    };
+    // The TCP bytes captured, without Ethernet padding beyond the IP length.
+    let tcp = ip.get(header_len..(header_len + tcp_len).min(ip.len()))?;
+    let tcp_header_len = (*tcp.get(12)? >> 4) as usize * 4;
+    // A short segment, or options cut by the snaplen: the general path's cases.
+    if tcp_header_len < 20 || tcp.len() < tcp_header_len || tcp_len < tcp_header_len {
+        return None;
+    }
+    let h = &tcp[..tcp_header_len];
+    let be32 = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+    let mut segment = TcpSegment {
+        sport: be16(h, 0),
+        dport: be16(h, 2),
+        seq: be32(4),
+        ack: be32(8),
+        flags: be16(h, 12) & 0x0fff,
+        window: be16(h, 14),
+        seglen: (tcp_len - tcp_header_len) as u32,
+        mss: None,
+        wscale: None,
+        sack_permitted: false,
+    };
+    read_options(&mut segment, TcpOptionsIterator::from_slice(&h[20..]));
+    Some(Packet {
+        src,
+        dst,
+        dont_fragment,
+        partial: false,
+        transport: Transport::Tcp(segment),
+    })
+}
+
+/// Every link type, every IP and transport case, through etherparse's lax sliced packet.
+pub fn decode_general(linktype: u32, data: &[u8]) -> Result<Packet, Undecodable> {
     let sliced = match linktype {
         linktype::ETHERNET => {
             LaxSlicedPacket::from_ethernet(data).map_err(|_| Undecodable::Truncated)?
@@ -339,7 +423,13 @@ fn tcp_segment(tcp: &TcpSlice<'_>, ip_payload_len: u32) -> TcpSegment {
         wscale: None,
         sack_permitted: false,
     };
-    for option in tcp.options_iterator() {
+    read_options(&mut segment, tcp.options_iterator());
+    segment
+}
+
+/// MSS, window scale and SACK-permitted, up to the first malformed option.
+fn read_options(segment: &mut TcpSegment, options: TcpOptionsIterator<'_>) {
+    for option in options {
         match option {
             Ok(TcpOptionElement::MaximumSegmentSize(mss)) => segment.mss = Some(mss),
             // Wireshark (and RFC 7323 §2.3) clamp shifts above 14 to 14.
@@ -351,7 +441,6 @@ fn tcp_segment(tcp: &TcpSlice<'_>, ip_payload_len: u32) -> TcpSegment {
             Err(_) => break,
         }
     }
-    segment
 }
 
 /// IP payload length as the sender's IP header states it (TSO captures with a zero IPv4 total

@@ -7,8 +7,9 @@ mod common;
 
 use std::io::Cursor;
 
+use etherparse::{PacketBuilder, TcpOptionElement};
 use netsight_packet::analyze_reader;
-use netsight_packet::dissect::decode;
+use netsight_packet::dissect::{decode, decode_general};
 use netsight_packet::pcap_read::PcapReadError;
 use proptest::prelude::*;
 
@@ -54,6 +55,69 @@ fn every_corpus_file_is_analysed_or_refused_cleanly() {
         frames > 3000,
         "the corpus holds thousands of frames, read {frames}"
     );
+}
+
+/// `decode` takes a hand-written path for Ethernet → IP → TCP; it must say exactly what
+/// etherparse's general path says, frame by frame.
+#[test]
+fn the_fast_path_decodes_every_corpus_frame_as_etherparse_does() {
+    let files = common::corpus_files();
+    if files.is_empty() {
+        return common::skip("shared corpus not found (set NETSIGHT_CORPUS)");
+    }
+    let (mut compared, mut tcp) = (0u64, 0u64);
+    let mut differences = Vec::new();
+    for file in &files {
+        let Ok(input) = std::fs::File::open(file) else {
+            continue;
+        };
+        let _ = netsight_packet::pcap_read::read_frames("corpus", input, |f| {
+            let general = decode_general(f.linktype, f.data);
+            if f.linktype == 1 {
+                compared += 1;
+                tcp += u64::from(matches!(
+                    &general,
+                    Ok(p) if matches!(p.transport, netsight_packet::dissect::Transport::Tcp(_))
+                ));
+            }
+            let fast = decode(f.linktype, f.data);
+            if fast != general && differences.len() < 10 {
+                differences.push(format!(
+                    "{} frame {}:\n  fast    {fast:?}\n  general {general:?}",
+                    file.display(),
+                    f.number
+                ));
+            }
+        });
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    assert!(
+        compared > 3000 && tcp > 1000,
+        "too few Ethernet TCP frames to mean anything: {compared} frames, {tcp} TCP"
+    );
+}
+
+/// A valid Ethernet frame carrying TCP with options and payload, over IPv4 or IPv6.
+fn ethernet_tcp_frame(v6: bool, payload_len: usize) -> Vec<u8> {
+    let link = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let ip = if v6 {
+        link.ipv6([0xfe; 16], [0xfd; 16], 64)
+    } else {
+        link.ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+    };
+    let tcp = ip
+        .tcp(40000, 443, 123_456, 512)
+        .syn()
+        .ack(99)
+        .options(&[
+            TcpOptionElement::MaximumSegmentSize(1460),
+            TcpOptionElement::SelectiveAcknowledgementPermitted,
+            TcpOptionElement::WindowScale(9),
+        ])
+        .unwrap();
+    let mut frame = Vec::new();
+    tcp.write(&mut frame, &vec![0x61; payload_len]).unwrap();
+    frame
 }
 
 #[test]
@@ -134,6 +198,35 @@ proptest! {
         }
         frame.extend_from_slice(&ip);
         let _ = decode(1, &frame);
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_etherparse_on_mutated_frames(
+        v6 in any::<bool>(),
+        payload_len in 0usize..64,
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        field_flips in prop::collection::vec((any::<prop::sample::Index>(), 0u8..8), 0..3),
+        cut in any::<prop::sample::Index>(),
+        padding in 0usize..8,
+    ) {
+        let mut frame = ethernet_tcp_frame(v6, payload_len);
+        frame.extend(std::iter::repeat_n(0, padding)); // Ethernet padding past the IP length
+        // Single-bit flips in the bytes the fast path decides on: EtherType, version/IHL,
+        // lengths, flags and fragment offset, protocol / next header, TCP data offset, options.
+        let fields: &[usize] = if v6 {
+            &[12, 13, 14, 18, 19, 20, 66, 74, 75, 76]
+        } else {
+            &[12, 13, 14, 16, 17, 20, 21, 23, 46, 54, 55, 56]
+        };
+        for (at, bit) in field_flips {
+            frame[fields[at.index(fields.len())]] ^= 1 << bit;
+        }
+        for (at, value) in flips {
+            let i = at.index(frame.len());
+            frame[i] = value;
+        }
+        frame.truncate(cut.index(frame.len() + 1).max(14));
+        prop_assert_eq!(decode(1, &frame), decode_general(1, &frame));
     }
 }
 

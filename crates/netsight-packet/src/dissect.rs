@@ -187,21 +187,11 @@ fn ethernet_tcp(data: &[u8]) -> Option<Packet> {
     if tcp_header_len < 20 || tcp.len() < tcp_header_len || tcp_len < tcp_header_len {
         return None;
     }
-    let h = &tcp[..tcp_header_len];
-    let be32 = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-    let mut segment = TcpSegment {
-        sport: be16(h, 0),
-        dport: be16(h, 2),
-        seq: be32(4),
-        ack: be32(8),
-        flags: be16(h, 12) & 0x0fff,
-        window: be16(h, 14),
-        seglen: (tcp_len - tcp_header_len) as u32,
-        mss: None,
-        wscale: None,
-        sack_permitted: false,
-    };
-    read_options(&mut segment, TcpOptionsIterator::from_slice(&h[20..]));
+    let (mut segment, _) = fixed_tcp_header(tcp, tcp_len as u32)?;
+    read_options(
+        &mut segment,
+        TcpOptionsIterator::from_slice(&tcp[20..tcp_header_len]),
+    );
     Some(Packet {
         src,
         dst,

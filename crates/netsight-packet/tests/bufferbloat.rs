@@ -20,10 +20,10 @@ const SERVER_SEQ: u32 = 5001;
 /// Window 65535 << 7 (the handshake's scale): the receiver never limits the sender.
 const OPEN_WINDOW: u16 = 65535;
 
-struct Path {
+struct Bottleneck {
     /// Two-way propagation delay without any queue, µs.
     base_rtt_us: i64,
-    /// Bottleneck rate, bytes per µs (0.625 = 5 Mbit/s).
+    /// Rate, bytes per µs (0.625 = 5 Mbit/s).
     bytes_per_us: f64,
     /// Congestion window cap in segments (receive buffer, or what a right-sized queue allows).
     max_cwnd: u32,
@@ -33,7 +33,7 @@ struct Path {
 /// A sender in slow start (10 segments, +1 per ACK) behind a FIFO bottleneck: each segment
 /// leaves the queue after everything queued ahead of it, and its ACK (one per segment) arrives
 /// one base RTT later. Returns the conversation as seen at the sender.
-fn bulk_through_fifo(p: &Path) -> Vec<Seg> {
+fn bulk_through_fifo(p: &Bottleneck) -> Vec<Seg> {
     let mut out = handshake(Some(7), OPEN_WINDOW);
     out[1].t_us = p.base_rtt_us;
     out[2].t_us = p.base_rtt_us + 1;
@@ -137,7 +137,7 @@ fn slow_start_into_a_deep_fifo_is_bufferbloat() {
     // 5 Mbit/s, 2 ms path, the window grows to 300 segments: ~0.7 s of queue at the end.
     let (_, a) = case.analyze(
         "deep-fifo",
-        &bulk_through_fifo(&Path {
+        &bulk_through_fifo(&Bottleneck {
             base_rtt_us: 2_000,
             bytes_per_us: 0.625,
             max_cwnd: 300,
@@ -174,7 +174,7 @@ fn right_sized_buffer_and_long_path_are_not_bufferbloat() {
     // 100 Mbit/s, 2 ms: BDP 17 segments; the window stops at 20 (a queue of ~0.35 ms).
     let (_, small) = case.analyze(
         "right-sized",
-        &bulk_through_fifo(&Path {
+        &bulk_through_fifo(&Bottleneck {
             base_rtt_us: 2_000,
             bytes_per_us: 12.5,
             max_cwnd: 20,
@@ -184,7 +184,7 @@ fn right_sized_buffer_and_long_path_are_not_bufferbloat() {
     // 100 Mbit/s, 80 ms: a high RTT that is all propagation, no queue.
     let (_, long) = case.analyze(
         "long-path",
-        &bulk_through_fifo(&Path {
+        &bulk_through_fifo(&Bottleneck {
             base_rtt_us: 80_000,
             bytes_per_us: 12.5,
             max_cwnd: 400,
@@ -228,7 +228,7 @@ fn rtt_samples_agree_with_tshark() {
     let case = Case::new("bloat-oracle");
     let (path, a) = case.analyze(
         "oracle",
-        &bulk_through_fifo(&Path {
+        &bulk_through_fifo(&Bottleneck {
             base_rtt_us: 2_000,
             bytes_per_us: 0.625,
             max_cwnd: 100,

@@ -20,6 +20,7 @@ const SERVER_SEQ: u32 = 5001;
 /// Window 65535 << 7 (the handshake's scale): the receiver never limits the sender.
 const OPEN_WINDOW: u16 = 65535;
 
+/// A path through one FIFO bottleneck, and how much the sender sends into it.
 struct Bottleneck {
     /// Two-way propagation delay without any queue, µs.
     base_rtt_us: i64,

@@ -72,22 +72,24 @@ fn tune(pair: &NetnsPair, args: &[&str]) -> std::process::Output {
     pair.exec(&pair.a, full[0], &full[1..])
 }
 
+/// `netsight tune ARGS` in the first namespace, which must succeed; its stdout.
+fn tune_ok(pair: &NetnsPair, args: &[&str]) -> String {
+    let mut full = vec!["tune"];
+    full.extend_from_slice(args);
+    pair.exec_ok(&pair.a, netsight(), &full)
+}
+
 #[test]
 fn apply_then_rollback_restores_every_byte() {
     let Some(pair) = detuned() else { return };
     let host_before = support::run("sysctl", &["-n", "net.ipv4.tcp_rmem", "net.core.somaxconn"]);
     let before = sysctl_dump(&pair, &pair.a);
 
-    let out = tune(
+    let out = tune_ok(
         &pair,
         &["apply", "--yes", "--json", "--profile", "connections"],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let applied: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let applied: Value = serde_json::from_str(&out).unwrap();
     let changes = applied["applied"].as_array().unwrap();
     assert!(changes.len() >= 5, "{applied}");
     for c in changes {
@@ -106,22 +108,11 @@ fn apply_then_rollback_restores_every_byte() {
         host_before
     );
     // A second apply is journaled on top; one rollback undoes both.
-    let out = tune(
+    tune_ok(
         &pair,
         &["apply", "--yes", "--set", "net.core.somaxconn=9000"],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    let out = tune(&pair, &["rollback"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    tune_ok(&pair, &["rollback"]);
     assert_eq!(
         sysctl_dump(&pair, &pair.a),
         before,
@@ -173,12 +164,7 @@ fn failing_write_midway_leaves_nothing_changed() {
 fn unconfirmed_apply_reverts_and_confirmed_stays() {
     let Some(pair) = detuned() else { return };
     let before = sysctl_dump(&pair, &pair.a);
-    let out = tune(&pair, &["apply", "--yes", "--confirm-within", "2s"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    tune_ok(&pair, &["apply", "--yes", "--confirm-within", "2s"]);
     assert_eq!(
         read(&pair, &pair.a, "net.ipv4.tcp_rmem").split(' ').nth(1),
         Some("131072")
@@ -198,38 +184,23 @@ fn unconfirmed_apply_reverts_and_confirmed_stays() {
     let late = tune(&pair, &["confirm"]);
     assert!(!late.status.success());
 
-    let out = tune(&pair, &["apply", "--yes", "--confirm-within", "3s"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let confirmed = tune(&pair, &["confirm"]);
-    assert!(
-        confirmed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&confirmed.stderr)
-    );
+    tune_ok(&pair, &["apply", "--yes", "--confirm-within", "3s"]);
+    tune_ok(&pair, &["confirm"]);
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(
         read(&pair, &pair.a, "net.ipv4.tcp_rmem").split(' ').nth(1),
         Some("131072"),
         "a confirmed apply must stay"
     );
-    assert!(tune(&pair, &["rollback"]).status.success());
+    tune_ok(&pair, &["rollback"]);
     assert_same(&before, &sysctl_dump(&pair, &pair.a), "after rollback");
 }
 
 #[test]
 fn host_wide_values_are_not_planned_inside_a_namespace() {
     let Some(pair) = detuned() else { return };
-    let out = tune(&pair, &["audit", "--json", "--profile", "throughput"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let audit: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = tune_ok(&pair, &["audit", "--json", "--profile", "throughput"]);
+    let audit: Value = serde_json::from_str(&out).unwrap();
     let item = |key: &str| {
         audit["items"]
             .as_array()

@@ -128,14 +128,11 @@ fn syn_outcomes(tcp: &[&Flow], flooded: &HashSet<SocketAddr>, out: &mut Vec<Diag
         .filter(|f| opened_by_syn(f) && !flooded.contains(&f.b))
     {
         let Some(h) = f.handshake else { continue };
-        let answer = if h.answer == "none" && f.b_to_a.packets > 0 {
+        // "none" with packets from the server is a capture that missed the answer, not silence.
+        if h.answer == "synack" || (h.answer == "none" && f.b_to_a.packets > 0) {
             continue;
-        } else {
-            h.answer
-        };
-        if answer != "synack" {
-            groups.entry((f.b, answer)).or_default().push(f);
         }
+        groups.entry((f.b, h.answer)).or_default().push(f);
     }
     for ((server, answer), flows) in groups {
         let attempts = flows.len();

@@ -165,11 +165,16 @@ impl RttStats {
             s.xx += x * x;
             s.yy += y * y;
             s.xy += x * y;
-            let var_x = s.n * s.xx - s.x * s.x;
-            let var_y = s.n * s.yy - s.y * s.y;
-            self.rtt_inflight_correlation = (var_x > 0.0 && var_y > 0.0)
-                .then(|| (s.n * s.xy - s.x * s.y) / (var_x * var_y).sqrt());
         }
+    }
+
+    /// Pearson correlation from the sums, once at the end rather than per sample.
+    fn finish(&mut self) {
+        let s = &self.sums;
+        let var_x = s.n * s.xx - s.x * s.x;
+        let var_y = s.n * s.yy - s.y * s.y;
+        self.rtt_inflight_correlation =
+            (var_x > 0.0 && var_y > 0.0).then(|| (s.n * s.xy - s.x * s.y) / (var_x * var_y).sqrt());
     }
 }
 
@@ -505,7 +510,7 @@ impl FlowTable {
         });
     }
 
-    /// Finishes the table: durations, throughput and handshake summaries.
+    /// Finishes the table: durations, throughput, RTT correlation and handshake summaries.
     pub fn finish(self) -> Vec<Flow> {
         let origin = self.first_ts_ns.unwrap_or(0);
         self.flows
@@ -516,6 +521,7 @@ impl FlowTable {
                 flow.expert.add(&flow.b_to_a.expert);
                 flow.start_s = (flow.first_ts_ns - origin) as f64 / 1e9;
                 flow.duration_s = (flow.last_ts_ns - flow.first_ts_ns) as f64 / 1e9;
+                flow.rtt.finish();
                 if flow.duration_s >= MIN_RATE_DURATION_S {
                     flow.a_to_b_bits_per_s = Some(flow.a_to_b.bytes as f64 * 8.0 / flow.duration_s);
                     flow.b_to_a_bits_per_s = Some(flow.b_to_a.bytes as f64 * 8.0 / flow.duration_s);

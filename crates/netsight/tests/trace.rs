@@ -171,8 +171,9 @@ fn retransmissions_match_the_kernel_counter() {
             "DROP",
         ],
     );
-    let tracer = Command::new(netsight())
-        .args(["trace", "retrans", "--duration", "7", "--json"])
+    let mut tracer = Command::new(netsight())
+        // The readings below take ~6 s; a slow, loaded CI run needs the margin.
+        .args(["trace", "retrans", "--duration", "12", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -205,8 +206,13 @@ fn retransmissions_match_the_kernel_counter() {
     // Let the connection finish (queued data, FIN) before the second reading.
     std::thread::sleep(std::time::Duration::from_millis(2000));
     let after = retrans_segs(&pair, &pair.a);
+    let traced_the_whole_window = tracer.try_wait().unwrap().is_none();
     let out = tracer.wait_with_output().unwrap();
     drop(sink);
+    assert!(
+        traced_the_whole_window,
+        "the tracer ended before the second counter reading: the comparison would be unfair"
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -216,10 +222,15 @@ fn retransmissions_match_the_kernel_counter() {
     // The counter counts segments (a retransmitted GSO skb carries several), and
     // counts them before transmission: a retransmit that then fails in transmit
     // (err != 0, seen under load) is in the counter; one that fails earlier is not.
-    let (mut ok, mut failed) = (0u64, 0u64);
-    for e in String::from_utf8_lossy(&out.stdout)
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = &lines.last().unwrap()["summary"];
+    assert_eq!(summary["lost_events"], 0, "an incomplete trace: {summary}");
+    let (mut ok, mut failed) = (0u64, 0u64);
+    for e in lines
+        .iter()
         .filter(|e| e["local_addr"] == pair.addr_a.as_str())
     {
         let segs = e["segs"].as_u64().unwrap();

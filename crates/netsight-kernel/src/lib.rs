@@ -19,8 +19,10 @@ pub mod qdisc;
 pub mod raw;
 pub mod snapshot;
 pub mod sockets;
+pub mod state_dir;
 pub mod support;
 pub mod sysctl;
+pub mod sysctl_tree;
 
 pub use collect::LiveSource;
 pub use delta::{delta, Rates};

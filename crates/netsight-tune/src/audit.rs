@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::bdp::{bdp, human_bytes, human_speed, Bdp, KERNEL_TCP_RMEM_MAX};
 use crate::host::{is_physical, HostFacts};
-use crate::journal::SysctlChange;
+use crate::journal::{SysctlChange, SysctlTree};
 use crate::TuneError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -54,13 +54,25 @@ pub struct TuneOptions {
 }
 
 pub fn parse_override(text: &str) -> Result<SysctlChange, TuneError> {
-    match text.split_once('=') {
-        Some((key, value)) if !key.trim().is_empty() && !key.contains("..") => Ok(SysctlChange {
-            key: key.trim().replace('/', "."),
-            value: value.trim().to_string(),
-        }),
-        _ => Err(TuneError::BadOverride(text.to_string())),
-    }
+    let Some((key, value)) = text.split_once('=') else {
+        return Err(TuneError::BadOverride(text.to_string()));
+    };
+    let key = netsight_kernel::sysctl_tree::SysctlKey::parse(key.trim())?;
+    Ok(SysctlChange {
+        key: key.name(),
+        value: value.trim().to_string(),
+    })
+}
+
+/// Checks a `--set` against the tree it would be written to: the key exists and is
+/// writable here (host-wide keys are refused inside a child namespace), and the
+/// value has the key's type and range.
+pub fn check_override(tree: &SysctlTree, change: &SysctlChange) -> Result<(), TuneError> {
+    let key = netsight_kernel::sysctl_tree::SysctlKey::parse(&change.key)?;
+    tree.check_writable(&key)?;
+    let current = tree.read_raw(&key)?;
+    netsight_kernel::sysctl_tree::validate_value(&key, &current, &change.value)?;
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::journal::{same_value, SysctlChange};
+use crate::TuneError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
@@ -29,31 +30,68 @@ impl ExportFormat {
 /// order, so it wins over distribution defaults.
 pub const SYSCTL_D_NAME: &str = "90-netsight.conf";
 
-pub fn render(format: ExportFormat, changes: &[SysctlChange], header: &str) -> String {
+/// The output runs as root at boot, so every key and value is checked and
+/// quoted for its format: a control character (a newline would add a line or a
+/// section) is refused everywhere; the shell gets single-quoted words; tuned,
+/// whose values expand `${f:exec:...}` and end at `#`, gets only plain characters.
+pub fn render(
+    format: ExportFormat,
+    changes: &[SysctlChange],
+    header: &str,
+) -> Result<String, TuneError> {
+    let header: String = header.chars().filter(|c| !c.is_control()).collect();
+    for c in changes {
+        let key = netsight_kernel::sysctl_tree::SysctlKey::parse(&c.key)?;
+        let refuse = |why: &str| TuneError::Unexportable {
+            key: key.name(),
+            value: c.value.clone(),
+            why: why.to_string(),
+        };
+        if c.value.chars().any(char::is_control) {
+            return Err(refuse("control characters cannot be exported"));
+        }
+        let plain = c.value.chars().all(|ch| {
+            ch.is_ascii_alphanumeric() || matches!(ch, ' ' | '_' | '-' | '.' | ':' | ',' | '/')
+        });
+        if format == ExportFormat::Tuned && !plain {
+            return Err(refuse(
+                "tuned profiles take only letters, digits, spaces and _ - . : , /",
+            ));
+        }
+    }
     let mut out = String::new();
     match format {
         ExportFormat::SysctlD => {
             out.push_str(&format!("# /etc/sysctl.d/{SYSCTL_D_NAME}: {header}\n"));
             for c in changes {
-                out.push_str(&format!("{} = {}\n", c.key, c.value));
+                out.push_str(&format!("{} = {}\n", c.key, c.value.trim()));
             }
         }
         ExportFormat::Shell => {
             out.push_str(&format!("#!/bin/sh\n# {header}\nset -e\n"));
             for c in changes {
-                out.push_str(&format!("sysctl -w {}=\"{}\"\n", c.key, c.value));
+                out.push_str(&format!(
+                    "sysctl -w {}\n",
+                    shell_quote(&format!("{}={}", c.key, c.value))
+                ));
             }
         }
         ExportFormat::Tuned => {
             out.push_str(&format!(
-                "# /etc/tuned/netsight/tuned.conf, then `tuned-adm profile netsight`\n[main]\nsummary={header}\n\n[sysctl]\n"
+                "# /etc/tuned/netsight/tuned.conf, then `tuned-adm profile netsight`\n[main]\nsummary={}\n\n[sysctl]\n",
+                header.replace(['#', '$', '[', ']'], " ")
             ));
             for c in changes {
                 out.push_str(&format!("{}={}\n", c.key, c.value));
             }
         }
     }
-    out
+    Ok(out)
+}
+
+/// One shell word that means exactly `text`: single quotes, each `'` as `'\''`.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 /// A setting in a sysctl configuration file that differs from the one we want.
@@ -147,14 +185,71 @@ mod tests {
             change("net.core.somaxconn", "4096"),
             change("net.ipv4.tcp_rmem", "4096 131072 67108864"),
         ];
-        let d = render(ExportFormat::SysctlD, &plan, "test");
+        let d = render(ExportFormat::SysctlD, &plan, "test").unwrap();
         assert!(d.contains("net.ipv4.tcp_rmem = 4096 131072 67108864\n"));
-        let sh = render(ExportFormat::Shell, &plan, "test");
-        assert!(sh.contains("sysctl -w net.ipv4.tcp_rmem=\"4096 131072 67108864\"\n"));
-        let tuned = render(ExportFormat::Tuned, &plan, "test");
+        let sh = render(ExportFormat::Shell, &plan, "test").unwrap();
+        assert!(sh.contains("sysctl -w 'net.ipv4.tcp_rmem=4096 131072 67108864'\n"));
+        let tuned = render(ExportFormat::Tuned, &plan, "test").unwrap();
         assert!(tuned.contains("[sysctl]\nnet.core.somaxconn=4096\n"));
         assert_eq!(ExportFormat::parse("sysctl.d"), Some(ExportFormat::SysctlD));
         assert_eq!(ExportFormat::parse("xml"), None);
+    }
+
+    #[test]
+    fn hostile_values_cannot_escape_their_line() {
+        let formats = [
+            ExportFormat::SysctlD,
+            ExportFormat::Shell,
+            ExportFormat::Tuned,
+        ];
+        for value in [
+            "1\nkernel.core_pattern=|/tmp/x",
+            "1\n[script]\nscript=/tmp/x",
+            "1\r\n",
+            "\u{0}",
+        ] {
+            for f in formats {
+                assert!(
+                    render(f, &[change("net.core.somaxconn", value)], "t").is_err(),
+                    "{f:?} took {value:?}"
+                );
+            }
+        }
+        for value in ["$(id)", "`id`", "'; id; '", "${f:exec:/bin/id}", "1 # x"] {
+            assert!(render(
+                ExportFormat::Tuned,
+                &[change("net.core.somaxconn", value)],
+                "t"
+            )
+            .is_err());
+            let sh = render(
+                ExportFormat::Shell,
+                &[change("net.core.somaxconn", value)],
+                "t",
+            )
+            .unwrap();
+            // The real shell must see the value as one literal argument.
+            let script = sh.replace("sysctl -w ", "printf '%s\\n' ");
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                format!("net.core.somaxconn={value}\n"),
+                "{sh}"
+            );
+        }
+        assert!(render(
+            ExportFormat::SysctlD,
+            &[change("kernel.core_pattern", "x")],
+            "t"
+        )
+        .is_err());
+        // A header cannot add lines either.
+        let d = render(ExportFormat::SysctlD, &[], "a\nkernel.x=1").unwrap();
+        assert_eq!(d.lines().count(), 1);
     }
 
     #[test]

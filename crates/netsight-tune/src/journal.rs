@@ -1,99 +1,56 @@
 //! Applying sysctl changes all-or-nothing, with a journal of the previous values
 //! written before the first change, a confirmation deadline (`--confirm-within`)
-//! and an exact rollback.
+//! and an exact rollback. The journal lives in a root-owned state directory, is
+//! locked for every change, and the watchdog that may revert it holds a lock of
+//! its own while it lives, so anyone can tell whether it is still there.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use netsight_kernel::state_dir::{StateDir, StateLock};
+pub use netsight_kernel::sysctl_tree::{same_value, SysctlKey, SysctlTree};
 use serde::{Deserialize, Serialize};
 
 use crate::TuneError;
 
-/// The sysctl tree of the running kernel as seen from this network namespace
-/// (`/proc/sys`), or any directory laid out like it (tests).
-#[derive(Debug, Clone)]
-pub struct SysctlTree {
-    root: PathBuf,
+fn key_of(name: &str) -> Result<SysctlKey, TuneError> {
+    Ok(SysctlKey::parse(name)?)
 }
 
-impl SysctlTree {
-    pub fn live() -> SysctlTree {
-        SysctlTree::at("/proc/sys")
-    }
-
-    pub fn at(root: impl Into<PathBuf>) -> SysctlTree {
-        SysctlTree { root: root.into() }
-    }
-
-    /// `net.ipv4.tcp_rmem` -> /proc/sys/net/ipv4/tcp_rmem (`/` also accepted, as sysctl does).
-    pub fn path(&self, key: &str) -> PathBuf {
-        self.root.join(key.replace('.', "/"))
-    }
-
-    /// The file's exact content (with the kernel's tabs and trailing newline).
-    pub fn read_raw(&self, key: &str) -> Result<String, TuneError> {
-        let path = self.path(key);
-        std::fs::read_to_string(&path).map_err(|source| TuneError::Sysctl {
+/// Writes `value` and reads it back; the kernel may refuse or clamp a value.
+fn write_verified(tree: &SysctlTree, key: &str, value: &str) -> Result<(), TuneError> {
+    let k = key_of(key)?;
+    tree.write(&k, value)?;
+    let read = tree.read_raw(&k)?;
+    if same_value(&read, value) {
+        Ok(())
+    } else {
+        Err(TuneError::NotTaken {
             key: key.to_string(),
-            operation: "read",
-            path,
-            source,
+            wrote: value.to_string(),
+            read: read.trim_end().to_string(),
         })
-    }
-
-    pub fn write(&self, key: &str, value: &str) -> Result<(), TuneError> {
-        let path = self.path(key);
-        // One write(2) of the whole line, as `echo value >` does: the kernel parses
-        // each write separately and accepts the newline (and tabs between words).
-        let line = format!("{}\n", value.trim_end_matches('\n'));
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(line.as_bytes()));
-        written.map_err(|source| TuneError::Sysctl {
-            key: key.to_string(),
-            operation: "write",
-            path,
-            source,
-        })
-    }
-
-    /// Writes `value` and reads it back; the kernel may refuse or clamp a value.
-    fn write_verified(&self, key: &str, value: &str) -> Result<(), TuneError> {
-        self.write(key, value)?;
-        let read = self.read_raw(key)?;
-        if same_value(&read, value) {
-            Ok(())
-        } else {
-            Err(TuneError::NotTaken {
-                key: key.to_string(),
-                wrote: value.to_string(),
-                read: read.trim_end().to_string(),
-            })
-        }
-    }
-
-    /// Puts back a journaled value and checks the file reads exactly as before.
-    fn restore(&self, entry: &JournalEntry) -> Result<(), TuneError> {
-        self.write(&entry.key, &entry.previous)?;
-        let read = self.read_raw(&entry.key)?;
-        if read == entry.previous {
-            Ok(())
-        } else {
-            Err(TuneError::NotTaken {
-                key: entry.key.clone(),
-                wrote: entry.previous.trim_end().to_string(),
-                read: read.trim_end().to_string(),
-            })
-        }
     }
 }
 
-/// Values compare by their whitespace-separated words ("4096\t131072" == "4096 131072").
-pub fn same_value(a: &str, b: &str) -> bool {
-    a.split_whitespace().eq(b.split_whitespace())
+fn read_raw(tree: &SysctlTree, key: &str) -> Result<String, TuneError> {
+    Ok(tree.read_raw(&key_of(key)?)?)
+}
+
+/// Puts back a journaled value and checks the file reads exactly as before.
+fn restore(tree: &SysctlTree, entry: &JournalEntry) -> Result<(), TuneError> {
+    let k = key_of(&entry.key)?;
+    tree.write(&k, &entry.previous)?;
+    let read = tree.read_raw(&k)?;
+    if read == entry.previous {
+        Ok(())
+    } else {
+        Err(TuneError::NotTaken {
+            key: entry.key.clone(),
+            wrote: entry.previous.trim_end().to_string(),
+            read: read.trim_end().to_string(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,41 +78,87 @@ pub struct Journal {
     pub changes: Vec<JournalEntry>,
 }
 
-impl Journal {
-    pub fn load(path: &Path) -> Result<Option<Journal>, TuneError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(TuneError::State {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
+/// The journal of one network namespace in a trusted state directory:
+/// `tune-<namespace inode>.json`, its lock, and the watchdog's lock.
+#[derive(Debug, Clone)]
+pub struct JournalStore {
+    dir: StateDir,
+    name: String,
+}
+
+impl JournalStore {
+    /// The store for `netns` under `dir` (default /run/netsight), which must be
+    /// root's and writable by nobody else.
+    pub fn open(dir: Option<&Path>, netns: &str) -> Result<JournalStore, TuneError> {
+        let dir = match dir {
+            Some(d) => StateDir::open(d)?,
+            None => StateDir::open_default()?,
         };
-        serde_json::from_str(&text)
+        let inode: String = netns
+            .split('#')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        Ok(JournalStore {
+            dir,
+            name: format!("tune-{inode}"),
+        })
+    }
+
+    pub fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join(format!("{}.json", self.name))
+    }
+
+    pub fn load(&self) -> Result<Option<Journal>, TuneError> {
+        let Some(bytes) = self.dir.read(&format!("{}.json", self.name))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| TuneError::CorruptJournal {
-                path: path.to_path_buf(),
+                path: self.path(),
                 detail: e.to_string(),
             })
     }
 
     /// Written to a temporary file, synced and renamed: a crash leaves the old or the new journal.
-    pub fn save(&self, path: &Path) -> Result<(), TuneError> {
-        let state_err = |source| TuneError::State {
-            path: path.to_path_buf(),
-            source,
+    pub fn save(&self, journal: &Journal) -> Result<(), TuneError> {
+        let text = serde_json::to_vec_pretty(journal).unwrap_or_default();
+        Ok(self.dir.write(&format!("{}.json", self.name), &text)?)
+    }
+
+    fn remove(&self) -> Result<(), TuneError> {
+        Ok(self.dir.remove(&format!("{}.json", self.name))?)
+    }
+
+    /// Serialises applies, rollbacks, confirmations and the watchdog's revert.
+    pub fn lock(&self) -> Result<StateLock, TuneError> {
+        Ok(self.dir.lock(&self.name)?)
+    }
+
+    fn watchdog_lock_name(&self) -> String {
+        format!("{}-watchdog", self.name)
+    }
+
+    /// Held by the watchdog for as long as it runs.
+    pub fn hold_watchdog(&self) -> Result<StateLock, TuneError> {
+        Ok(self.dir.lock(&self.watchdog_lock_name())?)
+    }
+
+    /// Whether a watchdog process holds its lock now.
+    pub fn watchdog_alive(&self) -> bool {
+        let Ok(path) = self
+            .dir
+            .file(&format!("{}.lock", self.watchdog_lock_name()))
+        else {
+            return false;
         };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(state_err)?;
+        match std::fs::File::open(path) {
+            Ok(f) => f.try_lock().is_err(),
+            Err(_) => false,
         }
-        let tmp = path.with_extension("tmp");
-        let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        let mut file = std::fs::File::create(&tmp).map_err(state_err)?;
-        file.write_all(text.as_bytes()).map_err(state_err)?;
-        file.sync_all().map_err(state_err)?;
-        std::fs::rename(&tmp, path).map_err(state_err)
     }
 }
 
@@ -194,10 +197,10 @@ fn netns_cookie() -> Option<u64> {
     (rc == 0).then_some(cookie)
 }
 
-/// The journal at `state` if it belongs to this namespace; None if there is none
-/// or it belongs to a deleted namespace whose inode this one reuses.
-fn load_for(state: &Path, netns: &str) -> Result<Option<Journal>, TuneError> {
-    let Some(journal) = Journal::load(state)? else {
+/// The journal if it belongs to this namespace; None if there is none or it
+/// belongs to a deleted namespace whose inode this one reuses.
+fn load_for(store: &JournalStore, netns: &str) -> Result<Option<Journal>, TuneError> {
+    let Some(journal) = store.load()? else {
         return Ok(None);
     };
     let inode = |id: &str| id.split('#').next().unwrap_or_default().to_string();
@@ -214,19 +217,6 @@ fn load_for(state: &Path, netns: &str) -> Result<Option<Journal>, TuneError> {
             current: netns.to_string(),
         })
     }
-}
-
-/// /run/netsight/tune-<namespace inode>.json: one journal per network namespace, on
-/// tmpfs because sysctl values do not survive a reboot either.
-pub fn default_state_path(netns: &str) -> PathBuf {
-    let inode: String = netns
-        .split('#')
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
-    PathBuf::from(format!("/run/netsight/tune-{inode}.json"))
 }
 
 fn now_unix_ms() -> u64 {
@@ -255,14 +245,15 @@ pub struct AppliedChange {
 /// original previous value, so one rollback undoes every apply.
 pub fn apply(
     tree: &SysctlTree,
-    state: &Path,
+    store: &JournalStore,
     netns: &str,
     changes: &[SysctlChange],
 ) -> Result<Vec<AppliedChange>, TuneError> {
-    let existing = load_for(state, netns)?;
+    let _lock = store.lock()?;
+    let existing = load_for(store, netns)?;
     let mut todo = Vec::new();
     for c in changes {
-        let previous = tree.read_raw(&c.key)?;
+        let previous = read_raw(tree, &c.key)?;
         if !same_value(&previous, &c.value) {
             todo.push((c, previous));
         }
@@ -287,7 +278,7 @@ pub fn apply(
             }),
         }
     }
-    journal.save(state)?;
+    store.save(&journal)?;
 
     let mut done: Vec<JournalEntry> = Vec::new();
     for (c, previous) in &todo {
@@ -296,20 +287,20 @@ pub fn apply(
             previous: previous.clone(),
             applied: c.value.clone(),
         };
-        if let Err(cause) = tree.write_verified(&c.key, &c.value) {
+        if let Err(cause) = write_verified(tree, &c.key, &c.value) {
             // Restore this key too if the refused write still changed it.
-            if tree.read_raw(&c.key).ok().as_ref() != Some(previous) {
+            if read_raw(tree, &c.key).ok().as_ref() != Some(previous) {
                 done.push(entry);
             }
             let restore_failures: Vec<String> = done
                 .iter()
                 .rev()
-                .filter_map(|e| tree.restore(e).err().map(|err| err.to_string()))
+                .filter_map(|e| restore(tree, e).err().map(|err| err.to_string()))
                 .collect();
             if restore_failures.is_empty() {
                 match &existing {
-                    Some(j) => j.save(state)?,
-                    None => remove_journal(state)?,
+                    Some(j) => store.save(j)?,
+                    None => store.remove()?,
                 }
             }
             return Err(TuneError::ApplyFailed {
@@ -330,48 +321,45 @@ pub fn apply(
         .collect())
 }
 
-fn remove_journal(state: &Path) -> Result<(), TuneError> {
-    match std::fs::remove_file(state) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(TuneError::State {
-            path: state.to_path_buf(),
-            source,
-        }),
-    }
-}
-
-fn load_existing(state: &Path, netns: &str) -> Result<Journal, TuneError> {
-    load_for(state, netns)?.ok_or_else(|| TuneError::NoJournal(state.to_path_buf()))
+fn load_existing(store: &JournalStore, netns: &str) -> Result<Journal, TuneError> {
+    load_for(store, netns)?.ok_or_else(|| TuneError::NoJournal(store.path()))
 }
 
 /// Restores every journaled value exactly (newest first) and removes the journal.
 /// Values that cannot be restored stay journaled and are reported.
 pub fn rollback(
     tree: &SysctlTree,
-    state: &Path,
+    store: &JournalStore,
     netns: &str,
 ) -> Result<Vec<JournalEntry>, TuneError> {
-    let journal = load_existing(state, netns)?;
+    let _lock = store.lock()?;
+    rollback_locked(tree, store, netns)
+}
+
+fn rollback_locked(
+    tree: &SysctlTree,
+    store: &JournalStore,
+    netns: &str,
+) -> Result<Vec<JournalEntry>, TuneError> {
+    let journal = load_existing(store, netns)?;
     let mut failed = Vec::new();
     let mut failures = Vec::new();
     for entry in journal.changes.iter().rev() {
-        if let Err(e) = tree.restore(entry) {
+        if let Err(e) = restore(tree, entry) {
             failures.push(e.to_string());
             failed.push(entry.clone());
         }
     }
     if failed.is_empty() {
-        remove_journal(state)?;
+        store.remove()?;
         Ok(journal.changes)
     } else {
         failed.reverse();
-        Journal {
+        store.save(&Journal {
             changes: failed,
             confirm: None,
             ..journal
-        }
-        .save(state)?;
+        })?;
         Err(TuneError::RollbackIncomplete(failures))
     }
 }
@@ -379,36 +367,98 @@ pub fn rollback(
 /// Starts the confirmation clock: unless `confirm` runs within `within`, a
 /// watchdog holding the returned token rolls everything back.
 pub fn arm_confirm(
-    state: &Path,
+    store: &JournalStore,
     netns: &str,
     within: Duration,
 ) -> Result<PendingConfirm, TuneError> {
-    let mut journal = load_existing(state, netns)?;
+    let _lock = store.lock()?;
+    let mut journal = load_existing(store, netns)?;
     let now = now_unix_ms();
     let pending = PendingConfirm {
-        deadline_unix_ms: now + within.as_millis() as u64,
+        deadline_unix_ms: now.saturating_add(within.as_millis() as u64),
         token: format!("{}-{now}", std::process::id()),
     };
     journal.confirm = Some(pending.clone());
-    journal.save(state)?;
+    store.save(&journal)?;
     Ok(pending)
 }
 
-/// Keeps the applied values: the watchdog finds its token gone and exits.
-pub fn confirm(state: &Path, netns: &str) -> Result<Vec<JournalEntry>, TuneError> {
-    let mut journal = match load_existing(state, netns) {
+/// What `confirm` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum ConfirmOutcome {
+    /// Kept in time; `watchdog_was_alive` false means nothing would have reverted them.
+    Kept {
+        changes: Vec<JournalEntry>,
+        watchdog_was_alive: bool,
+    },
+    /// Too late, and the watchdog is reverting them.
+    BeingReverted,
+    /// Too late, the watchdog was gone: reverted now, by this call.
+    RevertedNow(Vec<JournalEntry>),
+}
+
+/// Keeps the applied values if the deadline has not passed: the watchdog finds
+/// its token gone and exits. Past the deadline it says what really happens.
+pub fn confirm(
+    tree: &SysctlTree,
+    store: &JournalStore,
+    netns: &str,
+) -> Result<ConfirmOutcome, TuneError> {
+    let lock = store.lock()?;
+    let mut journal = match load_existing(store, netns) {
         Err(TuneError::NoJournal(_)) => return Err(TuneError::NothingToConfirm),
         other => other?,
     };
+    let watchdog_was_alive = store.watchdog_alive();
     match &journal.confirm {
         None => Err(TuneError::NothingToConfirm),
-        Some(p) if now_unix_ms() >= p.deadline_unix_ms => Err(TuneError::TooLate),
+        Some(p) if now_unix_ms() >= p.deadline_unix_ms => {
+            if watchdog_was_alive {
+                Ok(ConfirmOutcome::BeingReverted)
+            } else {
+                let reverted = rollback_locked(tree, store, netns)?;
+                drop(lock);
+                Ok(ConfirmOutcome::RevertedNow(reverted))
+            }
+        }
         Some(_) => {
             journal.confirm = None;
-            journal.save(state)?;
-            Ok(journal.changes)
+            store.save(&journal)?;
+            Ok(ConfirmOutcome::Kept {
+                changes: journal.changes,
+                watchdog_was_alive,
+            })
         }
     }
+}
+
+/// Reverts an apply whose confirmation deadline passed with no watchdog left to
+/// do it (it was killed, or the machine was short of memory): any netsight run in
+/// the namespace calls this. None when there was nothing to revert.
+pub fn revert_if_expired(
+    tree: &SysctlTree,
+    store: &JournalStore,
+    netns: &str,
+) -> Result<Option<Vec<JournalEntry>>, TuneError> {
+    let Ok(Some(journal)) = load_for(store, netns) else {
+        return Ok(None);
+    };
+    let expired = journal
+        .confirm
+        .as_ref()
+        .is_some_and(|p| now_unix_ms() >= p.deadline_unix_ms);
+    if !expired || store.watchdog_alive() {
+        return Ok(None);
+    }
+    let _lock = store.lock()?;
+    // Re-read under the lock: a confirm or rollback may have come first.
+    let still = load_for(store, netns)?
+        .and_then(|j| j.confirm)
+        .is_some_and(|p| now_unix_ms() >= p.deadline_unix_ms);
+    if !still || store.watchdog_alive() {
+        return Ok(None);
+    }
+    rollback_locked(tree, store, netns).map(Some)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -417,22 +467,33 @@ pub enum WatchdogOutcome {
     Reverted,
 }
 
-/// Waits for the deadline of `token`; reverts unless the apply was confirmed
-/// (or rolled back) in the meantime.
+/// Holds the watchdog lock (calling `ready` once it does), waits for the deadline
+/// of `token` and reverts unless the apply was confirmed (or rolled back) meanwhile.
 pub fn watchdog(
     tree: &SysctlTree,
-    state: &Path,
+    store: &JournalStore,
     netns: &str,
     token: &str,
+    ready: impl FnOnce(),
 ) -> Result<WatchdogOutcome, TuneError> {
+    let _alive = store.hold_watchdog()?;
+    ready();
     loop {
-        let pending = Journal::load(state)?.and_then(|j| j.confirm);
+        let pending = store.load()?.and_then(|j| j.confirm);
         let Some(p) = pending.filter(|p| p.token == token) else {
             return Ok(WatchdogOutcome::Confirmed);
         };
         let now = now_unix_ms();
         if now >= p.deadline_unix_ms {
-            rollback(tree, state, netns)?;
+            let _lock = store.lock()?;
+            let still = store
+                .load()?
+                .and_then(|j| j.confirm)
+                .is_some_and(|p| p.token == token);
+            if !still {
+                return Ok(WatchdogOutcome::Confirmed);
+            }
+            rollback_locked(tree, store, netns)?;
             return Ok(WatchdogOutcome::Reverted);
         }
         std::thread::sleep(Duration::from_millis((p.deadline_unix_ms - now).min(100)));
@@ -442,11 +503,12 @@ pub fn watchdog(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     struct Fixture {
         dir: PathBuf,
         tree: SysctlTree,
-        state: PathBuf,
+        state: JournalStore,
     }
 
     impl Fixture {
@@ -460,12 +522,12 @@ mod tests {
                 ("net.core.somaxconn", "128\n"),
                 ("net.ipv4.tcp_fin_timeout", "60\n"),
             ] {
-                let path = tree.path(key);
+                let path = tree.path(&SysctlKey::parse(key).unwrap());
                 std::fs::create_dir_all(path.parent().unwrap()).unwrap();
                 std::fs::write(path, value).unwrap();
             }
             Fixture {
-                state: dir.join("state.json"),
+                state: JournalStore::open(Some(&dir.join("state")), "net:[1]").unwrap(),
                 dir,
                 tree,
             }
@@ -478,7 +540,7 @@ mod tests {
                 "net.ipv4.tcp_fin_timeout",
             ]
             .iter()
-            .map(|k| self.tree.read_raw(k).unwrap())
+            .map(|k| read_raw(&self.tree, k).unwrap())
             .collect()
         }
     }
@@ -512,7 +574,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(applied.len(), 2, "unchanged values are skipped");
-        assert_eq!(f.tree.read_raw("net.core.somaxconn").unwrap(), "4096\n");
+        assert_eq!(read_raw(&f.tree, "net.core.somaxconn").unwrap(), "4096\n");
         // A second apply keeps the first previous value.
         apply(
             &f.tree,
@@ -521,7 +583,7 @@ mod tests {
             &[change("net.core.somaxconn", "8192")],
         )
         .unwrap();
-        let journal = Journal::load(&f.state).unwrap().unwrap();
+        let journal = f.state.load().unwrap().unwrap();
         assert_eq!(journal.changes.len(), 2);
         assert_eq!(journal.changes[1].previous, "128\n");
         assert!(matches!(
@@ -530,7 +592,7 @@ mod tests {
         ));
         rollback(&f.tree, &f.state, "net:[1]").unwrap();
         assert_eq!(f.contents(), before);
-        assert!(!f.state.exists());
+        assert!(!f.state.path().exists());
         assert!(matches!(
             rollback(&f.tree, &f.state, "net:[1]"),
             Err(TuneError::NoJournal(_))
@@ -554,27 +616,9 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("no_such_knob"), "{err}");
         assert_eq!(f.contents(), before);
-        assert!(!f.state.exists());
+        assert!(!f.state.path().exists());
 
-        // Readable but refusing writes, after two good writes: both restored.
-        std::os::unix::fs::symlink("/proc/version", f.tree.path("net.core.refuses")).unwrap();
-        let err = apply(
-            &f.tree,
-            &f.state,
-            "net:[1]",
-            &[
-                change("net.ipv4.tcp_rmem", "4096 131072 33554432"),
-                change("net.core.somaxconn", "4096"),
-                change("net.core.refuses", "1"),
-            ],
-        )
-        .unwrap_err();
-        assert!(
-            matches!(&err, TuneError::ApplyFailed { restored: 2, restore_failures, .. } if restore_failures.is_empty()),
-            "{err}"
-        );
-        assert_eq!(f.contents(), before);
-        assert!(!f.state.exists());
+        assert!(!f.state.path().exists());
     }
 
     #[test]
@@ -589,11 +633,11 @@ mod tests {
         )
         .unwrap();
         let pending = arm_confirm(&f.state, "net:[1]", Duration::from_millis(300)).unwrap();
-        let outcome = watchdog(&f.tree, &f.state, "net:[1]", &pending.token).unwrap();
+        let outcome = watchdog(&f.tree, &f.state, "net:[1]", &pending.token, || ()).unwrap();
         assert_eq!(outcome, WatchdogOutcome::Reverted);
         assert_eq!(f.contents(), before);
         assert!(matches!(
-            confirm(&f.state, "net:[1]"),
+            confirm(&f.tree, &f.state, "net:[1]"),
             Err(TuneError::NothingToConfirm)
         ));
 
@@ -605,10 +649,10 @@ mod tests {
         )
         .unwrap();
         let pending = arm_confirm(&f.state, "net:[1]", Duration::from_secs(5)).unwrap();
-        confirm(&f.state, "net:[1]").unwrap();
-        let outcome = watchdog(&f.tree, &f.state, "net:[1]", &pending.token).unwrap();
+        confirm(&f.tree, &f.state, "net:[1]").unwrap();
+        let outcome = watchdog(&f.tree, &f.state, "net:[1]", &pending.token, || ()).unwrap();
         assert_eq!(outcome, WatchdogOutcome::Confirmed);
-        assert_eq!(f.tree.read_raw("net.core.somaxconn").unwrap(), "4096\n");
+        assert_eq!(read_raw(&f.tree, "net.core.somaxconn").unwrap(), "4096\n");
     }
 
     #[test]
@@ -633,22 +677,121 @@ mod tests {
             &[change("net.core.somaxconn", "8192")],
         )
         .unwrap();
-        let journal = Journal::load(&f.state).unwrap().unwrap();
+        let journal = f.state.load().unwrap().unwrap();
         assert_eq!(journal.netns, "net:[7]#200");
         assert_eq!(journal.changes[0].previous, "4096\n");
         assert!(matches!(
             rollback(&f.tree, &f.state, "net:[8]#300"),
             Err(TuneError::OtherNamespace { .. })
         ));
-        assert!(default_state_path("net:[4026531840]#1").ends_with("tune-4026531840.json"));
+        let store = JournalStore::open(Some(&f.dir.join("state")), "net:[4026531840]#1").unwrap();
+        assert!(store.path().ends_with("tune-4026531840.json"));
     }
 
     #[test]
     fn corrupt_journal_is_an_error_not_a_loss() {
         let f = Fixture::new("corrupt");
-        std::fs::write(&f.state, "{not json").unwrap();
+        f.state
+            .save(&Journal {
+                version: 1,
+                netns: "net:[1]".into(),
+                created_unix_ms: 0,
+                confirm: None,
+                changes: Vec::new(),
+            })
+            .unwrap();
+        std::fs::write(f.state.path(), "{not json").unwrap();
         let err = rollback(&f.tree, &f.state, "net:[1]").unwrap_err();
         assert!(matches!(err, TuneError::CorruptJournal { .. }), "{err}");
-        assert_eq!(std::fs::read_to_string(&f.state).unwrap(), "{not json");
+        assert_eq!(
+            std::fs::read_to_string(f.state.path()).unwrap(),
+            "{not json"
+        );
+    }
+
+    #[test]
+    fn concurrent_applies_keep_one_consistent_journal() {
+        let f = Fixture::new("concurrent");
+        let before = f.contents();
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let (tree, state) = (&f.tree, &f.state);
+                s.spawn(move || {
+                    let value = format!("{}", 1000 + i);
+                    apply(
+                        tree,
+                        state,
+                        "net:[1]",
+                        &[change("net.core.somaxconn", &value)],
+                    )
+                    .unwrap();
+                });
+            }
+        });
+        let journal = f.state.load().unwrap().unwrap();
+        assert_eq!(journal.changes.len(), 1);
+        assert_eq!(
+            journal.changes[0].previous, "128\n",
+            "the first previous value is kept"
+        );
+        rollback(&f.tree, &f.state, "net:[1]").unwrap();
+        assert_eq!(f.contents(), before);
+    }
+
+    #[test]
+    fn a_dead_watchdog_is_reported_and_its_expired_apply_reverted() {
+        let f = Fixture::new("deadwatchdog");
+        let before = f.contents();
+        apply(
+            &f.tree,
+            &f.state,
+            "net:[1]",
+            &[change("net.core.somaxconn", "4096")],
+        )
+        .unwrap();
+        arm_confirm(&f.state, "net:[1]", Duration::from_secs(60)).unwrap();
+        // No watchdog runs: confirming in time says nothing would have reverted.
+        match confirm(&f.tree, &f.state, "net:[1]").unwrap() {
+            ConfirmOutcome::Kept {
+                watchdog_was_alive, ..
+            } => assert!(!watchdog_was_alive),
+            other => panic!("{other:?}"),
+        }
+        // Expired with no watchdog: the next run reverts; confirm tells the truth.
+        arm_confirm(&f.state, "net:[1]", Duration::from_millis(1)).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(matches!(
+            confirm(&f.tree, &f.state, "net:[1]").unwrap(),
+            ConfirmOutcome::RevertedNow(_)
+        ));
+        assert_eq!(f.contents(), before);
+
+        apply(
+            &f.tree,
+            &f.state,
+            "net:[1]",
+            &[change("net.core.somaxconn", "4096")],
+        )
+        .unwrap();
+        arm_confirm(&f.state, "net:[1]", Duration::from_millis(1)).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        // A live watchdog is left to do its job.
+        let held = f.state.hold_watchdog().unwrap();
+        assert!(f.state.watchdog_alive());
+        assert_eq!(
+            revert_if_expired(&f.tree, &f.state, "net:[1]").unwrap(),
+            None
+        );
+        drop(held);
+        assert!(!f.state.watchdog_alive());
+        let reverted = revert_if_expired(&f.tree, &f.state, "net:[1]")
+            .unwrap()
+            .unwrap();
+        assert_eq!(reverted.len(), 1);
+        assert_eq!(f.contents(), before);
+        assert_eq!(
+            revert_if_expired(&f.tree, &f.state, "net:[1]").unwrap(),
+            None
+        );
     }
 }

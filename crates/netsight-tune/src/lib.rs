@@ -13,17 +13,12 @@ use std::path::PathBuf;
 
 pub use audit::{audit, Audit, Item, ItemKind, Profile, Status, TuneOptions};
 pub use host::HostFacts;
-pub use journal::{SysctlChange, SysctlTree};
+pub use journal::{JournalStore, SysctlChange, SysctlTree};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TuneError {
-    #[error("sysctl {key}: {operation} {path}: {source}")]
-    Sysctl {
-        key: String,
-        operation: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Sysctl(#[from] netsight_kernel::sysctl_tree::SysctlError),
     #[error("sysctl {key}: wrote {wrote:?} but the kernel reads back {read:?}")]
     NotTaken {
         key: String,
@@ -37,11 +32,8 @@ pub enum TuneError {
         restored: usize,
         restore_failures: Vec<String>,
     },
-    #[error("tune state {path}: {source}")]
-    State {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    State(#[from] netsight_kernel::state_dir::StateError),
     #[error("tune journal {path} is not readable ({detail}); it was left as it is")]
     CorruptJournal { path: PathBuf, detail: String },
     #[error("nothing to roll back: no journal at {0} (nothing applied in this network namespace, or already rolled back)")]
@@ -50,10 +42,14 @@ pub enum TuneError {
     OtherNamespace { journal: String, current: String },
     #[error("nothing is waiting for confirmation (no apply with --confirm-within, or it was already reverted)")]
     NothingToConfirm,
-    #[error("too late: the confirmation deadline has passed and the changes are being reverted")]
-    TooLate,
     #[error("rollback incomplete, the rest stays journaled: {}", .0.join("; "))]
     RollbackIncomplete(Vec<String>),
+    #[error("cannot export {key} = {value:?}: {why}")]
+    Unexportable {
+        key: String,
+        value: String,
+        why: String,
+    },
     #[error("--set {0:?}: expected KEY=VALUE (a sysctl name such as net.core.somaxconn=4096)")]
     BadOverride(String),
 }

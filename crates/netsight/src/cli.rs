@@ -433,31 +433,34 @@ pub enum TuneCommand {
         /// Revert automatically unless `netsight tune confirm` runs within this time (60s, 2m).
         #[arg(long, value_parser = parse_confirm_window, value_name = "DURATION")]
         confirm_within: Option<std::time::Duration>,
-        /// Journal file (default /run/netsight/tune-<netns inode>.json).
-        #[arg(long, value_name = "FILE")]
-        state: Option<PathBuf>,
+        /// Root-owned directory of the journal (default /run/netsight; the journal is tune-<netns inode>.json).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
     /// Keep the values of an `apply --confirm-within`.
     Confirm {
-        #[arg(long, value_name = "FILE")]
-        state: Option<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
     /// Restore every journaled value exactly as it was before the first apply.
     Rollback {
-        #[arg(long, value_name = "FILE")]
-        state: Option<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
     /// The plan for persistence: a sysctl.d file, a shell script or a tuned profile.
     #[command(
-        after_help = "Warns (on stderr) about sysctl.d / sysctl.conf lines that would override these values at boot.\n\nExamples:\n  netsight tune export --format sysctl.d > /etc/sysctl.d/90-netsight.conf\n  netsight tune export --format tuned --profile latency\n  netsight tune export --format shell --profile throughput --link-speed 25G --rtt 10ms"
+        after_help = "Exports the plan's changes (with --all, every value the audit vouches for).\nWarns (on stderr) about sysctl.d / sysctl.conf lines that would override these values at boot.\n\nExamples:\n  netsight tune export --format sysctl.d > /etc/sysctl.d/90-netsight.conf\n  netsight tune export --format tuned --profile latency\n  netsight tune export --format shell --profile throughput --link-speed 25G --rtt 10ms"
     )]
     Export {
         #[command(flatten)]
         basis: TuneBasis,
+        /// Every value the audit vouches for, not only the plan's changes.
+        #[arg(long)]
+        all: bool,
         /// sysctl.d, shell or tuned.
         #[arg(long, default_value = "sysctl.d", value_parser = parse_export_format)]
         format: netsight_tune::export::ExportFormat,
@@ -478,7 +481,7 @@ pub enum TuneCommand {
     #[command(hide = true)]
     Watchdog {
         #[arg(long)]
-        state: PathBuf,
+        state_dir: Option<PathBuf>,
         #[arg(long)]
         token: String,
     },

@@ -24,6 +24,7 @@ use cli::{
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tune_cmd::revert_expired_apply();
     if let Command::Doctor(args) = &cli.command {
         // Exit status carries the worst severity, so a failure to run is 3, not 2.
         return match run_doctor(args) {

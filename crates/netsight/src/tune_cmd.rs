@@ -2,13 +2,13 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use netsight_kernel::Snapshot;
 use netsight_tune::bdp::{bdp, human_bytes, human_speed};
 use netsight_tune::export::{self, ExportFormat};
-use netsight_tune::journal::{self, SysctlChange, SysctlTree};
+use netsight_tune::journal::{self, ConfirmOutcome, JournalStore, SysctlChange, SysctlTree};
 use netsight_tune::{Audit, HostFacts, Status, TuneOptions};
 
 use crate::cli::{TuneBasis, TuneCommand};
@@ -39,23 +39,42 @@ pub fn run(cmd: &TuneCommand) -> Result<()> {
             basis,
             yes,
             confirm_within,
-            state,
+            state_dir,
             json,
-        } => apply(basis, *yes, *confirm_within, state.as_deref(), *json)?,
-        TuneCommand::Confirm { state } => {
+        } => apply(basis, *yes, *confirm_within, state_dir.as_deref(), *json)?,
+        TuneCommand::Confirm { state_dir } => {
             let netns = journal::current_netns();
-            let state = state_path(state.as_deref(), &netns);
-            let kept = journal::confirm(&state, &netns)?;
-            writeln!(
-                out,
-                "confirmed: {} change(s) kept (`netsight tune rollback` still restores them)",
-                kept.len()
-            )?;
+            let store =
+                JournalStore::open(state_dir.as_deref(), &netns).map_err(with_privilege_hint)?;
+            match journal::confirm(&SysctlTree::live(), &store, &netns).map_err(with_privilege_hint)? {
+                ConfirmOutcome::Kept {
+                    changes,
+                    watchdog_was_alive,
+                } => {
+                    writeln!(
+                        out,
+                        "confirmed: {} change(s) kept (`netsight tune rollback` still restores them)",
+                        changes.len()
+                    )?;
+                    if !watchdog_was_alive {
+                        eprintln!("netsight: warning: the revert watchdog was no longer running; without this confirmation the next netsight run would have reverted the changes");
+                    }
+                }
+                ConfirmOutcome::BeingReverted => bail!(
+                    "too late: the confirmation deadline has passed and the watchdog is reverting the changes now"
+                ),
+                ConfirmOutcome::RevertedNow(restored) => bail!(
+                    "too late: the confirmation deadline had passed and the watchdog was gone; {} change(s) were reverted just now",
+                    restored.len()
+                ),
+            }
         }
-        TuneCommand::Rollback { state, json } => {
+        TuneCommand::Rollback { state_dir, json } => {
             let netns = journal::current_netns();
-            let state = state_path(state.as_deref(), &netns);
-            let restored = journal::rollback(&SysctlTree::live(), &state, &netns)
+            let store =
+                JournalStore::open(state_dir.as_deref(), &netns).map_err(with_privilege_hint)?;
+            let state = store.path();
+            let restored = journal::rollback(&SysctlTree::live(), &store, &netns)
                 .map_err(with_privilege_hint)?;
             if *json {
                 serde_json::to_writer_pretty(&mut out, &restored)?;
@@ -72,16 +91,20 @@ pub fn run(cmd: &TuneCommand) -> Result<()> {
                 )?;
             }
         }
-        TuneCommand::Export { basis, format } => {
+        TuneCommand::Export { basis, all, format } => {
             let (audit, overrides) = audit_for(basis)?;
-            let wanted = audit.desired_state(&overrides);
+            let wanted = if *all {
+                audit.desired_state(&overrides)
+            } else {
+                audit.plan(&overrides)
+            };
             let header = format!(
                 "netsight tune, profile {}, buffers for {} x {:.1} ms",
                 audit.profile.as_str(),
                 human_speed(audit.link.speed_bits_per_s),
                 audit.link.rtt_us as f64 / 1000.0
             );
-            out.write_all(export::render(*format, &wanted, &header).as_bytes())?;
+            out.write_all(export::render(*format, &wanted, &header)?.as_bytes())?;
             if *format != ExportFormat::Shell {
                 warn_overrides(&wanted);
             }
@@ -110,18 +133,37 @@ pub fn run(cmd: &TuneCommand) -> Result<()> {
                 )?;
             }
         }
-        TuneCommand::Watchdog { state, token } => {
+        TuneCommand::Watchdog { state_dir, token } => {
             let netns = journal::current_netns();
-            journal::watchdog(&SysctlTree::live(), state, &netns, token)?;
+            let store = JournalStore::open(state_dir.as_deref(), &netns)?;
+            // READY on stdout once the watchdog lock is held: apply waits for it.
+            journal::watchdog(&SysctlTree::live(), &store, &netns, token, || {
+                println!("READY");
+                let _ = io::stdout().flush();
+            })?;
         }
     }
     Ok(())
 }
 
-fn state_path(given: Option<&Path>, netns: &str) -> PathBuf {
-    given
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| journal::default_state_path(netns))
+/// An apply whose confirmation deadline passed while no watchdog was left to
+/// revert it is reverted by the next netsight run in that namespace, as root.
+pub fn revert_expired_apply() {
+    if !Path::new(netsight_kernel::state_dir::DEFAULT_STATE_DIR).is_dir() {
+        return;
+    }
+    let netns = journal::current_netns();
+    let Ok(store) = JournalStore::open(None, &netns) else {
+        return;
+    };
+    match journal::revert_if_expired(&SysctlTree::live(), &store, &netns) {
+        Ok(Some(restored)) => eprintln!(
+            "netsight: an unconfirmed `tune apply` passed its deadline while its watchdog was gone: {} value(s) reverted now",
+            restored.len()
+        ),
+        Ok(None) => {}
+        Err(e) => eprintln!("netsight: warning: could not revert an expired unconfirmed `tune apply`: {e}"),
+    }
 }
 
 fn audit_for(basis: &TuneBasis) -> Result<(Audit, Vec<SysctlChange>)> {
@@ -130,6 +172,11 @@ fn audit_for(basis: &TuneBasis) -> Result<(Audit, Vec<SysctlChange>)> {
         .iter()
         .map(|o| netsight_tune::audit::parse_override(o))
         .collect::<Result<Vec<_>, _>>()?;
+    let tree = SysctlTree::live();
+    for o in &overrides {
+        netsight_tune::audit::check_override(&tree, o)
+            .with_context(|| format!("--set {}={}", o.key, o.value))?;
+    }
     // Sockets (no owners) give the median RTT of live connections.
     let snapshot = Snapshot::take_with_sockets(false);
     let facts = HostFacts::collect(Path::new("/proc"), Path::new("/sys"), &snapshot);
@@ -215,9 +262,9 @@ fn plan_rows(audit: &Audit, plan: &[SysctlChange]) -> Vec<PlanRow> {
                 .find(|i| i.key == c.key && audit_owns(i, c));
             PlanRow {
                 key: c.key.clone(),
-                from: tree
-                    .read_raw(&c.key)
+                from: journal::SysctlKey::parse(&c.key)
                     .ok()
+                    .and_then(|k| tree.read_raw(&k).ok())
                     .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" ")),
                 to: c.value.clone(),
                 reason: item
@@ -268,10 +315,11 @@ fn warn_overrides(wanted: &[SysctlChange]) {
 }
 
 fn with_privilege_hint(e: netsight_tune::TuneError) -> anyhow::Error {
-    let denied = matches!(&e, netsight_tune::TuneError::Sysctl { source, .. } | netsight_tune::TuneError::State { source, .. }
-        if source.kind() == io::ErrorKind::PermissionDenied);
-    let nested = matches!(&e, netsight_tune::TuneError::ApplyFailed { cause, .. }
-        if matches!(cause.as_ref(), netsight_tune::TuneError::Sysctl { source, .. } if source.kind() == io::ErrorKind::PermissionDenied));
+    use netsight_kernel::sysctl_tree::SysctlError;
+    use netsight_tune::TuneError;
+    let sysctl_denied = |e: &TuneError| matches!(e, TuneError::Sysctl(SysctlError::Io { source, .. }) if source.kind() == io::ErrorKind::PermissionDenied);
+    let denied = sysctl_denied(&e) || matches!(&e, TuneError::State(s) if s.is_permission_denied());
+    let nested = matches!(&e, TuneError::ApplyFailed { cause, .. } if sysctl_denied(cause));
     if denied || nested {
         anyhow::Error::new(e).context("permission denied: sysctl files and /run/netsight are writable by root only (run with sudo; in a user namespace CAP_NET_ADMIN over the network namespace and CAP_DAC_OVERRIDE)")
     } else {
@@ -279,11 +327,40 @@ fn with_privilege_hint(e: netsight_tune::TuneError) -> anyhow::Error {
     }
 }
 
+/// Starts the revert watchdog in its own process group (a Ctrl-C or a dropped SSH
+/// session must not stop the revert) and waits until it holds its lock.
+fn start_watchdog(state_dir: Option<&Path>, token: &str) -> Result<()> {
+    use std::io::BufRead as _;
+    let exe = std::env::current_exe().context("locating the netsight binary for the watchdog")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["tune", "watchdog", "--token", token]);
+    if let Some(dir) = state_dir {
+        cmd.arg("--state-dir").arg(dir);
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .context(
+            "starting the revert watchdog (the changes stay applied; run `netsight tune rollback`)",
+        )?;
+    let mut line = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        let _ = io::BufReader::new(stdout).read_line(&mut line);
+    }
+    if line.trim() != "READY" {
+        bail!("the revert watchdog did not start (the changes stay applied; run `netsight tune rollback`, or any netsight command after the deadline reverts them)");
+    }
+    Ok(())
+}
+
 fn apply(
     basis: &TuneBasis,
     yes: bool,
     confirm_within: Option<std::time::Duration>,
-    state: Option<&Path>,
+    state_dir: Option<&Path>,
     json: bool,
 ) -> Result<()> {
     let (audit, overrides) = audit_for(basis)?;
@@ -311,26 +388,15 @@ fn apply(
         }
     }
     let netns = journal::current_netns();
-    let state = state_path(state, &netns);
+    let store = JournalStore::open(state_dir, &netns).map_err(with_privilege_hint)?;
+    let state = store.path();
     let applied =
-        journal::apply(&SysctlTree::live(), &state, &netns, &plan).map_err(with_privilege_hint)?;
+        journal::apply(&SysctlTree::live(), &store, &netns, &plan).map_err(with_privilege_hint)?;
     warn_overrides(&plan);
     let pending = match confirm_within {
         Some(within) if !applied.is_empty() => {
-            let pending = journal::arm_confirm(&state, &netns, within)?;
-            let exe =
-                std::env::current_exe().context("locating the netsight binary for the watchdog")?;
-            // Its own process group: a Ctrl-C or a dropped SSH session must not stop the revert.
-            std::process::Command::new(exe)
-                .args(["tune", "watchdog", "--state"])
-                .arg(&state)
-                .args(["--token", &pending.token])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .process_group(0)
-                .spawn()
-                .context("starting the revert watchdog (the changes stay applied; run `netsight tune rollback`)")?;
+            let pending = journal::arm_confirm(&store, &netns, within)?;
+            start_watchdog(state_dir, &pending.token)?;
             Some(within)
         }
         _ => None,

@@ -127,8 +127,9 @@ fn apply_then_rollback_restores_every_byte() {
 fn failing_write_midway_leaves_nothing_changed() {
     let Some(pair) = detuned() else { return };
     let before = sysctl_dump(&pair, &pair.a);
-    // The audit's changes come first, the invalid value last: the kernel refuses it
-    // (EINVAL) after several writes succeeded.
+    // The audit's changes come first, the unknown algorithm last: it passes netsight's
+    // checks (a word where the kernel holds a word) and the kernel refuses it (ENOENT)
+    // after several writes succeeded.
     let out = tune(
         &pair,
         &[
@@ -137,13 +138,13 @@ fn failing_write_midway_leaves_nothing_changed() {
             "--profile",
             "connections",
             "--set",
-            "net.ipv4.tcp_syncookies=banana",
+            "net.ipv4.tcp_congestion_control=nosuchcc",
         ],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        stderr.contains("tcp_syncookies") && stderr.contains("Invalid argument"),
+        stderr.contains("tcp_congestion_control") && stderr.contains("No such file"),
         "{stderr}"
     );
     assert!(stderr.contains("nothing is left changed"), "{stderr}");
@@ -293,4 +294,143 @@ fn bdp_and_export_need_no_privilege() {
     let unknown = output(netsight(), &["tune", "audit", "--profile", "fastest"]);
     assert!(String::from_utf8_lossy(&unknown.stderr)
         .contains("balanced, latency, throughput or connections"));
+}
+
+#[test]
+fn hostile_set_keys_and_values_are_refused_before_anything_is_read_or_written() {
+    let Some(pair) = detuned() else { return };
+    let before = sysctl_dump(&pair, &pair.a);
+    for (set, expect) in [
+        ("/etc/shadow=x", "not a path"),
+        ("/etc/hostname=x", "not a path"),
+        ("kernel.hostname=pwned", "only network sysctls"),
+        ("kernel.core_pattern=|/tmp/x", "only network sysctls"),
+        ("net/../../etc/shadow=x", "`..`"),
+        ("net.ipv4.no_such_knob=1", "no sysctl net.ipv4.no_such_knob"),
+        ("net.ipv4.tcp_fin_timeout=-5", "outside 1..=3600"),
+        ("net.ipv4.tcp_rmem=4096 131072", "3 number(s) expected"),
+        ("net.core.somaxconn=$(id)", "not an integer"),
+        // Host-wide: read-only (rmem_max) or absent (netdev_max_backlog) in a namespace.
+        (
+            "net.core.rmem_max=67108864",
+            "host-wide; not writable from a namespace",
+        ),
+        (
+            "net.core.netdev_max_backlog=5000",
+            "host-wide; not writable from a namespace",
+        ),
+    ] {
+        for verb in ["plan", "apply", "export"] {
+            let mut args = vec![verb, "--set", set];
+            if verb == "apply" {
+                args.push("--yes");
+            }
+            let out = tune(&pair, &args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{verb} --set {set} was accepted");
+            assert!(stderr.contains(expect), "{verb} --set {set}: {stderr}");
+            assert!(
+                !String::from_utf8_lossy(&out.stdout).contains("root:"),
+                "{verb} --set {set} printed a file"
+            );
+        }
+    }
+    assert_eq!(
+        support::run("hostname", &[]),
+        support::run("cat", &["/proc/sys/kernel/hostname"])
+    );
+    assert_same(&before, &sysctl_dump(&pair, &pair.a), "after refused --set");
+    // sysctl(8)'s `/` rule: an interface name with a dot is one component.
+    pair.exec_ok(
+        &pair.a,
+        "ip",
+        &[
+            "link", "add", "link", "va", "name", "va.100", "type", "macvlan",
+        ],
+    );
+    let out = tune_ok(
+        &pair,
+        &[
+            "plan",
+            "--json",
+            "--set",
+            "net.ipv4.conf.va/100.rp_filter=2",
+        ],
+    );
+    assert!(out.contains("net.ipv4.conf.va/100.rp_filter"), "{out}");
+}
+
+#[test]
+fn export_writes_only_the_plan_unless_all() {
+    let Some(pair) = detuned() else { return };
+    let plan: Value = serde_json::from_str(&tune_ok(
+        &pair,
+        &["plan", "--json", "--profile", "connections"],
+    ))
+    .unwrap();
+    let planned: Vec<&str> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    let text = tune_ok(
+        &pair,
+        &["export", "--format", "sysctl.d", "--profile", "connections"],
+    );
+    let exported: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(" = ").next())
+        .collect();
+    assert_eq!(exported, planned, "{text}");
+    assert!(
+        !text.contains("default_qdisc"),
+        "an unchanged value was pinned: {text}"
+    );
+    let all = tune_ok(&pair, &["export", "--all", "--profile", "connections"]);
+    assert!(all.lines().count() > text.lines().count(), "{all}");
+}
+
+#[test]
+fn a_killed_watchdog_is_noticed_and_the_next_run_reverts() {
+    let Some(pair) = detuned() else { return };
+    let before = sysctl_dump(&pair, &pair.a);
+    tune_ok(&pair, &["apply", "--yes", "--confirm-within", "2s"]);
+    assert_ne!(sysctl_dump(&pair, &pair.a), before);
+    kill_watchdogs_in(&pair);
+    // Before the deadline: confirm works and says the watchdog was gone.
+    let confirmed = tune(&pair, &["confirm"]);
+    assert!(confirmed.status.success());
+    assert!(String::from_utf8_lossy(&confirmed.stderr).contains("watchdog was no longer running"));
+    tune_ok(&pair, &["rollback"]);
+    assert_same(&before, &sysctl_dump(&pair, &pair.a), "after rollback");
+
+    // Past the deadline with the watchdog killed: any netsight run reverts.
+    tune_ok(&pair, &["apply", "--yes", "--confirm-within", "1s"]);
+    kill_watchdogs_in(&pair);
+    // Waiting for a deadline to pass, not for something to become ready.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_ne!(sysctl_dump(&pair, &pair.a), before, "nothing reverted yet");
+    let out = pair.exec(&pair.a, netsight(), &["explain", "somaxconn"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("reverted now"),
+        "{out:?}"
+    );
+    assert_same(&before, &sysctl_dump(&pair, &pair.a), "after the next run");
+}
+
+/// SIGKILLs the revert watchdogs running in the pair's first namespace.
+fn kill_watchdogs_in(pair: &NetnsPair) {
+    let netns = pair.exec_ok(&pair.a, "readlink", &["/proc/self/ns/net"]);
+    let pgrep = output("pgrep", &["-f", "tune watchdog"]);
+    let mut killed = 0;
+    for pid in String::from_utf8_lossy(&pgrep.stdout).split_whitespace() {
+        let ns = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap_or_default();
+        if ns.to_string_lossy() == netns.trim() {
+            output("kill", &["-KILL", pid]);
+            killed += 1;
+        }
+    }
+    assert_eq!(killed, 1, "one watchdog expected in {}", pair.a);
 }

@@ -26,10 +26,55 @@ fn io(what: &str) -> impl Fn(std::io::Error) -> LabError + '_ {
     move |e| LabError::Agent(format!("{what}: {e}"))
 }
 
+/// A target the agent may send to: loopback, or an address of the lab's (10.77/16)
+/// or the test suite's (10.231/16) plan, and then only from inside one of their
+/// namespaces. The agents generate floods and spoofed SYNs: never toward anything else.
 fn addr(args: &[String], i: usize) -> Result<SocketAddr, LabError> {
     let ip: std::net::IpAddr = arg(args, i, "address")?;
     let port: u16 = arg(args, i + 1, "port")?;
+    check_target(ip, &lab_namespace_of_self())?;
     Ok(SocketAddr::new(ip, port))
+}
+
+/// Namespace name prefixes whose namespaces agents may run in: the lab's and the tests'.
+const AGENT_NAMESPACE_PREFIXES: &[&str] = &[crate::topology::PREFIX, "nst-"];
+
+/// The name under /run/netns of the namespace this process is in, if it is a lab or test one.
+fn lab_namespace_of_self() -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let me = std::fs::metadata("/proc/self/ns/net").ok()?.ino();
+    std::fs::read_dir("/run/netns")
+        .ok()?
+        .flatten()
+        .find_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ours = AGENT_NAMESPACE_PREFIXES.iter().any(|p| name.starts_with(p));
+            (ours && e.metadata().ok()?.ino() == me).then_some(name)
+        })
+}
+
+pub fn check_target(ip: std::net::IpAddr, namespace: &Option<String>) -> Result<(), LabError> {
+    if ip.is_loopback() {
+        return Ok(());
+    }
+    let in_plan = match ip {
+        std::net::IpAddr::V4(v4) => {
+            let o = v4.octets();
+            o[0] == 10 && (o[1] == 77 || o[1] == 231)
+        }
+        std::net::IpAddr::V6(_) => false,
+    };
+    if !in_plan {
+        return Err(LabError::Agent(format!(
+            "refusing target {ip}: agents send only to loopback or to the lab's own addresses (10.77.0.0/16, tests 10.231.0.0/16)"
+        )));
+    }
+    if namespace.is_none() {
+        return Err(LabError::Agent(format!(
+            "refusing target {ip}: agents run only inside the lab's own network namespaces (nsl-*, nst-*), started by `netsight lab run`"
+        )));
+    }
+    Ok(())
 }
 
 /// Dispatches `args` = [KIND, ...].
@@ -198,15 +243,31 @@ fn udp_sink(args: &[String]) -> Result<(), LabError> {
     Ok(())
 }
 
-/// udp-blast ADDR PORT COUNT SIZE
+/// The optional time bound at `i` (default DEFAULT_BURST_SECONDS): bursts stop
+/// at their count or their time, whichever comes first.
+fn deadline(args: &[String], i: usize) -> Result<Instant, LabError> {
+    let bound = match args.get(i) {
+        Some(_) => seconds(args, i)?,
+        None => Duration::from_secs_f64(DEFAULT_BURST_SECONDS),
+    };
+    Ok(Instant::now() + bound)
+}
+
+const DEFAULT_BURST_SECONDS: f64 = 10.0;
+
+/// udp-blast ADDR PORT COUNT SIZE [SECONDS]
 fn udp_blast(args: &[String]) -> Result<(), LabError> {
     let target = addr(args, 0)?;
     let count: usize = arg(args, 2, "count")?;
     let size: usize = arg(args, 3, "size")?;
+    let until = deadline(args, 4)?;
     let s = UdpSocket::bind("0.0.0.0:0").map_err(io("bind"))?;
     let payload = vec![0u8; size.min(65_000)];
     let mut sent = 0;
-    for _ in 0..count.min(1_000_000) {
+    for i in 0..count.min(1_000_000) {
+        if i % 256 == 0 && Instant::now() >= until {
+            break;
+        }
         if s.send_to(&payload, target).is_ok() {
             sent += 1;
         }
@@ -255,11 +316,12 @@ fn churn(args: &[String]) -> Result<(), LabError> {
     Ok(())
 }
 
-/// syn-flood ADDR PORT COUNT: SYNs from spoofed, unreachable sources in
+/// syn-flood ADDR PORT COUNT [SECONDS]: SYNs from spoofed, unreachable sources in
 /// 10.77.1.100-249 (no host answers the SYN-ACKs), sent on a raw socket.
 fn syn_flood(args: &[String]) -> Result<(), LabError> {
     let target = addr(args, 0)?;
     let count: u32 = arg(args, 2, "count")?;
+    let until = deadline(args, 3)?;
     let std::net::IpAddr::V4(dst) = target.ip() else {
         return Err(LabError::Agent("syn-flood needs an IPv4 target".into()));
     };
@@ -271,6 +333,9 @@ fn syn_flood(args: &[String]) -> Result<(), LabError> {
     .map_err(io("raw socket (needs CAP_NET_RAW)"))?;
     let mut sent = 0;
     for i in 0..count.min(100_000) {
+        if i % 256 == 0 && Instant::now() >= until {
+            break;
+        }
         let src = std::net::Ipv4Addr::new(10, 77, 1, 100 + (i % 150) as u8);
         let sport = 1024 + (i % 60_000) as u16;
         let packet = syn_packet(
@@ -348,6 +413,41 @@ fn checksum(data: &[u8], initial: u32) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn targets_outside_the_lab_are_refused() {
+        let lab = Some("nsl-x-c".to_string());
+        for ip in ["10.77.2.2", "10.231.4.2", "127.0.0.1", "::1"] {
+            assert!(check_target(ip.parse().unwrap(), &lab).is_ok(), "{ip}");
+        }
+        for ip in [
+            "8.8.8.8",
+            "10.0.0.1",
+            "192.168.1.1",
+            "172.16.0.1",
+            "2001:db8::1",
+            "10.78.0.1",
+        ] {
+            assert!(check_target(ip.parse().unwrap(), &lab).is_err(), "{ip}");
+        }
+        // Lab addresses from outside a lab namespace (a container, the host): refused.
+        assert!(check_target("10.77.2.2".parse().unwrap(), &None).is_err());
+        assert!(run(&[
+            "syn-flood".into(),
+            "8.8.8.8".into(),
+            "80".into(),
+            "10".into()
+        ])
+        .is_err());
+        assert!(run(&[
+            "udp-blast".into(),
+            "10.77.2.2".into(),
+            "9".into(),
+            "10".into(),
+            "10".into()
+        ])
+        .is_err_and(|e| e.to_string().contains("lab's own network namespaces")));
+    }
 
     #[test]
     fn syn_packet_checksums_verify() {

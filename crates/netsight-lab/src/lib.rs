@@ -34,6 +34,15 @@ pub enum LabError {
     Internal(&'static str),
     #[error("scenario cannot run here: {0}")]
     Unsupported(String),
+    #[error(transparent)]
+    State(#[from] netsight_kernel::state_dir::StateError),
+    #[error(transparent)]
+    Sysctl(#[from] netsight_kernel::sysctl_tree::SysctlError),
+    #[error("lab journal {path}: {detail}")]
+    Journal {
+        path: std::path::PathBuf,
+        detail: String,
+    },
 }
 
 /// The netsight binary used for agents and doctor inside namespaces.

@@ -6,6 +6,9 @@
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
+use netsight_kernel::state_dir::StateDir;
+use netsight_kernel::sysctl_tree::{SysctlKey, SysctlTree};
+
 use crate::LabError;
 
 /// Every lab namespace starts with this; `lab down` removes all of them.
@@ -151,6 +154,9 @@ impl Topology {
                 command: format!("{program} {}", args.join(" ")),
                 source: e,
             })?;
+        if let Ok(mut live) = CHILDREN.lock() {
+            live.push(child.id());
+        }
         Ok(Background(Some(child)))
     }
 }
@@ -166,6 +172,26 @@ impl Drop for Topology {
     }
 }
 
+/// Background processes alive in this process, for a signal handler.
+static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn forget_child(pid: u32) {
+    if let Ok(mut live) = CHILDREN.lock() {
+        live.retain(|p| *p != pid);
+    }
+}
+
+/// Kills the background processes this process started (for a signal handler):
+/// agents would otherwise keep their namespace alive until their time bound.
+pub fn stop_background() {
+    let pids: Vec<u32> = CHILDREN.lock().map(|l| l.clone()).unwrap_or_default();
+    for pid in pids {
+        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
 /// A background process killed on drop.
 #[derive(Debug)]
 pub struct Background(Option<std::process::Child>);
@@ -177,6 +203,7 @@ impl Background {
             .0
             .take()
             .ok_or(LabError::Internal("background process already taken"))?;
+        forget_child(child.id());
         child.wait_with_output().map_err(|e| LabError::Spawn {
             command: "wait".into(),
             source: e,
@@ -189,6 +216,7 @@ impl Drop for Background {
         if let Some(mut child) = self.0.take() {
             let _ = child.kill();
             let _ = child.wait();
+            forget_child(child.id());
         }
     }
 }
@@ -205,12 +233,15 @@ pub fn cleanup_live() {
 /// sysctls; returns what it removed or restored.
 pub fn down() -> Result<Vec<String>, LabError> {
     let mut removed = Vec::new();
-    if let Ok(journal) = std::fs::read_to_string(journal_path()) {
-        for line in journal.lines().filter(|l| l.contains('=')) {
-            run_ok("sysctl", &["-qw", line])?;
-            removed.push(format!("sysctl {line}"));
+    let state = StateDir::open_default()?;
+    {
+        let _lock = state.lock(JOURNAL)?;
+        let journal = load_journal(&state)?;
+        for entry in &journal.entries {
+            write_host_sysctl(&entry.key, &entry.original)?;
+            removed.push(format!("sysctl {}={}", entry.key, entry.original));
         }
-        let _ = std::fs::remove_file(journal_path());
+        state.remove(JOURNAL_FILE)?;
     }
     let list = run_ok("ip", &["netns", "list"])?;
     for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
@@ -222,65 +253,170 @@ pub fn down() -> Result<Vec<String>, LabError> {
     Ok(removed)
 }
 
-/// Host sysctls changed by a scenario, with their previous values, for Ctrl-C.
-static HOST_SYSCTLS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+/// The only host-wide knobs the lab changes (they have no per-namespace copy);
+/// a journal naming anything else is refused.
+pub const LAB_HOST_SYSCTLS: &[&str] = &[
+    "net.core.netdev_max_backlog",
+    "net.netfilter.nf_conntrack_max",
+];
 
-/// A host-wide (init namespace) sysctl set for the duration of a scenario:
-/// some knobs (net.core.netdev_max_backlog, nf_conntrack_max) have no
-/// per-namespace copy. Drop restores the previous value.
+/// Previous host values, journaled under /run/netsight so `lab down` can restore
+/// them even after a run was killed (SIGKILL skips every guard). Concurrent runs
+/// share an entry: the first one records the original value, each run adds its
+/// pid, and the last holder to leave restores it.
+const JOURNAL: &str = "lab-host-sysctls";
+const JOURNAL_FILE: &str = "lab-host-sysctls.json";
+
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct HostJournal {
+    entries: Vec<HostEntry>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct HostEntry {
+    key: String,
+    original: String,
+    holders: Vec<u32>,
+}
+
+fn load_journal(state: &StateDir) -> Result<HostJournal, LabError> {
+    let Some(bytes) = state.read(JOURNAL_FILE)? else {
+        return Ok(HostJournal::default());
+    };
+    let path = state.path().join(JOURNAL_FILE);
+    let journal: HostJournal = serde_json::from_slice(&bytes).map_err(|e| LabError::Journal {
+        path: path.clone(),
+        detail: e.to_string(),
+    })?;
+    for e in &journal.entries {
+        let numeric = !e.original.is_empty() && e.original.bytes().all(|b| b.is_ascii_digit());
+        if !LAB_HOST_SYSCTLS.contains(&e.key.as_str()) || !numeric {
+            return Err(LabError::Journal {
+                path,
+                detail: format!(
+                    "entry {}={:?} is not one the lab makes (only {} with a number); left as it is",
+                    e.key,
+                    e.original,
+                    LAB_HOST_SYSCTLS.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(journal)
+}
+
+fn save_journal(state: &StateDir, journal: &HostJournal) -> Result<(), LabError> {
+    if journal.entries.is_empty() {
+        return Ok(state.remove(JOURNAL_FILE)?);
+    }
+    Ok(state.write(
+        JOURNAL_FILE,
+        &serde_json::to_vec_pretty(journal).unwrap_or_default(),
+    )?)
+}
+
+fn sysctl_key(name: &str) -> Result<SysctlKey, LabError> {
+    Ok(SysctlKey::parse(name)?)
+}
+
+fn write_host_sysctl(name: &str, value: &str) -> Result<(), LabError> {
+    Ok(SysctlTree::live().write(&sysctl_key(name)?, value)?)
+}
+
+/// A host-wide (init namespace) sysctl set for the duration of a scenario.
+/// Drop gives it back (restoring the original when the last holder leaves).
 #[derive(Debug)]
 pub struct HostSysctl {
     name: String,
-    previous: String,
 }
 
-/// Where previous host values are journaled, so `lab down` can restore them
-/// even after a run was killed (SIGKILL skips every guard).
-fn journal_path() -> std::path::PathBuf {
-    std::env::temp_dir().join("netsight-lab-host-sysctls")
-}
-
-fn write_journal(list: &[(String, String)]) {
-    let text: String = list.iter().map(|(n, v)| format!("{n}={v}\n")).collect();
-    let _ = if list.is_empty() {
-        std::fs::remove_file(journal_path())
-    } else {
-        std::fs::write(journal_path(), text)
-    };
+fn pid_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 impl HostSysctl {
     pub fn set(name: &str, value: &str) -> Result<HostSysctl, LabError> {
-        let previous = run_ok("sysctl", &["-n", name])?.trim().to_string();
-        if let Ok(mut list) = HOST_SYSCTLS.lock() {
-            list.push((name.to_string(), previous.clone()));
-            write_journal(&list);
+        if !LAB_HOST_SYSCTLS.contains(&name) {
+            return Err(LabError::Internal(
+                "a scenario may change only the lab's host sysctls",
+            ));
         }
-        run_ok("sysctl", &["-qw", &format!("{name}={value}")])?;
+        let key = sysctl_key(name)?;
+        let state = StateDir::open_default()?;
+        let _lock = state.lock(JOURNAL)?;
+        let mut journal = load_journal(&state)?;
+        let me = std::process::id();
+        match journal.entries.iter_mut().find(|e| e.key == name) {
+            Some(e) => {
+                e.holders.retain(|p| pid_alive(*p));
+                e.holders.push(me);
+            }
+            None => {
+                let original = SysctlTree::live().read_raw(&key)?.trim().to_string();
+                journal.entries.push(HostEntry {
+                    key: name.to_string(),
+                    original,
+                    holders: vec![me],
+                });
+            }
+        }
+        save_journal(&state, &journal)?;
+        if let Ok(mut live) = HOST_SYSCTLS.lock() {
+            live.push(name.to_string());
+        }
+        SysctlTree::live().write(&key, value)?;
         Ok(HostSysctl {
             name: name.to_string(),
-            previous,
         })
     }
 }
 
+/// Leaves one hold on `name` for this process; the last holder restores the original.
+fn release(name: &str) -> Result<(), LabError> {
+    let state = StateDir::open_default()?;
+    let _lock = state.lock(JOURNAL)?;
+    let mut journal = load_journal(&state)?;
+    let me = std::process::id();
+    if let Some(i) = journal.entries.iter().position(|e| e.key == name) {
+        let entry = &mut journal.entries[i];
+        if let Some(at) = entry.holders.iter().position(|p| *p == me) {
+            entry.holders.remove(at);
+        }
+        entry.holders.retain(|p| pid_alive(*p));
+        if entry.holders.is_empty() {
+            write_host_sysctl(&entry.key, &entry.original)?;
+            journal.entries.remove(i);
+        }
+        save_journal(&state, &journal)?;
+    }
+    if let Ok(mut live) = HOST_SYSCTLS.lock() {
+        if let Some(at) = live.iter().position(|n| n == name) {
+            live.remove(at);
+        }
+    }
+    Ok(())
+}
+
 impl Drop for HostSysctl {
     fn drop(&mut self) {
-        let _ = run(
-            "sysctl",
-            &["-qw", &format!("{}={}", self.name, self.previous)],
-        );
-        if let Ok(mut list) = HOST_SYSCTLS.lock() {
-            list.retain(|(n, _)| n != &self.name);
-            write_journal(&list);
+        if let Err(e) = release(&self.name) {
+            eprintln!(
+                "netsight: restoring {}: {e} (run `netsight lab down`)",
+                self.name
+            );
         }
     }
 }
 
-/// Restores host sysctls this process changed (for a Ctrl-C handler).
+/// Host sysctls this process holds, for a signal handler.
+static HOST_SYSCTLS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Gives back the host sysctls this process holds (for a signal handler).
 pub fn restore_host_sysctls() {
-    let list: Vec<(String, String)> = HOST_SYSCTLS.lock().map(|l| l.clone()).unwrap_or_default();
-    for (name, value) in list.into_iter().rev() {
-        let _ = run("sysctl", &["-qw", &format!("{name}={value}")]);
+    let held: Vec<String> = HOST_SYSCTLS.lock().map(|l| l.clone()).unwrap_or_default();
+    for name in held.into_iter().rev() {
+        if let Err(e) = release(&name) {
+            eprintln!("netsight: restoring {name}: {e} (run `netsight lab down`)");
+        }
     }
 }

@@ -513,10 +513,17 @@ fn run_lab(cmd: &LabCommand) -> Result<()> {
             } else {
                 vec![netsight_lab::find(name)?]
             };
-            // Ctrl-C must not leave namespaces behind.
-            let _ = ctrlc::set_handler(|| {
+            // Ctrl-C, SIGTERM and SIGHUP leave no host sysctl changed and, unless
+            // --keep, no namespace behind.
+            let keep_namespaces = *keep;
+            let _ = ctrlc::set_handler(move || {
                 topology::restore_host_sysctls();
-                topology::cleanup_live();
+                topology::stop_background();
+                if keep_namespaces {
+                    eprintln!("netsight: interrupted; namespaces kept (--keep): `netsight lab down` removes them");
+                } else {
+                    topology::cleanup_live();
+                }
                 std::process::exit(130);
             });
             let exe = std::env::current_exe()?;

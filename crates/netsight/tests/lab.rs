@@ -124,14 +124,26 @@ fn unknown_scenario_and_down() {
     }
     let _exclusive = HOST.write().unwrap_or_else(|e| e.into_inner());
     support::run("ip", &["netns", "add", "nsl-leftover-test-c"]);
+    // A world-writable place is never read: a local user's planted journal in /tmp
+    // (the old location) must not be replayed as root.
+    let domainname = support::run("sysctl", &["-n", "kernel.domainname"]);
+    let planted = std::env::temp_dir().join("netsight-lab-host-sysctls");
+    std::fs::write(&planted, "kernel.domainname=netsight-pwned\n").unwrap();
+    std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+
     // A journal left by a killed run: down restores the value it records (here the current one).
     let current = support::run("sysctl", &["-n", "net.core.netdev_max_backlog"]);
-    let journal = std::env::temp_dir().join("netsight-lab-host-sysctls");
-    std::fs::write(
-        &journal,
-        format!("net.core.netdev_max_backlog={}\n", current.trim()),
-    )
-    .unwrap();
+    let journal = std::path::Path::new("/run/netsight/lab-host-sysctls.json");
+    let write_journal = |text: String, mode: u32| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::create_dir_all("/run/netsight").unwrap();
+        std::fs::write(journal, text).unwrap();
+        std::fs::set_permissions(journal, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let entry = |key: &str, value: &str| {
+        format!(r#"{{"entries": [{{"key": "{key}", "original": "{value}", "holders": [1]}}]}}"#)
+    };
+    write_journal(entry("net.core.netdev_max_backlog", current.trim()), 0o600);
     let down = support::run(netsight(), &["lab", "down"]);
     assert!(down.contains("nsl-leftover-test-c"), "{down}");
     assert!(
@@ -140,6 +152,105 @@ fn unknown_scenario_and_down() {
     );
     assert!(!journal.exists());
     assert!(!support::run("ip", &["netns", "list"]).contains("nsl-leftover-test-c"));
+    assert_eq!(
+        support::run("sysctl", &["-n", "kernel.domainname"]),
+        domainname
+    );
+    std::fs::remove_file(&planted).unwrap();
+
+    // A journal others could have written, or naming a knob the lab never changes, is refused.
+    for (text, mode, why) in [
+        (
+            entry("net.core.netdev_max_backlog", current.trim()),
+            0o666,
+            "refusing to trust",
+        ),
+        (
+            entry("kernel.domainname", "1"),
+            0o600,
+            "not one the lab makes",
+        ),
+        (
+            entry("net.core.netdev_max_backlog", "1; id"),
+            0o600,
+            "not one the lab makes",
+        ),
+    ] {
+        write_journal(text, mode);
+        let out = output(netsight(), &["lab", "down"]);
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(why),
+            "{out:?}"
+        );
+    }
+    assert_eq!(
+        support::run("sysctl", &["-n", "kernel.domainname"]),
+        domainname
+    );
+    std::fs::remove_file(journal).unwrap();
+}
+
+/// SIGTERM (and SIGHUP) clean up exactly as Ctrl-C does: host sysctls restored,
+/// namespaces and agents gone; with --keep the namespaces stay for inspection.
+#[test]
+fn lab_cleans_up_on_sigterm_and_honours_keep() {
+    if !privileged("lab SIGTERM", &["ip", "tc", "iptables", "taskset"]) {
+        return;
+    }
+    let _exclusive = HOST.write().unwrap_or_else(|e| e.into_inner());
+    let original = support::run("sysctl", &["-n", "net.core.netdev_max_backlog"]);
+    for (signal, keep) in [("TERM", false), ("HUP", false), ("INT", true)] {
+        let mut args = vec!["lab", "run", "softnet-backlog", "--json"];
+        if keep {
+            args.push("--keep");
+        }
+        let mut child = std::process::Command::new(netsight())
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let tag = format!("nsl-softnet-backlog-{}-", child.id());
+        // Ready when the scenario holds the host knob: its journal names our child.
+        let started = std::time::Instant::now();
+        loop {
+            let journal =
+                std::fs::read_to_string("/run/netsight/lab-host-sysctls.json").unwrap_or_default();
+            let now = support::run("sysctl", &["-n", "net.core.netdev_max_backlog"]);
+            if journal.contains(&child.id().to_string()) && now != original {
+                break;
+            }
+            assert!(
+                started.elapsed().as_secs() < 60,
+                "scenario never set its host sysctl"
+            );
+            assert!(child.try_wait().unwrap().is_none(), "lab run ended early");
+            std::thread::yield_now();
+        }
+        support::run("kill", &[&format!("-{signal}"), &child.id().to_string()]);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(130),
+            "{signal}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            support::run("sysctl", &["-n", "net.core.netdev_max_backlog"]),
+            original,
+            "{signal}"
+        );
+        assert!(!std::path::Path::new("/run/netsight/lab-host-sysctls.json").exists());
+        let left = support::run("ip", &["netns", "list"]);
+        let kept = left.lines().filter(|l| l.starts_with(&tag)).count();
+        if keep {
+            assert_eq!(kept, 3, "--keep: {left}");
+            support::run(netsight(), &["lab", "down"]);
+        } else {
+            assert_eq!(kept, 0, "{signal} left namespaces: {left}");
+        }
+    }
 }
 
 /// Issue 8: the plan `netsight tune apply` makes in the scenario's namespace removes

@@ -64,6 +64,15 @@ pub fn diagnose(prev: &Snapshot, cur: &Snapshot) -> Report {
             reason: reason.clone(),
         })
         .collect();
+    for r in &rates.counter_resets {
+        skipped.push(Skipped {
+            source: format!("{} {}", r.source, r.counter),
+            reason: format!(
+                "counter went down from {} to {} (reset: module reload, device re-created, or snapshots from two boots): not rated",
+                r.before, r.after
+            ),
+        });
+    }
     if cur.sockets.is_none() {
         skipped.push(Skipped {
             source: "sockets".into(),
@@ -78,6 +87,32 @@ pub fn diagnose(prev: &Snapshot, cur: &Snapshot) -> Report {
         rules_run: all.len(),
         deep: None,
     }
+}
+
+/// Why a pair of snapshots cannot be diagnosed at all: none of the sources the
+/// rules read (MIB counters, links, softnet, sysctls) is there in both. A report
+/// saying "no problems" would then be a lie; the caller says "could not run".
+pub fn cannot_diagnose(prev: &Snapshot, cur: &Snapshot) -> Option<String> {
+    let usable = |s: &Snapshot| {
+        !(s.mib.is_empty() && s.links.is_empty() && s.softnet.is_empty() && s.sysctls.is_empty())
+    };
+    if usable(prev) && usable(cur) {
+        return None;
+    }
+    let which = if usable(prev) { cur } else { prev };
+    let mut why: Vec<String> = which
+        .unavailable
+        .iter()
+        .take(12)
+        .map(|(k, r)| format!("{k}: {r}"))
+        .collect();
+    if why.is_empty() {
+        why.push("every source is empty".into());
+    }
+    Some(format!(
+        "nothing to diagnose: no MIB counters, links, softnet or sysctls could be read, so no layer was checked ({})",
+        why.join("; ")
+    ))
 }
 
 /// Absences that are normal answers (a driver without a speed, a sysctl this

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::link::LinkStatsRates;
 use crate::qdisc::QdiscCountersRates;
-use crate::rates::per_second;
+use crate::rates::{increase, CounterKind};
 use crate::snapshot::Snapshot;
 
 /// MIB entries that are gauges or settings, not counters: no rate for them.
@@ -62,6 +62,18 @@ pub struct ConntrackRates {
     pub stats_per_s: BTreeMap<String, f64>,
 }
 
+/// A counter that went down between the two snapshots and was not a 32-bit
+/// wrap: reset (module reload, device or qdisc re-created, snapshots from two
+/// boots). It is reported and left out of the rates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterReset {
+    /// Where it lives: `mib`, `link eth0`, `qdisc eth0 1:`, `softnet cpu1`, `conntrack`.
+    pub source: String,
+    pub counter: String,
+    pub before: u64,
+    pub after: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rates {
     pub interval_s: f64,
@@ -76,6 +88,8 @@ pub struct Rates {
     pub softnet: Vec<SoftnetRates>,
     pub qdiscs: Vec<QdiscRates>,
     pub conntrack: Option<ConntrackRates>,
+    #[serde(default)]
+    pub counter_resets: Vec<CounterReset>,
 }
 
 impl Rates {
@@ -103,18 +117,31 @@ pub fn interval_seconds(prev: &Snapshot, cur: &Snapshot) -> f64 {
 
 pub fn delta(prev: &Snapshot, cur: &Snapshot) -> Rates {
     let secs = interval_seconds(prev, cur);
-    let rate = |p: i64, c: i64| per_second(p.max(0) as u64, c.max(0) as u64, secs);
+    let mut d = Deltas {
+        secs,
+        resets: Vec::new(),
+    };
 
     let mut mib = BTreeMap::new();
     for (group, counters) in &cur.mib {
         let Some(prev_group) = prev.mib.get(group) else {
             continue;
         };
-        let rates: BTreeMap<String, f64> = counters
-            .iter()
-            .filter(|(name, _)| !MIB_GAUGES.contains(&(group.as_str(), name.as_str())))
-            .filter_map(|(name, &c)| prev_group.get(name).map(|&p| (name.clone(), rate(p, c))))
-            .collect();
+        let mut rates = BTreeMap::new();
+        for (name, &c) in counters {
+            if MIB_GAUGES.contains(&(group.as_str(), name.as_str())) {
+                continue;
+            }
+            let Some(&p) = prev_group.get(name) else {
+                continue;
+            };
+            // MIB counters are unsigned longs: 64-bit on the kernels netsight supports.
+            let (p, c) = (p.max(0) as u64, c.max(0) as u64);
+            let counter = || format!("{group}.{name}");
+            if let Some(r) = d.rate(CounterKind::Monotonic64, "mib", &counter, p, c) {
+                rates.insert(name.clone(), r);
+            }
+        }
         mib.insert(group.clone(), rates);
     }
 
@@ -126,12 +153,15 @@ pub fn delta(prev: &Snapshot, cur: &Snapshot) -> Rates {
             .iter()
             .find(|p| p.name == l.name && p.ifindex == l.ifindex)
         {
-            Some(p) => links.push(LinkRates {
-                name: l.name.clone(),
-                speed_mbps: l.speed_mbps,
-                duplex: l.duplex.clone(),
-                stats: l.stats.rates_since(&p.stats, secs),
-            }),
+            Some(p) => {
+                d.record_resets(&format!("link {}", l.name), l.stats.resets_since(&p.stats));
+                links.push(LinkRates {
+                    name: l.name.clone(),
+                    speed_mbps: l.speed_mbps,
+                    duplex: l.duplex.clone(),
+                    stats: l.stats.rates_since(&p.stats, secs),
+                })
+            }
             None => links_appeared.push(l.name.clone()),
         }
     }
@@ -146,47 +176,59 @@ pub fn delta(prev: &Snapshot, cur: &Snapshot) -> Rates {
         .map(|p| p.name.clone())
         .collect();
 
-    let softnet = cur
-        .softnet
-        .iter()
-        .filter_map(|c| {
-            let p = prev.softnet.iter().find(|p| p.cpu == c.cpu)?;
-            Some(SoftnetRates {
-                cpu: c.cpu,
-                processed: per_second(p.processed, c.processed, secs),
-                dropped: per_second(p.dropped, c.dropped, secs),
-                time_squeeze: per_second(p.time_squeeze, c.time_squeeze, secs),
-                received_rps: per_second(p.received_rps, c.received_rps, secs),
-                flow_limit_count: p
-                    .flow_limit_count
-                    .zip(c.flow_limit_count)
-                    .map(|(p, c)| per_second(p, c, secs)),
-                backlog_len: c.backlog_len,
-            })
-        })
-        .collect();
+    let mut softnet = Vec::new();
+    for c in &cur.softnet {
+        let Some(p) = prev.softnet.iter().find(|p| p.cpu == c.cpu) else {
+            continue;
+        };
+        let source = format!("softnet cpu{}", c.cpu);
+        // softnet_stat columns are the kernel's unsigned ints, printed %08x.
+        let mut w = |name: &'static str, pv: u64, cv: u64| {
+            d.rate(
+                CounterKind::Wrapping32,
+                &source,
+                &|| name.to_string(),
+                pv,
+                cv,
+            )
+            .unwrap_or(0.0)
+        };
+        softnet.push(SoftnetRates {
+            cpu: c.cpu,
+            processed: w("processed", p.processed, c.processed),
+            dropped: w("dropped", p.dropped, c.dropped),
+            time_squeeze: w("time_squeeze", p.time_squeeze, c.time_squeeze),
+            received_rps: w("received_rps", p.received_rps, c.received_rps),
+            flow_limit_count: p
+                .flow_limit_count
+                .zip(c.flow_limit_count)
+                .map(|(pv, cv)| w("flow_limit_count", pv, cv)),
+            backlog_len: c.backlog_len,
+        });
+    }
 
-    let qdiscs = cur
-        .qdiscs
-        .iter()
-        .filter_map(|q| {
-            let p = prev.qdiscs.iter().find(|p| {
-                p.ifindex == q.ifindex
-                    && p.handle == q.handle
-                    && p.parent == q.parent
-                    && p.kind == q.kind
-            })?;
-            Some(QdiscRates {
-                link: q.link.clone(),
-                kind: q.kind.clone(),
-                handle: q.handle.clone(),
-                parent: q.parent.clone(),
-                rates: q.counters.rates_since(&p.counters, secs),
-                backlog_bytes: q.backlog_bytes,
-                qlen: q.qlen,
-            })
-        })
-        .collect();
+    let mut qdiscs = Vec::new();
+    for q in &cur.qdiscs {
+        let Some(p) = prev.qdiscs.iter().find(|p| {
+            p.ifindex == q.ifindex
+                && p.handle == q.handle
+                && p.parent == q.parent
+                && p.kind == q.kind
+        }) else {
+            continue;
+        };
+        let source = format!("qdisc {} {}", q.link.as_deref().unwrap_or("?"), q.handle);
+        d.record_resets(&source, q.counters.resets_since(&p.counters));
+        qdiscs.push(QdiscRates {
+            link: q.link.clone(),
+            kind: q.kind.clone(),
+            handle: q.handle.clone(),
+            parent: q.parent.clone(),
+            rates: q.counters.rates_since(&p.counters, secs),
+            backlog_bytes: q.backlog_bytes,
+            qlen: q.qlen,
+        });
+    }
 
     let conntrack = cur.conntrack.as_ref().map(|c| ConntrackRates {
         count: c.count,
@@ -196,8 +238,16 @@ pub fn delta(prev: &Snapshot, cur: &Snapshot) -> Rates {
             .iter()
             .filter(|(name, _)| name.as_str() != "entries")
             .filter_map(|(name, &v)| {
-                let p = prev.conntrack.as_ref()?.stats.get(name)?;
-                Some((name.clone(), per_second(*p, v, secs)))
+                let p = *prev.conntrack.as_ref()?.stats.get(name)?;
+                // A sum of per-CPU 32-bit counters: a decrease is no clean wrap, so a reset.
+                let r = d.rate(
+                    CounterKind::Monotonic64,
+                    "conntrack",
+                    &|| name.clone(),
+                    p,
+                    v,
+                )?;
+                Some((name.clone(), r))
             })
             .collect(),
     });
@@ -213,5 +263,49 @@ pub fn delta(prev: &Snapshot, cur: &Snapshot) -> Rates {
         softnet,
         qdiscs,
         conntrack,
+        counter_resets: d.resets,
+    }
+}
+
+/// The one delta rule, with the resets it met: the counter's kind decides what a
+/// decrease means; a reset is recorded and not rated.
+struct Deltas {
+    secs: f64,
+    resets: Vec<CounterReset>,
+}
+
+impl Deltas {
+    fn rate(
+        &mut self,
+        kind: CounterKind,
+        source: &str,
+        counter: &dyn Fn() -> String,
+        p: u64,
+        c: u64,
+    ) -> Option<f64> {
+        match increase(kind, p, c) {
+            Some(inc) if self.secs > 0.0 => Some(inc as f64 / self.secs),
+            Some(_) => Some(0.0),
+            None => {
+                self.resets.push(CounterReset {
+                    source: source.to_string(),
+                    counter: counter(),
+                    before: p,
+                    after: c,
+                });
+                None
+            }
+        }
+    }
+
+    fn record_resets(&mut self, source: &str, resets: Vec<(&'static str, u64, u64)>) {
+        for (counter, before, after) in resets {
+            self.resets.push(CounterReset {
+                source: source.to_string(),
+                counter: counter.to_string(),
+                before,
+                after,
+            });
+        }
     }
 }

@@ -111,6 +111,7 @@ pub fn dump(family_id: u16, what: EthtoolDump) -> Result<Vec<u8>> {
 
 /// Decodes one dump into per-interface name → value maps.
 pub fn parse_dump(what: EthtoolDump, buf: &[u8]) -> Result<BTreeMap<String, EthtoolValues>> {
+    netlink_io::check_framing(buf, "ethtool", "dump")?;
     if what == EthtoolDump::Features {
         return parse_features_dump(buf);
     }

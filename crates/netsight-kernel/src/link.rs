@@ -17,7 +17,7 @@ use crate::support::Support;
 
 counter_set! {
     /// struct rtnl_link_stats64, as the kernel keeps it per interface.
-    LinkStats => LinkStatsRates {
+    LinkStats => LinkStatsRates, kind |_| crate::rates::CounterKind::Monotonic64, {
         rx_packets, tx_packets, rx_bytes, tx_bytes, rx_errors, tx_errors,
         rx_dropped, tx_dropped, multicast, collisions,
         rx_length_errors,
@@ -159,6 +159,7 @@ pub fn dump_links() -> Result<Vec<u8>> {
 
 /// Decodes an RTM_GETLINK dump into links (without sysfs/ethtool parts).
 pub fn parse_link_dump(buf: &[u8]) -> Result<Vec<Link>> {
+    netlink_io::check_framing(buf, "rtnetlink", "RTM_NEWLINK")?;
     let mut links = Vec::new();
     for raw in netlink_io::data_messages(buf) {
         let message = NetlinkMessage::<RouteNetlinkMessage>::deserialize(raw).map_err(|e| {

@@ -41,6 +41,38 @@ pub fn data_messages(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// Checks that a dump is whole netlink messages end to end: bytes that are not
+/// (garbage, a cut-off tail, a file of something else) are an error to report,
+/// never a silently shorter (or empty) dump.
+pub fn check_framing(buf: &[u8], family: &'static str, what: &str) -> crate::error::Result<()> {
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let bad = |detail: String| crate::error::KernelError::NetlinkDecode {
+            family,
+            what: what.to_string(),
+            detail,
+        };
+        if rest.len() < 16 {
+            return Err(bad(format!(
+                "{} trailing bytes are not a netlink message",
+                rest.len()
+            )));
+        }
+        let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if len < 16 || len > rest.len() {
+            return Err(bad(format!(
+                "message at byte {} claims {len} bytes with {} left: not a netlink dump, or a truncated one",
+                buf.len() - rest.len(),
+                rest.len()
+            )));
+        }
+        rest = rest
+            .get(len.next_multiple_of(4).min(rest.len())..)
+            .unwrap_or(&[]);
+    }
+    Ok(())
+}
+
 /// Attribute types carry NLA_F_NESTED / NLA_F_NET_BYTEORDER in their top bits.
 const NLA_TYPE_MASK: u16 = 0x3fff;
 
@@ -192,6 +224,15 @@ mod tests {
         buf[0] = 0xff; // claims to be longer than the buffer
         assert_eq!(data_messages(&buf).count(), 0);
         assert_eq!(data_messages(&[1, 2, 3]).count(), 0);
+        assert!(check_framing(&buf, "t", "t").is_err());
+        assert!(check_framing(&[1, 2, 3], "t", "t").is_err());
+        assert!(check_framing(b"this is not netlink, only text of some length", "t", "t").is_err());
+        let mut whole = msg(16, &[1, 2, 3]);
+        whole.extend(msg(NLMSG_DONE, &[0; 4]));
+        assert!(check_framing(&whole, "t", "t").is_ok());
+        assert!(check_framing(&[], "t", "t").is_ok());
+        whole.extend_from_slice(&[40, 0, 0, 0, 16, 0]);
+        assert!(check_framing(&whole, "t", "t").is_err());
     }
 
     #[test]

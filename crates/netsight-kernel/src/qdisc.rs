@@ -11,7 +11,11 @@ use crate::rates::counter_set;
 
 counter_set! {
     /// TCA_STATS2 basic and queue counters.
-    QdiscCounters => QdiscCountersRates {
+    /// Bytes are 64-bit; packets, drops, overlimits and requeues are the u32s of
+    /// gnet_stats_basic / gnet_stats_queue.
+    QdiscCounters => QdiscCountersRates,
+    kind |field| if field == "bytes" { crate::rates::CounterKind::Monotonic64 } else { crate::rates::CounterKind::Wrapping32 },
+    {
         bytes, packets,
         /// Packets dropped by the qdisc (full queue, AQM, policing).
         drops,
@@ -64,6 +68,7 @@ fn format_tc_handle(h: u32) -> String {
 }
 
 pub fn parse_qdisc_dump(buf: &[u8]) -> Result<Vec<Qdisc>> {
+    netlink_io::check_framing(buf, "rtnetlink", "RTM_NEWQDISC")?;
     let mut out = Vec::new();
     for raw in netlink_io::data_messages(buf) {
         let message = NetlinkMessage::<RouteNetlinkMessage>::deserialize(raw).map_err(|e| {

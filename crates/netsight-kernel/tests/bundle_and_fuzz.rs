@@ -47,6 +47,115 @@ fn bad_bundles_give_clear_errors() {
     assert!(bundle::read_from(&bytes[..bytes.len() / 2]).is_err());
 }
 
+/// A gzip tar of the given members, written with the tar crate (not our writer).
+fn archive(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    for (name, bytes) in members {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, name, &bytes[..]).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+#[test]
+fn a_bundle_cut_short_keeps_its_complete_snapshots() {
+    let dir = std::env::temp_dir().join(format!("netsight-cut-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("b.nsb");
+    let mut writer = bundle::BundleWriter::create(&path).unwrap();
+    let first = fixture_raw();
+    writer.append(&first).unwrap();
+    // After each append the file on disk already holds that snapshot (no finish yet).
+    let after_one = std::fs::read(&path).unwrap();
+    writer.append(&fixture_raw()).unwrap();
+    let after_two_len = std::fs::read(&path).unwrap().len();
+    std::mem::forget(writer); // as if killed: the tar and gzip streams never end
+    let read = bundle::read_bundle(&path).unwrap();
+    assert_eq!(read.snapshots.len(), 2);
+    assert!(
+        read.truncated.is_some(),
+        "an unfinished stream must be reported"
+    );
+    let one = bundle::read_from(&after_one[..]).unwrap();
+    assert_eq!(one, vec![first]);
+    // Every cut keeps the snapshots completed before it, or says nothing was complete.
+    let bytes = std::fs::read(&path).unwrap();
+    for cut in (0..bytes.len()).step_by(97) {
+        match bundle::read_from(&bytes[..cut]) {
+            Ok(snaps) => assert!(cut >= after_one.len() - 64 && snaps.len() <= 2, "{cut}"),
+            Err(e) => assert!(cut <= after_two_len, "{cut}: {e}"),
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn hostile_bundles_hit_their_bounds_with_clear_errors() {
+    let meta = br#"{"format_version": 1, "created_by": "test"}"#.to_vec();
+    let snap_meta =
+        br#"{"format_version":1,"taken_at_unix_ms":1,"monotonic_ns":1,"netsight_version":"x"}"#
+            .to_vec();
+    // Unknown members are skipped (not kept), known ones count toward the bound.
+    let big = vec![0u8; 8 << 20];
+    let mut members: Vec<(&str, Vec<u8>)> = vec![("meta.json", meta.clone())];
+    let names: Vec<String> = (0..30).map(|i| format!("junk/{i}")).collect();
+    for n in &names {
+        members.push((n, big.clone()));
+    }
+    members.push(("snapshots/0/meta.json", snap_meta.clone()));
+    let snaps = bundle::read_from(&archive(&members)[..]).unwrap();
+    assert_eq!(snaps.len(), 1);
+    assert!(
+        snaps[0].entries.is_empty(),
+        "unknown members must not be kept"
+    );
+
+    let names: Vec<String> = (0..30).map(|i| format!("snapshots/0/proc/x{i}")).collect();
+    let mut members: Vec<(&str, Vec<u8>)> = vec![("meta.json", meta.clone())];
+    for n in &names {
+        members.push((n, big.clone()));
+    }
+    let err = bundle::read_from(&archive(&members)[..]).unwrap_err();
+    assert!(err.contains("bytes of snapshot data"), "{err}");
+
+    let err = bundle::read_from(
+        &archive(&[
+            ("meta.json", meta.clone()),
+            ("snapshots/5000/meta.json", snap_meta),
+        ])[..],
+    )
+    .unwrap_err();
+    assert!(err.contains("too large"), "{err}");
+}
+
+#[test]
+fn netlink_garbage_is_reported_not_read_as_empty() {
+    let mut raw = fixture_raw();
+    raw.entries.insert(
+        "netlink/route/qdisc".into(),
+        b"garbage, not netlink at all".to_vec(),
+    );
+    raw.entries
+        .insert("netlink/route/link".into(), vec![0xff; 40]);
+    let snap = Snapshot::from_raw(&raw);
+    assert!(
+        snap.unavailable.contains_key("netlink/route/qdisc"),
+        "{:?}",
+        snap.unavailable
+    );
+    assert!(
+        snap.unavailable.contains_key("netlink/route/link"),
+        "{:?}",
+        snap.unavailable
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
 

@@ -2,6 +2,7 @@
 
 mod cli;
 mod doctor_text;
+mod interrupt;
 mod packet_cmd;
 mod sockets_view;
 mod stat_report;
@@ -70,11 +71,14 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn read_bundle(path: &Path) -> Result<Vec<RawSnapshot>> {
-    let raws = bundle::read(path)?;
-    if raws.is_empty() {
+    let read = bundle::read_bundle(path)?;
+    if let Some(why) = &read.truncated {
+        eprintln!("netsight: warning: {}: {why}", path.display());
+    }
+    if read.snapshots.is_empty() {
         bail!("bundle {} holds no snapshots", path.display());
     }
-    Ok(raws)
+    Ok(read.snapshots)
 }
 
 fn run_snapshot(args: &SnapshotArgs) -> Result<()> {
@@ -93,20 +97,32 @@ fn run_snapshot(args: &SnapshotArgs) -> Result<()> {
             include_sockets: args.sockets,
             ..LiveSource::default()
         };
-        let mut raws = Vec::with_capacity(count);
+        // Each snapshot is on disk as soon as it is taken; a stop ends the file cleanly.
+        interrupt::install();
+        let mut writer = bundle::BundleWriter::create(path)?;
+        let mut missing = 0;
         for i in 0..count {
-            if i > 0 {
-                std::thread::sleep(Duration::from_secs_f64(interval));
+            if i > 0 && !interrupt::sleep(Duration::from_secs_f64(interval)) {
+                break;
             }
-            raws.push(source.collect());
+            let raw = source.collect();
+            if i == 0 {
+                missing = raw.missing.len();
+            }
+            writer.append(&raw)?;
+            if count > 1 {
+                eprint!("\rnetsight: {}/{count} snapshots written", i + 1);
+            }
         }
-        bundle::write(path, &raws)?;
-        let missing = raws[0].missing.len();
+        let written = writer.written();
+        writer.finish()?;
+        if count > 1 {
+            eprintln!();
+        }
         eprintln!(
-            "netsight: wrote {} snapshot(s) to {} ({} sources unavailable; see `netsight snapshot --from {} --json`)",
-            raws.len(),
+            "netsight: wrote {written} snapshot(s) to {}{} ({missing} sources unavailable; see `netsight snapshot --from {} --json`)",
             path.display(),
-            missing,
+            if interrupt::requested() { ", stopped early" } else { "" },
             path.display()
         );
         return Ok(());
@@ -401,6 +417,9 @@ fn run_doctor(args: &DoctorArgs) -> Result<ExitCode> {
             (prev, cur)
         }
     };
+    if let Some(why) = netsight_doctor::cannot_diagnose(&prev, &cur) {
+        bail!("{why}");
+    }
     let mut report = netsight_doctor::diagnose(&prev, &cur);
     if let Some(deep) = deep_evidence {
         for why in &deep.unavailable {

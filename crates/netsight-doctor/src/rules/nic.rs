@@ -345,7 +345,12 @@ fn driver_drops(ctx: &Context) -> Vec<Hit> {
                 DRIVER_DROP_WORDS.iter().any(|w| n.contains(w))
             })
             .filter_map(|(name, &v)| {
-                let increase = v.checked_sub(*before.get(name)?)?;
+                // ethtool -S values are u64s: a decrease is a driver reset, not loss.
+                let increase = netsight_kernel::rates::increase(
+                    netsight_kernel::rates::CounterKind::Monotonic64,
+                    *before.get(name)?,
+                    v,
+                )?;
                 (increase > 0).then(|| {
                     Evidence::new(
                         format!("{} {name}", cur.name),

@@ -363,6 +363,7 @@ fn ne_u32(b: &[u8], at: usize) -> u32 {
 
 /// Decodes a dump (inet_diag_msg + attributes per socket) into `out`.
 pub fn parse_dump(buf: &[u8], protocol: Protocol, out: &mut Vec<Socket>) -> Result<()> {
+    netlink_io::check_framing(buf, "sock_diag", "inet_diag_msg")?;
     let bad = |detail: String| KernelError::NetlinkDecode {
         family: "sock_diag",
         what: "inet_diag_msg".into(),

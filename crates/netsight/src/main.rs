@@ -90,8 +90,8 @@ fn run_snapshot(args: &SnapshotArgs) -> Result<()> {
             bail!("--count must be at least 1");
         }
         let interval = args.interval.unwrap_or(1.0);
-        if !(interval.is_finite() && interval > 0.0) {
-            bail!("--interval must be a positive number of seconds");
+        if !(interval.is_finite() && interval > 0.0 && interval <= 86_400.0) {
+            bail!("--interval must be a number of seconds above 0 and at most 86400");
         }
         let source = LiveSource {
             include_sockets: args.sockets,
@@ -101,8 +101,12 @@ fn run_snapshot(args: &SnapshotArgs) -> Result<()> {
         interrupt::install();
         let mut writer = bundle::BundleWriter::create(path)?;
         let mut missing = 0;
+        // A fixed cadence: writing a snapshot does not stretch the interval.
+        let started = std::time::Instant::now();
         for i in 0..count {
-            if i > 0 && !interrupt::sleep(Duration::from_secs_f64(interval)) {
+            let offset = Duration::try_from_secs_f64(interval * i as f64).unwrap_or(Duration::MAX);
+            let due = started.checked_add(offset).unwrap_or(started);
+            if i > 0 && !interrupt::sleep(due.saturating_duration_since(std::time::Instant::now())) {
                 break;
             }
             let raw = source.collect();

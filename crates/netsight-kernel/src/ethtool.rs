@@ -346,13 +346,85 @@ pub mod driver_stats {
         // SAFETY: fd is a fresh, valid descriptor that nothing else owns.
         let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
         let fd = std::os::fd::AsRawFd::as_raw_fd(&fd);
+        read_via(interface, &mut |buf: &mut [u8]| ioctl(fd, interface, buf.as_mut_ptr().cast()))
+    }
 
+    /// The SIOCETHTOOL exchange over any transport (the kernel, or a fake driver in tests).
+    fn read_via(
+        interface: &str,
+        ioctl: &mut dyn FnMut(&mut [u8]) -> io::Result<()>,
+    ) -> Result<Option<Vec<(String, u64)>>> {
+        // The kernel sizes GSTRINGS and GSTATS replies by the driver's count *now*,
+        // not by the count we pass: a driver whose count changes between calls
+        // (a module reconfigured, queues added) would write past a tight buffer. So
+        // the buffers get headroom, and the count each reply carries is checked: a
+        // change means start again, a count beyond the buffer is an error.
+        for _ in 0..3 {
+            let Some(count) = stats_count(ioctl, interface)? else {
+                return Ok(None);
+            };
+            if count == 0 {
+                return Ok(Some(Vec::new()));
+            }
+            let room = count + count / 2 + 16;
+
+            // ethtool_gstrings { cmd, string_set, len, data: [u8; len * 32] }
+            let mut strings = vec![0u8; 12 + room * ETH_GSTRING_LEN];
+            strings[0..4].copy_from_slice(&ETHTOOL_GSTRINGS.to_ne_bytes());
+            strings[4..8].copy_from_slice(&ETH_SS_STATS.to_ne_bytes());
+            strings[8..12].copy_from_slice(&(count as u32).to_ne_bytes());
+            ioctl(&mut strings).map_err(|e| err("ETHTOOL_GSTRINGS", interface, e))?;
+            let names_count = u32::from_ne_bytes([strings[8], strings[9], strings[10], strings[11]]) as usize;
+
+            // ethtool_stats { cmd, n_stats, data: [u64; n] }; the kernel copies bytes, no alignment needed.
+            let mut stats = vec![0u8; 8 + room * 8];
+            stats[0..4].copy_from_slice(&ETHTOOL_GSTATS.to_ne_bytes());
+            stats[4..8].copy_from_slice(&(count as u32).to_ne_bytes());
+            ioctl(&mut stats).map_err(|e| err("ETHTOOL_GSTATS", interface, e))?;
+            let values_count = u32::from_ne_bytes([stats[4], stats[5], stats[6], stats[7]]) as usize;
+
+            if names_count > room || values_count > room {
+                return Err(err(
+                    "ETHTOOL_GSTATS",
+                    interface,
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("driver count grew from {count} to {} during the read", names_count.max(values_count)),
+                    ),
+                ));
+            }
+            if names_count != count || values_count != count {
+                continue; // the driver's count changed between calls: read again
+            }
+            let values = stats[8..8 + count * 8]
+                .chunks_exact(8)
+                .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8])));
+            let names = strings[12..12 + count * ETH_GSTRING_LEN]
+                .chunks_exact(ETH_GSTRING_LEN)
+                .map(|raw| {
+                    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+                    String::from_utf8_lossy(&raw[..end]).into_owned()
+                });
+            return Ok(Some(names.zip(values).collect()));
+        }
+        Err(err(
+            "ETHTOOL_GSTATS",
+            interface,
+            io::Error::new(io::ErrorKind::Interrupted, "the driver's counter set kept changing during the read"),
+        ))
+    }
+
+    /// The driver's number of ETH_SS_STATS counters; None when it has none.
+    fn stats_count(
+        ioctl: &mut dyn FnMut(&mut [u8]) -> io::Result<()>,
+        interface: &str,
+    ) -> Result<Option<usize>> {
         // ethtool_sset_info { cmd, reserved, sset_mask: u64, data: [u32] }
         let mask = u64::from(1u32 << ETH_SS_STATS);
         let mut sset_bytes = [0u8; 20];
         sset_bytes[0..4].copy_from_slice(&ETHTOOL_GSSET_INFO.to_ne_bytes());
         sset_bytes[8..16].copy_from_slice(&mask.to_ne_bytes());
-        match ioctl(fd, interface, sset_bytes.as_mut_ptr().cast()) {
+        match ioctl(&mut sset_bytes) {
             Ok(()) => {}
             Err(e) if is_not_supported(&e) => return Ok(None),
             Err(e) => return Err(err("ETHTOOL_GSSET_INFO", interface, e)),
@@ -362,9 +434,6 @@ pub mod driver_stats {
             return Ok(None);
         }
         let count = u32::from_ne_bytes(sset_bytes[16..20].try_into().unwrap_or([0; 4])) as usize;
-        if count == 0 {
-            return Ok(Some(Vec::new()));
-        }
         if count > MAX_STATS {
             return Err(err(
                 "ETHTOOL_GSSET_INFO",
@@ -375,30 +444,7 @@ pub mod driver_stats {
                 ),
             ));
         }
-
-        // ethtool_gstrings { cmd, string_set, len, data: [u8; len * 32] }
-        let mut strings = vec![0u8; 12 + count * ETH_GSTRING_LEN];
-        strings[0..4].copy_from_slice(&ETHTOOL_GSTRINGS.to_ne_bytes());
-        strings[4..8].copy_from_slice(&ETH_SS_STATS.to_ne_bytes());
-        strings[8..12].copy_from_slice(&(count as u32).to_ne_bytes());
-        ioctl(fd, interface, strings.as_mut_ptr().cast())
-            .map_err(|e| err("ETHTOOL_GSTRINGS", interface, e))?;
-
-        // ethtool_stats { cmd, n_stats, data: [u64; n] }; the kernel copies bytes, no alignment needed.
-        let mut stats = vec![0u8; 8 + count * 8];
-        stats[0..4].copy_from_slice(&ETHTOOL_GSTATS.to_ne_bytes());
-        stats[4..8].copy_from_slice(&(count as u32).to_ne_bytes());
-        ioctl(fd, interface, stats.as_mut_ptr().cast())
-            .map_err(|e| err("ETHTOOL_GSTATS", interface, e))?;
-        let values = stats[8..]
-            .chunks_exact(8)
-            .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8])));
-
-        let names = strings[12..].chunks_exact(ETH_GSTRING_LEN).map(|raw| {
-            let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-            String::from_utf8_lossy(&raw[..end]).into_owned()
-        });
-        Ok(Some(names.zip(values).collect()))
+        Ok(Some(count))
     }
 
     fn ioctl(fd: libc::c_int, interface: &str, data: *mut libc::c_void) -> io::Result<()> {
@@ -445,6 +491,61 @@ pub mod driver_stats {
     /// The bundle's text form: one "name value" per line, like `ethtool -S` minus indentation.
     pub fn to_text(stats: &[(String, u64)]) -> String {
         stats.iter().map(|(n, v)| format!("{n} {v}\n")).collect()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// A fake driver: answers GSSET_INFO, GSTRINGS and GSTATS the way the kernel
+        /// does, by the count it has at that call (`counts[call]`, then the last one),
+        /// writing only inside the buffer it was given.
+        fn fake(counts: Vec<usize>) -> impl FnMut(&mut [u8]) -> io::Result<()> {
+            let mut call = 0;
+            move |buf: &mut [u8]| {
+                let n = counts[call.min(counts.len() - 1)];
+                call += 1;
+                let cmd = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+                match cmd {
+                    ETHTOOL_GSSET_INFO => buf[16..20].copy_from_slice(&(n as u32).to_ne_bytes()),
+                    ETHTOOL_GSTRINGS => {
+                        buf[8..12].copy_from_slice(&(n as u32).to_ne_bytes());
+                        for i in 0..n {
+                            let at = 12 + i * ETH_GSTRING_LEN;
+                            if let Some(slot) = buf.get_mut(at..at + 8) {
+                                slot.copy_from_slice(format!("stat_{i:03}").as_bytes());
+                            }
+                        }
+                    }
+                    ETHTOOL_GSTATS => {
+                        buf[4..8].copy_from_slice(&(n as u32).to_ne_bytes());
+                        for i in 0..n {
+                            if let Some(slot) = buf.get_mut(8 + i * 8..16 + i * 8) {
+                                slot.copy_from_slice(&(i as u64 * 10).to_ne_bytes());
+                            }
+                        }
+                    }
+                    _ => return Err(io::Error::from_raw_os_error(libc::EINVAL)),
+                }
+                Ok(())
+            }
+        }
+
+        #[test]
+        fn a_count_that_changes_between_calls_is_never_trusted() {
+            // Steady: names and values line up.
+            let stats = read_via("x", &mut fake(vec![4])).unwrap().unwrap();
+            assert_eq!(stats.len(), 4);
+            assert_eq!(stats[3], ("stat_003".to_string(), 30));
+            // Grows between GSTRINGS and GSTATS, then settles: read again.
+            let stats = read_via("x", &mut fake(vec![4, 4, 5, 5])).unwrap().unwrap();
+            assert_eq!(stats.len(), 5);
+            assert_eq!(stats[4], ("stat_004".to_string(), 40));
+            // Grows past the headroom: an error, not a mismatched or overrun read.
+            assert!(read_via("x", &mut fake(vec![4, 4, 400])).is_err());
+            // Never settles: an error after a few tries.
+            assert!(read_via("x", &mut fake(vec![4, 4, 5, 6, 6, 7, 8, 8, 9, 10])).is_err());
+        }
     }
 
     pub fn parse_text(text: &str) -> Result<Vec<(String, u64)>> {

@@ -29,7 +29,14 @@ pub struct CaptureOptions {
     pub user: Option<String>,
     /// Ring size: blocks of [`BLOCK_BYTES`].
     pub ring_bytes: usize,
+    /// Flush the file after every packet (tcpdump -U); otherwise at most
+    /// [`FLUSH_EVERY`] of captured packets waits in the (bounded) buffer.
+    pub packet_buffered: bool,
 }
+
+/// How long captured packets may wait in memory before they are written out, so
+/// a capture killed with SIGKILL loses at most this much.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 impl Default for CaptureOptions {
     fn default() -> Self {
@@ -42,6 +49,7 @@ impl Default for CaptureOptions {
             format: Format::Pcap,
             user: None,
             ring_bytes: 64 << 20,
+            packet_buffered: false,
         }
     }
 }
@@ -102,10 +110,12 @@ const PACKET_OUTGOING: u8 = 4;
 const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 
 /// Captures until `count`, `duration` or `stop` and writes to `path`.
+/// `ready` is called once the socket is attached and the file header is on disk.
 pub fn capture(
     opts: &CaptureOptions,
     path: &Path,
     stop: &AtomicBool,
+    ready: &mut dyn FnMut(),
 ) -> Result<CaptureReport, CaptureError> {
     let ifindex = interface_index(&opts.interface)?;
     let hatype = if ifindex == 0 {
@@ -153,6 +163,10 @@ pub fn capture(
         &opts.interface,
     )
     .map_err(output_error)?;
+    // The file header is on disk before the first packet: an interrupted capture is a valid file.
+    writer.flush().map_err(output_error)?;
+    let mut last_flush = Instant::now();
+    ready();
 
     let started = Instant::now();
     let deadline = opts.duration.map(|d| started + d);
@@ -160,20 +174,34 @@ pub fn capture(
     let mut bytes_written = 0u64;
     let mut frame_buf = Vec::with_capacity(opts.snaplen as usize + 20);
     let mut block = 0usize;
+    // After a stop (signal or --duration), blocks the kernel is still filling are
+    // retired within BLOCK_TIMEOUT_MS: keep reading that long so no packet taken is lost.
+    let mut draining_until: Option<Instant> = None;
     'outer: loop {
-        if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
+        let now = Instant::now();
+        if draining_until.is_none()
+            && (stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d))
+        {
+            draining_until = Some(now + Duration::from_millis(2 * u64::from(BLOCK_TIMEOUT_MS)));
+        }
+        if draining_until.is_some_and(|d| now >= d) {
             break;
         }
-        if !socket.block_ready(block) {
-            let wait_ms = deadline.map_or(100, |d| {
+        if last_flush.elapsed() >= FLUSH_EVERY {
+            writer.flush().map_err(output_error)?;
+            last_flush = Instant::now();
+        }
+        let Some(ready) = socket.take_block(block) else {
+            let wait_ms = draining_until.or(deadline).map_or(100, |d| {
                 d.saturating_duration_since(Instant::now())
                     .as_millis()
                     .min(100) as i32
             });
             socket.poll(wait_ms.max(1))?;
             continue;
-        }
-        for frame in socket.frames(block) {
+        };
+        // Frames borrow from `ready`; the block goes back to the kernel when it drops.
+        for frame in ready.frames() {
             if frame.pkttype == PACKET_OUTGOING
                 && (frame.hatype == ARPHRD_LOOPBACK as u16
                     || (cooked && frame.ifindex == loopback_index))
@@ -204,14 +232,16 @@ pub fn capture(
             writer
                 .write_frame(frame.ts_ns, frame.wire_len + extra, &frame_buf)
                 .map_err(output_error)?;
+            if opts.packet_buffered {
+                writer.flush().map_err(output_error)?;
+            }
             captured += 1;
             bytes_written += frame_buf.len() as u64;
             if opts.count.is_some_and(|c| captured >= c) {
-                socket.release_block(block);
                 break 'outer;
             }
         }
-        socket.release_block(block);
+        drop(ready);
         block = (block + 1) % socket.blocks;
     }
     writer.flush().map_err(output_error)?;
@@ -283,6 +313,95 @@ impl RingFrame<'_> {
         h[14..16].copy_from_slice(&self.protocol_be.to_be_bytes());
         h
     }
+}
+
+/// struct tpacket_block_desc: version, offset_to_priv, then tpacket_hdr_v1 (40 bytes).
+const BLOCK_DESC_BYTES: usize = 48;
+
+/// A ring block the kernel handed to us. Frames borrow from it, so none can be
+/// used after it is released; releasing is its Drop.
+struct ReadyBlock<'s> {
+    socket: &'s PacketSocket,
+    block: usize,
+    /// Offset in the mapping and length of the packet area (after the descriptor).
+    packets_at: usize,
+    packets_len: usize,
+    num: usize,
+}
+
+impl Drop for ReadyBlock<'_> {
+    fn drop(&mut self) {
+        self.socket.release_block(self.block);
+    }
+}
+
+#[allow(unsafe_code)]
+impl ReadyBlock<'_> {
+    /// The frames of the block, parsed from its packet area.
+    fn frames(&self) -> Vec<RingFrame<'_>> {
+        // SAFETY: the packet area lies inside the mapping, after the block descriptor
+        // (so it does not overlap the status word), and the kernel does not write to a
+        // block while it is ours; the slice lives no longer than `self`, which gives
+        // the block back when dropped.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(self.socket.ring.add(self.packets_at), self.packets_len)
+        };
+        parse_frames(bytes, self.num)
+    }
+}
+
+/// Frames of a block's packet area: tpacket3_hdr + sockaddr_ll + data, chained by
+/// tp_next_offset. Bounds are checked: a bad offset ends the block.
+fn parse_frames(bytes: &[u8], num: usize) -> Vec<RingFrame<'_>> {
+    let u32_at = |o: usize| {
+        bytes
+            .get(o..o + 4)
+            .map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u16_at = |o: usize| {
+        bytes
+            .get(o..o + 2)
+            .map_or(0, |b| u16::from_ne_bytes([b[0], b[1]]))
+    };
+    let mut offset = 0usize;
+    let mut frames = Vec::with_capacity(num.min(bytes.len() / 68));
+    for _ in 0..num {
+        if offset + 68 > bytes.len() {
+            break;
+        }
+        let h = offset;
+        let snaplen = u32_at(h + 12) as usize;
+        let mac = u16_at(h + 24) as usize;
+        let status = u32_at(h + 20);
+        // sockaddr_ll follows the 48-byte tpacket3_hdr.
+        let sll = h + 48;
+        let mut addr = [0u8; 8];
+        addr.copy_from_slice(&bytes[sll + 12..sll + 20]);
+        let start = h + mac;
+        if let Some(data) = bytes.get(start..start.saturating_add(snaplen)) {
+            frames.push(RingFrame {
+                ts_ns: u32_at(h + 4) as i64 * 1_000_000_000 + u32_at(h + 8) as i64,
+                wire_len: u32_at(h + 16),
+                status,
+                vlan_valid: status & libc::TP_STATUS_VLAN_VALID != 0,
+                vlan_tci: u32_at(h + 32),
+                vlan_tpid: u16_at(h + 36),
+                protocol_be: u16::from_be(u16_at(sll + 2)),
+                ifindex: u32_at(sll + 4),
+                hatype: u16_at(sll + 8),
+                pkttype: bytes[sll + 10],
+                addr_len: bytes[sll + 11],
+                addr,
+                data,
+            });
+        }
+        let next = u32_at(h) as usize;
+        if next == 0 {
+            break;
+        }
+        offset += next;
+    }
+    frames
 }
 
 /// An AF_PACKET socket with its TPACKET_V3 receive ring mapped.
@@ -430,14 +549,38 @@ impl PacketSocket {
         Ok(())
     }
 
+    /// The block's status word: the kernel and we hand the block over through it.
     fn block_status(&self, block: usize) -> &AtomicU32 {
-        // SAFETY: block_status is the aligned u32 at offset 8 of each block descriptor inside the
-        // mapping; the kernel and we hand the block over through it, so access it atomically.
-        unsafe { &*(self.ring.add(block * BLOCK_BYTES + 8) as *const AtomicU32) }
+        // SAFETY: block_status is the 4-byte-aligned u32 at offset 8 of each block
+        // descriptor inside our live mapping; it is only ever accessed atomically
+        // (no slice we hand out covers it).
+        unsafe { AtomicU32::from_ptr(self.ring.add(block * BLOCK_BYTES + 8).cast()) }
     }
 
-    fn block_ready(&self, block: usize) -> bool {
-        self.block_status(block).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
+    /// The block if the kernel has handed it to us (TP_STATUS_USER); it goes back
+    /// to the kernel when the returned value drops.
+    fn take_block(&self, block: usize) -> Option<ReadyBlock<'_>> {
+        if self.block_status(block).load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
+            return None;
+        }
+        let base = block * BLOCK_BYTES;
+        // SAFETY: num_pkts and offset_to_first_pkt are u32s at offsets 12 and 16 of the
+        // descriptor, inside the mapping; the kernel does not write a user-owned block.
+        let (num, first) = unsafe {
+            (
+                std::ptr::read_volatile(self.ring.add(base + 12).cast::<u32>()),
+                std::ptr::read_volatile(self.ring.add(base + 16).cast::<u32>()),
+            )
+        };
+        // Packets start after the 48-byte descriptor: the slice never covers the status word.
+        let first = (first as usize).clamp(BLOCK_DESC_BYTES, BLOCK_BYTES);
+        Some(ReadyBlock {
+            socket: self,
+            block,
+            packets_at: base + first,
+            packets_len: BLOCK_BYTES - first,
+            num: num as usize,
+        })
     }
 
     fn release_block(&self, block: usize) {
@@ -463,64 +606,6 @@ impl PacketSocket {
             }
         }
         Ok(())
-    }
-
-    /// The frames of a block the kernel handed to us (TP_STATUS_USER).
-    fn frames(&self, block: usize) -> Vec<RingFrame<'_>> {
-        // SAFETY: while the block's status is TP_STATUS_USER the kernel does not write to it, so
-        // the block is a stable byte slice until release_block.
-        let bytes =
-            unsafe { std::slice::from_raw_parts(self.ring.add(block * BLOCK_BYTES), BLOCK_BYTES) };
-        let u32_at = |o: usize| {
-            bytes
-                .get(o..o + 4)
-                .map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-        };
-        let u16_at = |o: usize| {
-            bytes
-                .get(o..o + 2)
-                .map_or(0, |b| u16::from_ne_bytes([b[0], b[1]]))
-        };
-        let num = u32_at(12) as usize;
-        let mut offset = u32_at(16) as usize;
-        let mut frames = Vec::with_capacity(num);
-        for _ in 0..num {
-            if offset + 68 > bytes.len() {
-                break;
-            }
-            let h = offset;
-            let snaplen = u32_at(h + 12) as usize;
-            let mac = u16_at(h + 24) as usize;
-            let status = u32_at(h + 20);
-            // sockaddr_ll follows the 48-byte tpacket3_hdr.
-            let sll = h + 48;
-            let mut addr = [0u8; 8];
-            addr.copy_from_slice(&bytes[sll + 12..sll + 20]);
-            let start = h + mac;
-            if let Some(data) = bytes.get(start..start + snaplen) {
-                frames.push(RingFrame {
-                    ts_ns: u32_at(h + 4) as i64 * 1_000_000_000 + u32_at(h + 8) as i64,
-                    wire_len: u32_at(h + 16),
-                    status,
-                    vlan_valid: status & libc::TP_STATUS_VLAN_VALID != 0,
-                    vlan_tci: u32_at(h + 32),
-                    vlan_tpid: u16_at(h + 36),
-                    protocol_be: u16::from_be(u16_at(sll + 2)),
-                    ifindex: u32_at(sll + 4),
-                    hatype: u16_at(sll + 8),
-                    pkttype: bytes[sll + 10],
-                    addr_len: bytes[sll + 11],
-                    addr,
-                    data,
-                });
-            }
-            let next = u32_at(h) as usize;
-            if next == 0 {
-                break;
-            }
-            offset += next;
-        }
-        frames
     }
 
     /// (received by filter, dropped by kernel) since the socket opened.

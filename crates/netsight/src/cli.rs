@@ -113,6 +113,10 @@ pub struct CaptureArgs {
     /// Write pcapng instead of pcap.
     #[arg(long)]
     pub pcapng: bool,
+    /// Write each packet to the file as it arrives (tcpdump -U); by default packets
+    /// reach the file within a second.
+    #[arg(short = 'U', long)]
+    pub packet_buffered: bool,
     /// After opening the socket, switch to this user (default: nobody when started as root).
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,

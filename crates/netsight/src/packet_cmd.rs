@@ -174,12 +174,15 @@ pub fn run_capture(args: &CaptureArgs) -> Result<()> {
             Format::Pcap
         },
         user: args.user.clone(),
+        packet_buffered: args.packet_buffered,
         ..CaptureOptions::default()
     };
+    // Ctrl-C, SIGTERM and SIGHUP end the file cleanly.
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
-    if !args.json {
+    // Said once the socket is attached (scripts and tests wait for this line).
+    let mut announce = || {
         eprintln!(
             "netsight: capturing on {}{}, writing {} (Ctrl-C to stop)",
             opts.interface,
@@ -190,8 +193,8 @@ pub fn run_capture(args: &CaptureArgs) -> Result<()> {
             },
             args.write.display()
         );
-    }
-    let report = capture(&opts, &args.write, &stop)?;
+    };
+    let report = capture(&opts, &args.write, &stop, &mut announce)?;
     if args.json {
         let mut out = io::stdout().lock();
         serde_json::to_writer_pretty(&mut out, &report)?;

@@ -138,7 +138,7 @@ fn pcapng_on_loopback_opens_in_tshark_and_runs_without_privilege() {
     }
     let pair = NetnsPair::new();
     let file = temp("lo.pcapng");
-    let child = pair.spawn(
+    let mut child = pair.spawn(
         &pair.a,
         netsight(),
         &[
@@ -153,7 +153,7 @@ fn pcapng_on_loopback_opens_in_tshark_and_runs_without_privilege() {
             "icmp",
         ],
     );
-    std::thread::sleep(Duration::from_millis(1000));
+    let _stderr = wait_until_capturing(&mut child);
     let status =
         std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
     pair.exec_ok(
@@ -336,4 +336,50 @@ fn no_kernel_drops_under_loopback_iperf3_load_where_tcpdump_has_none() {
     }
     let _ = std::fs::remove_file(&ours);
     let _ = std::fs::remove_file(&theirs);
+}
+
+/// Reads the child's stderr up to the line saying the socket is attached.
+fn wait_until_capturing(child: &mut std::process::Child) -> std::process::ChildStderr {
+    use std::io::BufRead as _;
+    let stderr = child.stderr.take().unwrap();
+    let mut reader = std::io::BufReader::new(stderr);
+    let mut line = String::new();
+    while !line.contains("capturing on") {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "capture ended before it started");
+    }
+    reader.into_inner()
+}
+
+#[test]
+fn signals_leave_a_valid_file_with_every_packet_taken() {
+    if !privileged("capture signals", &["ip", "tshark", "ping"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    // SIGTERM and SIGHUP finish the file; SIGKILL with -U keeps every packet written so far.
+    for (signal, extra) in [("TERM", None), ("HUP", None), ("KILL", Some("-U"))] {
+        let file = temp(&format!("signal-{signal}.pcap"));
+        let mut args = vec!["capture", "-i", "lo", "-w", &file];
+        args.extend(extra);
+        args.push("icmp");
+        let mut child = pair.spawn(&pair.a, netsight(), &args);
+        let _stderr = wait_until_capturing(&mut child);
+        pair.exec_ok(&pair.a, "ping", &["-c", "3", "-i", "0.05", "-q", "127.0.0.1"]);
+        // Packets reach the file within FLUSH_EVERY (-U: at once); tshark is the oracle of "valid".
+        let started = std::time::Instant::now();
+        if signal == "KILL" {
+            while tshark_count(&file, "icmp") < 6 {
+                assert!(started.elapsed() < Duration::from_secs(5), "-U did not write packets as they came");
+                std::thread::yield_now();
+            }
+        }
+        output("kill", &[&format!("-{signal}"), &child.id().to_string()]);
+        let status = child.wait().unwrap();
+        if signal != "KILL" {
+            assert!(status.success(), "{signal}: {status:?}");
+        }
+        assert_eq!(tshark_count(&file, "icmp"), 6, "{signal}: every packet is in a readable file");
+        let _ = std::fs::remove_file(&file);
+    }
 }

@@ -11,6 +11,19 @@ pub mod rtt;
 pub mod sockstate;
 pub mod synbl;
 
+/// A request to end every running tracer early (Ctrl-C, SIGTERM, SIGHUP): the
+/// poll loops return, the summary is built from what was seen, and the BPF
+/// programs are detached as their owners drop.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn request_stop() {
+    STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn stop_requested() -> bool {
+    STOP.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
     #[error("kernel BTF is missing ({0}): this kernel was built without CONFIG_DEBUG_INFO_BTF; eBPF tracing needs it")]

@@ -97,7 +97,7 @@ pub fn poll(attached: &mut Attached, duration: Duration, mut on_record: impl FnM
             on_record(&item);
         }
         let left = duration.saturating_sub(started.elapsed());
-        if left.is_zero() {
+        if left.is_zero() || crate::stop_requested() {
             break;
         }
         std::thread::sleep(Duration::from_millis(20).min(left));

@@ -114,6 +114,9 @@ pub fn trace(duration: Duration) -> Result<SynblSummary, TraceError> {
     loop {
         accumulate(&mut listeners, &sample()?);
         let left = duration.saturating_sub(started.elapsed());
+        if crate::stop_requested() {
+            break;
+        }
         if left.is_zero() {
             break;
         }

@@ -631,6 +631,9 @@ fn run_trace(cmd: &TraceCommand) -> Result<()> {
     if !(common.duration.is_finite() && common.duration > 0.0) {
         bail!("--duration must be a positive number of seconds");
     }
+    // Ctrl-C, SIGTERM and SIGHUP end the trace early: the summary still prints and
+    // the programs are detached when their owners drop.
+    let _ = ctrlc::set_handler(netsight_trace::request_stop);
     if common.pid.is_some() && matches!(cmd, TraceCommand::Drops { .. }) {
         bail!(
             "trace drops runs in softirq context and has no process: filter with --port or --addr"

@@ -641,3 +641,40 @@ fn no_program_or_link_stays_after_any_tracer() {
     }
     panic!("tracer programs or links left behind:\n{progs}\n{links}");
 }
+
+/// SIGTERM and SIGHUP end a tracer as Ctrl-C does: it stops early, prints its
+/// summary, and leaves no program or link behind.
+#[test]
+fn signals_end_a_tracer_with_its_summary_and_nothing_left_attached() {
+    if !privileged("signals_end_a_tracer", &["bpftool"]) {
+        return;
+    }
+    let _alone = TRACERS.write().unwrap_or_else(|e| e.into_inner());
+    for signal in ["TERM", "HUP", "INT"] {
+        let child = std::process::Command::new(netsight())
+            .args(["trace", "drops", "--duration", "60", "--json", "--quiet"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Attached when the kernel lists the program.
+        let started = std::time::Instant::now();
+        while !support::run("bpftool", &["prog", "list"]).contains("kfree_skb") {
+            assert!(started.elapsed().as_secs() < 20, "tracer never attached");
+            std::thread::yield_now();
+        }
+        support::run("kill", &[&format!("-{signal}"), &child.id().to_string()]);
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{signal}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(started.elapsed().as_secs() < 30, "{signal} did not stop the tracer");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap();
+        assert!(summary["summary"].is_object(), "{signal}: no summary: {stdout}");
+        // The kernel frees a program after its last reference goes (RCU): allow it a moment.
+        let closed = std::time::Instant::now();
+        while support::run("bpftool", &["prog", "list"]).contains("kfree_skb") {
+            assert!(closed.elapsed().as_secs() < 5, "{signal}: program left attached");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}

@@ -59,10 +59,22 @@ impl std::fmt::Debug for BundleWriter {
 
 impl BundleWriter {
     pub fn create(path: &Path) -> Result<BundleWriter> {
-        let file = std::fs::File::create(path).map_err(|e| KernelError::Bundle {
-            path: path.to_path_buf(),
-            detail: format!("create: {e}"),
-        })?;
+        // Never through a symlink: as root, a link planted in /tmp would aim the write elsewhere.
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| KernelError::Bundle {
+                path: path.to_path_buf(),
+                detail: if e.raw_os_error() == Some(libc::ELOOP) {
+                    "is a symbolic link: refusing to write through it".into()
+                } else {
+                    format!("create: {e}")
+                },
+            })?;
         let mut writer = BundleWriter {
             path: path.to_path_buf(),
             builder: tar::Builder::new(GzEncoder::new(file, Compression::default())),

@@ -346,7 +346,9 @@ pub mod driver_stats {
         // SAFETY: fd is a fresh, valid descriptor that nothing else owns.
         let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
         let fd = std::os::fd::AsRawFd::as_raw_fd(&fd);
-        read_via(interface, &mut |buf: &mut [u8]| ioctl(fd, interface, buf.as_mut_ptr().cast()))
+        read_via(interface, &mut |buf: &mut [u8]| {
+            ioctl(fd, interface, buf.as_mut_ptr().cast())
+        })
     }
 
     /// The SIOCETHTOOL exchange over any transport (the kernel, or a fake driver in tests).
@@ -374,14 +376,16 @@ pub mod driver_stats {
             strings[4..8].copy_from_slice(&ETH_SS_STATS.to_ne_bytes());
             strings[8..12].copy_from_slice(&(count as u32).to_ne_bytes());
             ioctl(&mut strings).map_err(|e| err("ETHTOOL_GSTRINGS", interface, e))?;
-            let names_count = u32::from_ne_bytes([strings[8], strings[9], strings[10], strings[11]]) as usize;
+            let names_count =
+                u32::from_ne_bytes([strings[8], strings[9], strings[10], strings[11]]) as usize;
 
             // ethtool_stats { cmd, n_stats, data: [u64; n] }; the kernel copies bytes, no alignment needed.
             let mut stats = vec![0u8; 8 + room * 8];
             stats[0..4].copy_from_slice(&ETHTOOL_GSTATS.to_ne_bytes());
             stats[4..8].copy_from_slice(&(count as u32).to_ne_bytes());
             ioctl(&mut stats).map_err(|e| err("ETHTOOL_GSTATS", interface, e))?;
-            let values_count = u32::from_ne_bytes([stats[4], stats[5], stats[6], stats[7]]) as usize;
+            let values_count =
+                u32::from_ne_bytes([stats[4], stats[5], stats[6], stats[7]]) as usize;
 
             if names_count > room || values_count > room {
                 return Err(err(
@@ -389,7 +393,10 @@ pub mod driver_stats {
                     interface,
                     io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!("driver count grew from {count} to {} during the read", names_count.max(values_count)),
+                        format!(
+                            "driver count grew from {count} to {} during the read",
+                            names_count.max(values_count)
+                        ),
                     ),
                 ));
             }
@@ -410,7 +417,10 @@ pub mod driver_stats {
         Err(err(
             "ETHTOOL_GSTATS",
             interface,
-            io::Error::new(io::ErrorKind::Interrupted, "the driver's counter set kept changing during the read"),
+            io::Error::new(
+                io::ErrorKind::Interrupted,
+                "the driver's counter set kept changing during the read",
+            ),
         ))
     }
 

@@ -3,7 +3,6 @@
 //! and privileges are dropped once the socket, ring and output file are open.
 
 use std::ffi::CString;
-use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -145,7 +144,23 @@ pub fn capture(
     let loopback_index = interface_index("lo").unwrap_or(0);
 
     let socket = PacketSocket::open(cooked, &program, opts.ring_bytes, ifindex)?;
-    let file = File::create(path).map_err(|source| CaptureError::Output {
+    // Never through a symlink: as root, a link planted in /tmp would aim the write elsewhere.
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => {
+                    std::io::Error::other("is a symbolic link: refusing to write through it")
+                }
+                _ => e,
+            })
+    }
+    .map_err(|source| CaptureError::Output {
         path: path.display().to_string(),
         source,
     })?;

@@ -106,7 +106,8 @@ fn run_snapshot(args: &SnapshotArgs) -> Result<()> {
         for i in 0..count {
             let offset = Duration::try_from_secs_f64(interval * i as f64).unwrap_or(Duration::MAX);
             let due = started.checked_add(offset).unwrap_or(started);
-            if i > 0 && !interrupt::sleep(due.saturating_duration_since(std::time::Instant::now())) {
+            if i > 0 && !interrupt::sleep(due.saturating_duration_since(std::time::Instant::now()))
+            {
                 break;
             }
             let raw = source.collect();

@@ -262,3 +262,33 @@ fn an_interrupted_recording_is_a_valid_bundle_of_what_was_taken() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn outputs_are_never_written_through_a_symlink() {
+    let dir = scratch("symlink");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let link = dir.join("out.nsb");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let out = output(netsight(), &["snapshot", "-o", link.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("symbolic link"),
+        "{out:?}"
+    );
+    let out = output(
+        netsight(),
+        &[
+            "capture",
+            "-i",
+            "lo",
+            "-w",
+            link.to_str().unwrap(),
+            "-c",
+            "1",
+        ],
+    );
+    assert!(!out.status.success());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    std::fs::remove_dir_all(&dir).ok();
+}

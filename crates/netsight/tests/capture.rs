@@ -346,7 +346,10 @@ fn wait_until_capturing(child: &mut std::process::Child) -> std::process::ChildS
     let mut line = String::new();
     while !line.contains("capturing on") {
         line.clear();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "capture ended before it started");
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "capture ended before it started"
+        );
     }
     reader.into_inner()
 }
@@ -365,12 +368,19 @@ fn signals_leave_a_valid_file_with_every_packet_taken() {
         args.push("icmp");
         let mut child = pair.spawn(&pair.a, netsight(), &args);
         let _stderr = wait_until_capturing(&mut child);
-        pair.exec_ok(&pair.a, "ping", &["-c", "3", "-i", "0.05", "-q", "127.0.0.1"]);
+        pair.exec_ok(
+            &pair.a,
+            "ping",
+            &["-c", "3", "-i", "0.05", "-q", "127.0.0.1"],
+        );
         // Packets reach the file within FLUSH_EVERY (-U: at once); tshark is the oracle of "valid".
         let started = std::time::Instant::now();
         if signal == "KILL" {
             while tshark_count(&file, "icmp") < 6 {
-                assert!(started.elapsed() < Duration::from_secs(5), "-U did not write packets as they came");
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "-U did not write packets as they came"
+                );
                 std::thread::yield_now();
             }
         }
@@ -379,7 +389,11 @@ fn signals_leave_a_valid_file_with_every_packet_taken() {
         if signal != "KILL" {
             assert!(status.success(), "{signal}: {status:?}");
         }
-        assert_eq!(tshark_count(&file, "icmp"), 6, "{signal}: every packet is in a readable file");
+        assert_eq!(
+            tshark_count(&file, "icmp"),
+            6,
+            "{signal}: every packet is in a readable file"
+        );
         let _ = std::fs::remove_file(&file);
     }
 }

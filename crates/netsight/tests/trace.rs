@@ -665,15 +665,28 @@ fn signals_end_a_tracer_with_its_summary_and_nothing_left_attached() {
         }
         support::run("kill", &[&format!("-{signal}"), &child.id().to_string()]);
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{signal}: {}", String::from_utf8_lossy(&out.stderr));
-        assert!(started.elapsed().as_secs() < 30, "{signal} did not stop the tracer");
+        assert!(
+            out.status.success(),
+            "{signal}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "{signal} did not stop the tracer"
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
         let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap();
-        assert!(summary["summary"].is_object(), "{signal}: no summary: {stdout}");
+        assert!(
+            summary["summary"].is_object(),
+            "{signal}: no summary: {stdout}"
+        );
         // The kernel frees a program after its last reference goes (RCU): allow it a moment.
         let closed = std::time::Instant::now();
         while support::run("bpftool", &["prog", "list"]).contains("kfree_skb") {
-            assert!(closed.elapsed().as_secs() < 5, "{signal}: program left attached");
+            assert!(
+                closed.elapsed().as_secs() < 5,
+                "{signal}: program left attached"
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }

@@ -545,6 +545,13 @@ mod tests {
         }
     }
 
+    impl Fixture {
+        /// Applies one change in namespace net:[1], which must succeed.
+        fn apply_one(&self, key: &str, value: &str) {
+            apply(&self.tree, &self.state, "net:[1]", &[change(key, value)]).unwrap();
+        }
+    }
+
     impl Drop for Fixture {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.dir);
@@ -617,21 +624,13 @@ mod tests {
         assert!(err.to_string().contains("no_such_knob"), "{err}");
         assert_eq!(f.contents(), before);
         assert!(!f.state.path().exists());
-
-        assert!(!f.state.path().exists());
     }
 
     #[test]
     fn unconfirmed_apply_reverts() {
         let f = Fixture::new("confirm");
         let before = f.contents();
-        apply(
-            &f.tree,
-            &f.state,
-            "net:[1]",
-            &[change("net.core.somaxconn", "4096")],
-        )
-        .unwrap();
+        f.apply_one("net.core.somaxconn", "4096");
         let pending = arm_confirm(&f.state, "net:[1]", Duration::from_millis(300)).unwrap();
         let outcome = watchdog(&f.tree, &f.state, "net:[1]", &pending.token, || ()).unwrap();
         assert_eq!(outcome, WatchdogOutcome::Reverted);
@@ -641,13 +640,7 @@ mod tests {
             Err(TuneError::NothingToConfirm)
         ));
 
-        apply(
-            &f.tree,
-            &f.state,
-            "net:[1]",
-            &[change("net.core.somaxconn", "4096")],
-        )
-        .unwrap();
+        f.apply_one("net.core.somaxconn", "4096");
         let pending = arm_confirm(&f.state, "net:[1]", Duration::from_secs(5)).unwrap();
         confirm(&f.tree, &f.state, "net:[1]").unwrap();
         let outcome = watchdog(&f.tree, &f.state, "net:[1]", &pending.token, || ()).unwrap();
@@ -742,13 +735,7 @@ mod tests {
     fn a_dead_watchdog_is_reported_and_its_expired_apply_reverted() {
         let f = Fixture::new("deadwatchdog");
         let before = f.contents();
-        apply(
-            &f.tree,
-            &f.state,
-            "net:[1]",
-            &[change("net.core.somaxconn", "4096")],
-        )
-        .unwrap();
+        f.apply_one("net.core.somaxconn", "4096");
         arm_confirm(&f.state, "net:[1]", Duration::from_secs(60)).unwrap();
         // No watchdog runs: confirming in time says nothing would have reverted.
         match confirm(&f.tree, &f.state, "net:[1]").unwrap() {
@@ -766,13 +753,7 @@ mod tests {
         ));
         assert_eq!(f.contents(), before);
 
-        apply(
-            &f.tree,
-            &f.state,
-            "net:[1]",
-            &[change("net.core.somaxconn", "4096")],
-        )
-        .unwrap();
+        f.apply_one("net.core.somaxconn", "4096");
         arm_confirm(&f.state, "net:[1]", Duration::from_millis(1)).unwrap();
         std::thread::sleep(Duration::from_millis(5));
         // A live watchdog is left to do its job.

@@ -217,12 +217,7 @@ fn host_wide_values_are_not_planned_inside_a_namespace() {
     assert_eq!(item("net.ipv4.tcp_rmem")["status"], "change");
     let plan = tune(&pair, &["plan", "--json", "--profile", "throughput"]);
     let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
-    let keys: Vec<&str> = plan
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["key"].as_str().unwrap())
-        .collect();
+    let keys = plan_keys(&plan);
     assert!(keys.contains(&"net.ipv4.tcp_rmem"), "{keys:?}");
     assert!(
         !keys.contains(&"net.core.rmem_max") && !keys.contains(&"net.core.netdev_max_backlog"),
@@ -368,12 +363,7 @@ fn export_writes_only_the_plan_unless_all() {
         &["plan", "--json", "--profile", "connections"],
     ))
     .unwrap();
-    let planned: Vec<&str> = plan
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["key"].as_str().unwrap())
-        .collect();
+    let planned = plan_keys(&plan);
     let text = tune_ok(
         &pair,
         &["export", "--format", "sysctl.d", "--profile", "connections"],
@@ -433,4 +423,13 @@ fn kill_watchdogs_in(pair: &NetnsPair) {
         }
     }
     assert_eq!(killed, 1, "one watchdog expected in {}", pair.a);
+}
+
+/// The keys of `tune plan --json` output, in order.
+fn plan_keys(plan: &Value) -> Vec<&str> {
+    plan.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect()
 }

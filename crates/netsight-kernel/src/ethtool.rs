@@ -503,6 +503,21 @@ pub mod driver_stats {
         stats.iter().map(|(n, v)| format!("{n} {v}\n")).collect()
     }
 
+    pub fn parse_text(text: &str) -> Result<Vec<(String, u64)>> {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| {
+                let (name, value) = line.rsplit_once(' ').ok_or_else(|| {
+                    KernelError::parse("ethtool stats", format!("bad line {line:.60}"))
+                })?;
+                let value = value
+                    .parse::<u64>()
+                    .map_err(|e| KernelError::parse("ethtool stats", format!("{name}: {e}")))?;
+                Ok((name.to_string(), value))
+            })
+            .collect()
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
@@ -556,20 +571,5 @@ pub mod driver_stats {
             // Never settles: an error after a few tries.
             assert!(read_via("x", &mut fake(vec![4, 4, 5, 6, 6, 7, 8, 8, 9, 10])).is_err());
         }
-    }
-
-    pub fn parse_text(text: &str) -> Result<Vec<(String, u64)>> {
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|line| {
-                let (name, value) = line.rsplit_once(' ').ok_or_else(|| {
-                    KernelError::parse("ethtool stats", format!("bad line {line:.60}"))
-                })?;
-                let value = value
-                    .parse::<u64>()
-                    .map_err(|e| KernelError::parse("ethtool stats", format!("{name}: {e}")))?;
-                Ok((name.to_string(), value))
-            })
-            .collect()
     }
 }

@@ -23,6 +23,7 @@ pub mod state_dir;
 pub mod support;
 pub mod sysctl;
 pub mod sysctl_tree;
+pub mod units;
 
 pub use collect::LiveSource;
 pub use delta::{delta, Rates};

@@ -86,7 +86,7 @@ pub fn analyze_reader<R: Read + Send>(name: &str, input: R) -> Result<Analysis, 
 impl Analysis {
     /// Keeps only the flows `filter` names (see [`Flow::matches`]) and recounts expert info
     /// and diagnoses over them.
-    pub fn retain_flows(&mut self, filter: &str) {
+    pub fn retain_flows(&mut self, filter: &crate::flows::FlowFilter) {
         self.flows.retain(|f| f.matches(filter));
         self.expert = total_expert(&self.flows);
         self.diagnoses = diagnose(&self.flows, 0);

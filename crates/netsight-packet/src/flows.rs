@@ -612,21 +612,46 @@ impl Flow {
         }
     }
     /// True when `filter` names this flow: an address, `addr:port`, `:port` or the stream number.
-    pub fn matches(&self, filter: &str) -> bool {
-        let filter = filter.trim();
-        if let Ok(n) = filter.parse::<u32>() {
-            return self.stream == n;
+    pub fn matches(&self, filter: &FlowFilter) -> bool {
+        match *filter {
+            FlowFilter::Stream(n) => self.stream == n,
+            FlowFilter::Port(port) => self.a.port() == port || self.b.port() == port,
+            FlowFilter::Endpoint(sa) => self.a == sa || self.b == sa,
+            FlowFilter::Address(ip) => self.a.ip() == ip || self.b.ip() == ip,
         }
-        if let Some(port) = filter.strip_prefix(':').and_then(|p| p.parse::<u16>().ok()) {
-            return self.a.port() == port || self.b.port() == port;
+    }
+}
+
+/// `analyze --flow`: a stream number, `:PORT`, `ADDR:PORT` or an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowFilter {
+    Stream(u32),
+    Port(u16),
+    Endpoint(SocketAddr),
+    Address(IpAddr),
+}
+
+impl FlowFilter {
+    pub fn parse(text: &str) -> Result<FlowFilter, String> {
+        let t = text.trim();
+        if let Ok(n) = t.parse::<u32>() {
+            return Ok(FlowFilter::Stream(n));
         }
-        if let Ok(sa) = filter.parse::<SocketAddr>() {
-            return self.a == sa || self.b == sa;
+        if let Some(p) = t.strip_prefix(':') {
+            return p
+                .parse()
+                .map(FlowFilter::Port)
+                .map_err(|_| format!("{text:?}: :PORT needs a port number 0-65535"));
         }
-        if let Ok(ip) = filter.trim_matches(['[', ']']).parse::<IpAddr>() {
-            return self.a.ip() == ip || self.b.ip() == ip;
+        if let Ok(sa) = t.parse::<SocketAddr>() {
+            return Ok(FlowFilter::Endpoint(sa));
         }
-        false
+        if let Ok(ip) = t.trim_matches(['[', ']']).parse::<IpAddr>() {
+            return Ok(FlowFilter::Address(ip));
+        }
+        Err(format!(
+            "{text:?}: expected a stream number (3), :PORT (:443), ADDR:PORT (10.0.0.2:443, [::1]:80) or an address"
+        ))
     }
 }
 

@@ -35,59 +35,6 @@ pub fn bdp(speed_bits_per_s: u64, rtt_us: u64) -> Bdp {
     }
 }
 
-/// "2.5Gbit" -> (2.5, "gbit"): the leading decimal number and the lower-case rest.
-fn number_and_unit(text: &str, expected: &str) -> Result<(f64, String), String> {
-    let lower = text.trim().to_ascii_lowercase();
-    let split = lower
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(lower.len());
-    let (number, unit) = lower.split_at(split);
-    let value = number
-        .parse()
-        .map_err(|_| format!("{text:?}: expected {expected}"))?;
-    Ok((value, unit.to_string()))
-}
-
-/// "10G", "10Gbit", "2.5gbps", "100M", "100mbit", "1T", "9600bit": bits per second.
-pub fn parse_speed(text: &str) -> Result<u64, String> {
-    let (value, unit) = number_and_unit(text, "a speed like 10G, 2.5Gbit or 100M")?;
-    let scale = match unit.trim_end_matches("ps").trim_end_matches("it/s") {
-        "t" | "tbit" | "tb" => 1e12,
-        "g" | "gbit" | "gb" => 1e9,
-        "m" | "mbit" | "mb" => 1e6,
-        "k" | "kbit" | "kb" => 1e3,
-        "bit" | "b" => 1.0,
-        "" => return Err(format!("{text:?}: add a unit (10G, 100M, 1000Mbit)")),
-        _ => {
-            return Err(format!(
-                "{text:?}: unknown unit {unit:?} (use G, M, K, bit)"
-            ))
-        }
-    };
-    let bits = value * scale;
-    if !(1.0..=1e15).contains(&bits) {
-        return Err(format!("{text:?}: speed out of range"));
-    }
-    Ok(bits as u64)
-}
-
-/// "80ms", "0.5ms", "200us", "1s": microseconds.
-pub fn parse_duration_us(text: &str) -> Result<u64, String> {
-    let (value, unit) = number_and_unit(text, "a duration like 80ms, 200us or 1s")?;
-    let scale = match unit.as_str() {
-        "s" => 1e6,
-        "ms" => 1e3,
-        "us" | "µs" => 1.0,
-        "" => return Err(format!("{text:?}: add a unit (ms, us, s)")),
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, us, s)")),
-    };
-    let us = value * scale;
-    if !(1.0..=600e6).contains(&us) {
-        return Err(format!("{text:?}: duration out of range (1us to 600s)"));
-    }
-    Ok(us as u64)
-}
-
 /// 33554432 -> "32 MiB".
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
@@ -121,10 +68,7 @@ mod tests {
 
     #[test]
     fn ten_gigabit_at_80ms() {
-        let b = bdp(
-            parse_speed("10G").unwrap(),
-            parse_duration_us("80ms").unwrap(),
-        );
+        let b = bdp(10_000_000_000, 80_000);
         assert_eq!(b.bdp_bytes, 100_000_000);
         assert_eq!(b.buffer_bytes, 256 << 20);
         assert_eq!(bdp(1_000_000_000, 1000).bdp_bytes, 125_000);
@@ -132,16 +76,7 @@ mod tests {
     }
 
     #[test]
-    fn units() {
-        assert_eq!(parse_speed("2.5Gbit").unwrap(), 2_500_000_000);
-        assert_eq!(parse_speed("100mbps").unwrap(), 100_000_000);
-        assert_eq!(parse_speed("100M").unwrap(), 100_000_000);
-        assert!(parse_speed("100").unwrap_err().contains("unit"));
-        assert!(parse_speed("fast").is_err());
-        assert_eq!(parse_duration_us("0.5ms").unwrap(), 500);
-        assert_eq!(parse_duration_us("1s").unwrap(), 1_000_000);
-        assert!(parse_duration_us("80").is_err());
-        assert!(parse_duration_us("-3ms").is_err());
+    fn human_units() {
         assert_eq!(human_bytes(33554432), "32 MiB");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_speed(2_500_000_000), "2.5 Gbit/s");
@@ -149,12 +84,6 @@ mod tests {
     }
 
     proptest::proptest! {
-        #[test]
-        fn parsers_never_panic(s in ".{0,20}") {
-            let _ = parse_speed(&s);
-            let _ = parse_duration_us(&s);
-        }
-
         #[test]
         fn buffer_covers_twice_the_bdp(speed in 1u64..400_000_000_000, rtt in 1u64..2_000_000) {
             let b = bdp(speed, rtt);

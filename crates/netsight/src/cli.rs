@@ -1,6 +1,7 @@
 //! The command line, kept in one module: clap types only, no logic.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -9,9 +10,12 @@ use clap::{Args, Parser, Subcommand};
     name = "netsight",
     version,
     about = "See, explain and fix Linux network performance",
-    long_about = "netsight reads what the kernel counts (procfs, sysctl, sysfs, rtnetlink, ethtool), \
-                  reports it sar-style, and saves it to bundles for offline diagnosis.",
-    after_help = "Examples:\n  netsight stat ALL 1 5        every keyword, five one-second intervals\n  netsight snapshot --json     one snapshot as JSON\n  netsight snapshot -o host.nsb --interval 5\n                               two snapshots five seconds apart, saved as a bundle"
+    long_about = "netsight reads what the kernel counts (procfs, sysctl, sysfs, rtnetlink, ethtool, \
+                  sock_diag, tracepoints, AF_PACKET), diagnoses it with the USE method (doctor), explains \
+                  every counter (explain), reports it sar-style (stat), lists sockets (sockets), traces \
+                  with eBPF (trace), captures and analyses packets (capture, analyze), tunes with rollback \
+                  (tune), reproduces faults (lab), and saves raw inputs to bundles for offline diagnosis.",
+    after_help = "Examples:\n  sudo netsight doctor                  diagnose this host (5 s interval)\n  netsight explain ListenOverflows      what a counter means and what to do\n  netsight stat ALL 1 5                 sar-style: every keyword, five 1 s intervals\n  netsight sockets --summary            states, TIME-WAIT by peer, accept queues\n  sudo netsight trace drops --duration 10s\n  sudo netsight capture -i eth0 -w out.pcap tcp port 443\n  netsight analyze out.pcap             flows, TCP expert info, diagnoses\n  sudo netsight tune audit              settings vs workload and link\n  sudo netsight lab run listen-overflow a fault in namespaces, diagnosed\n  netsight snapshot -o host.nsb --interval 5s && netsight doctor --from host.nsb\n\nExit status (every verb): 0 success (doctor: nothing above info), 1 doctor found a warning,\n2 doctor found a critical problem, 3 could not run, 4 damaged input (what was readable was\nprocessed), 64 usage error, 130 interrupted (lab)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -22,7 +26,7 @@ pub struct Cli {
 pub enum Command {
     /// Diagnose: two snapshots an interval apart, every USE rule, ranked findings with fixes.
     #[command(
-        after_help = "Exit status: 0 no problem (or info only), 1 warning, 2 critical, 3 doctor could not run.\n\nExamples:\n  netsight doctor                      5-second interval, text report\n  netsight doctor --interval 10 --json\n  netsight snapshot -o host.nsb --interval 5 --sockets && netsight doctor --from host.nsb\n  netsight doctor --list-rules"
+        after_help = "Exit status: 0 no problem (or info only), 1 warning, 2 critical, 3 could not run, 64 usage error.\n\nExamples:\n  netsight doctor                      5-second interval, text report\n  netsight doctor --interval 10 --json\n  netsight snapshot -o host.nsb --interval 5 --sockets && netsight doctor --from host.nsb\n  netsight doctor --list-rules"
     )]
     Doctor(DoctorArgs),
 
@@ -80,8 +84,8 @@ pub struct AnalyzeArgs {
     /// pcap or pcapng file.
     pub file: std::path::PathBuf,
     /// Only flows matching: an address, ADDR:PORT, :PORT, or a stream number.
-    #[arg(long, value_name = "FLOW")]
-    pub flow: Option<String>,
+    #[arg(long, value_name = "FLOW", value_parser = netsight_packet::flows::FlowFilter::parse)]
+    pub flow: Option<netsight_packet::flows::FlowFilter>,
     /// Flows shown in the text table, busiest first (0 = all). JSON always has every flow.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub top: usize,
@@ -101,15 +105,15 @@ pub struct CaptureArgs {
     /// Filter expression in tcpdump syntax (several words are joined, as tcpdump does).
     #[arg(value_name = "FILTER", trailing_var_arg = true)]
     pub filter: Vec<String>,
-    /// Bytes kept per packet.
-    #[arg(short = 's', long, default_value_t = 262144, value_name = "BYTES")]
+    /// Bytes kept per packet (64 to 262144).
+    #[arg(short = 's', long, default_value_t = 262144, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(64..=262144))]
     pub snaplen: u32,
-    /// Stop after this many packets.
-    #[arg(short = 'c', long, value_name = "N")]
+    /// Stop after this many packets (at least 1).
+    #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
-    /// Stop after this many seconds.
-    #[arg(long, value_name = "SECONDS")]
-    pub duration: Option<f64>,
+    /// Stop after this long (10s, 2m; a bare number is seconds).
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    pub duration: Option<Duration>,
     /// Write pcapng instead of pcap.
     #[arg(long)]
     pub pcapng: bool,
@@ -136,9 +140,9 @@ pub struct ExplainArgs {
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// Seconds between the two snapshots.
-    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
-    pub interval: f64,
+    /// Time between the two snapshots (5s, 500ms; a bare number is seconds).
+    #[arg(long, default_value = "5s", value_parser = duration, value_name = "DURATION", conflicts_with = "from")]
+    pub interval: Duration,
     /// The report as JSON: {"findings": [...], "workload": {...}, "skipped": [...]}.
     #[arg(long)]
     pub json: bool,
@@ -149,28 +153,28 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub list_rules: bool,
     /// Do not dump sockets (the sockets.* rules and top-socket lists are skipped).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from")]
     pub no_sockets: bool,
-    /// Also trace drops and retransmissions (eBPF) for SECONDS, used as the interval,
+    /// Also trace drops and retransmissions (eBPF) for DURATION, used as the interval,
     /// and attach the top drop reasons and retransmitting flows to matching findings.
-    #[arg(long, value_name = "SECONDS", conflicts_with = "from")]
-    pub deep: Option<f64>,
+    #[arg(long, value_parser = duration, value_name = "DURATION", conflicts_with_all = ["from", "interval"])]
+    pub deep: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
     /// Print the snapshot as JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "output")]
     pub json: bool,
     /// Write a bundle (gzip tar of every raw input) to FILE instead of printing.
     #[arg(short = 'o', long, value_name = "FILE", conflicts_with = "from")]
     pub output: Option<PathBuf>,
-    /// Seconds between snapshots when taking more than one (with -o).
-    #[arg(long, value_name = "SECONDS", requires = "output")]
-    pub interval: Option<f64>,
+    /// Time between snapshots when taking more than one (with -o): 5s, 500ms, 1m.
+    #[arg(long, value_parser = duration, value_name = "DURATION", requires = "output")]
+    pub interval: Option<Duration>,
     /// Number of snapshots to store (default 2 with --interval, else 1).
-    #[arg(long, value_name = "N", requires = "output")]
-    pub count: Option<usize>,
+    #[arg(long, value_name = "N", requires = "output", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub count: Option<u32>,
     /// Read snapshots from a bundle instead of the running kernel.
     #[arg(long, value_name = "BUNDLE")]
     pub from: Option<PathBuf>,
@@ -210,8 +214,8 @@ pub struct SocketsArgs {
     /// Only sockets owned by this process name (comm) or PID.
     #[arg(long, value_name = "NAME|PID")]
     pub process: Option<String>,
-    /// Only listening sockets.
-    #[arg(long)]
+    /// Only listening sockets (the same as --state listen).
+    #[arg(long, conflicts_with = "state")]
     pub listening: bool,
     /// Only TCP.
     #[arg(long, conflicts_with = "udp")]
@@ -220,14 +224,14 @@ pub struct SocketsArgs {
     #[arg(long)]
     pub udp: bool,
     /// Sort, largest first.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, conflicts_with = "summary")]
     pub sort: Option<SocketSort>,
     /// Skip finding each socket's process (one readlink per open fd of every
     /// process; the dominant cost with tens of thousands of sockets).
     #[arg(long)]
     pub no_process: bool,
     /// Print at most N sockets.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "summary")]
     pub limit: Option<usize>,
     /// Counts by state, TIME-WAIT by peer, CLOSE-WAIT by process, listener queues, memory.
     #[arg(long)]
@@ -356,9 +360,9 @@ pub enum TraceCommand {
 
 #[derive(Debug, Args)]
 pub struct TraceOptions {
-    /// Seconds to trace.
-    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
-    pub duration: f64,
+    /// How long to trace (10s, 2m; a bare number is seconds); without it, until Ctrl-C.
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    pub duration: Option<Duration>,
     /// One JSON object per event, then {"summary": ...}.
     #[arg(long)]
     pub json: bool,
@@ -383,10 +387,10 @@ pub struct TuneBasis {
     #[arg(long, value_parser = parse_profile, value_name = "PROFILE")]
     pub profile: Option<netsight_tune::Profile>,
     /// Link speed the buffers are sized for (10G, 2.5Gbit, 100M); default: the fastest NIC's.
-    #[arg(long, value_parser = netsight_tune::bdp::parse_speed, value_name = "SPEED")]
+    #[arg(long, value_parser = netsight_kernel::units::parse_bit_rate, value_name = "SPEED")]
     pub link_speed: Option<u64>,
     /// Round-trip time of the longest path that matters (80ms, 200us); default: median of live connections, else 20ms.
-    #[arg(long, value_parser = netsight_tune::bdp::parse_duration_us, value_name = "RTT")]
+    #[arg(long, value_parser = rtt_us, value_name = "RTT")]
     pub rtt: Option<u64>,
     /// Also set this sysctl (repeatable), e.g. --set net.ipv4.tcp_fin_timeout=30.
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -474,9 +478,11 @@ pub enum TuneCommand {
         after_help = "Examples:\n  netsight tune bdp --speed 10G --rtt 80ms\n  netsight tune bdp --speed 100M --rtt 250ms --json"
     )]
     Bdp {
-        #[arg(long, value_parser = netsight_tune::bdp::parse_speed)]
+        /// Link speed: 10G, 100Mbit (bits), 125MB (bytes).
+        #[arg(long, value_parser = netsight_kernel::units::parse_bit_rate)]
         speed: u64,
-        #[arg(long, value_parser = netsight_tune::bdp::parse_duration_us)]
+        /// Round-trip time with a unit: 80ms, 200us, 1s.
+        #[arg(long, value_parser = rtt_us)]
         rtt: u64,
         #[arg(long)]
         json: bool,
@@ -491,20 +497,26 @@ pub enum TuneCommand {
     },
 }
 
-fn parse_confirm_window(text: &str) -> Result<std::time::Duration, String> {
-    let text = text.trim();
-    let (number, scale) = if let Some(m) = text.strip_suffix('m') {
-        (m, 60.0)
-    } else {
-        (text.strip_suffix('s').unwrap_or(text), 1.0)
-    };
-    let seconds: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?}: expected seconds (60, 60s) or minutes (2m)"))?;
-    if !(1.0..=86_400.0).contains(&(seconds * scale)) {
+/// Every duration flag: one parser (netsight_kernel::units).
+fn duration(text: &str) -> Result<Duration, String> {
+    netsight_kernel::units::parse_duration(text)
+}
+
+/// An RTT: a unit is required, up to 600 s; in microseconds.
+fn rtt_us(text: &str) -> Result<u64, String> {
+    let d = netsight_kernel::units::parse_duration_with_unit(text)?;
+    if d > Duration::from_secs(600) {
+        return Err(format!("{text:?}: an RTT is at most 600s"));
+    }
+    Ok((d.as_micros() as u64).max(1))
+}
+
+fn parse_confirm_window(text: &str) -> Result<Duration, String> {
+    let d = duration(text)?;
+    if !(Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&d) {
         return Err(format!("{text:?}: between 1s and 24h"));
     }
-    Ok(std::time::Duration::from_secs_f64(seconds * scale))
+    Ok(d)
 }
 
 fn parse_export_format(text: &str) -> Result<netsight_tune::export::ExportFormat, String> {

@@ -2,6 +2,7 @@
 
 mod cli;
 mod doctor_text;
+mod exit;
 mod interrupt;
 mod packet_cmd;
 mod sockets_view;
@@ -24,17 +25,24 @@ use cli::{
 };
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version print to stdout and succeed; anything else is a usage error.
+            let _ = e.print();
+            return exit::code(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
     tune_cmd::revert_expired_apply();
     if let Command::Doctor(args) = &cli.command {
-        // Exit status carries the worst severity, so a failure to run is 3, not 2.
+        // Exit status carries the worst severity.
         return match run_doctor(args) {
             Ok(code) => code,
-            Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("netsight: {e:#}");
-                ExitCode::from(3)
-            }
+            Err(e) => failure(&e),
         };
     }
     let result = match cli.command {
@@ -50,12 +58,23 @@ fn main() -> ExitCode {
         Command::Capture(args) => packet_cmd::run_capture(&args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("netsight: {e:#}");
-            ExitCode::from(2)
-        }
+        Ok(()) => exit::code(exit::OK),
+        Err(e) => failure(&e),
+    }
+}
+
+/// Prints the error once and picks the exit status for it.
+fn failure(e: &anyhow::Error) -> ExitCode {
+    if is_broken_pipe(e) {
+        return exit::code(exit::OK);
+    }
+    eprintln!("netsight: {e:#}");
+    if e.downcast_ref::<exit::DamagedInput>().is_some() {
+        exit::code(exit::DAMAGED_INPUT)
+    } else if e.downcast_ref::<exit::Usage>().is_some() {
+        exit::code(exit::USAGE)
+    } else {
+        exit::code(exit::FAILED)
     }
 }
 
@@ -86,13 +105,7 @@ fn run_snapshot(args: &SnapshotArgs) -> Result<()> {
         let count = args
             .count
             .unwrap_or(if args.interval.is_some() { 2 } else { 1 });
-        if count == 0 {
-            bail!("--count must be at least 1");
-        }
-        let interval = args.interval.unwrap_or(1.0);
-        if !(interval.is_finite() && interval > 0.0 && interval <= 86_400.0) {
-            bail!("--interval must be a number of seconds above 0 and at most 86400");
-        }
+        let interval = args.interval.unwrap_or(Duration::from_secs(1));
         let source = LiveSource {
             include_sockets: args.sockets,
             ..LiveSource::default()
@@ -104,8 +117,7 @@ fn run_snapshot(args: &SnapshotArgs) -> Result<()> {
         // A fixed cadence: writing a snapshot does not stretch the interval.
         let started = std::time::Instant::now();
         for i in 0..count {
-            let offset = Duration::try_from_secs_f64(interval * i as f64).unwrap_or(Duration::MAX);
-            let due = started.checked_add(offset).unwrap_or(started);
+            let due = started + interval * i;
             if i > 0 && !interrupt::sleep(due.saturating_duration_since(std::time::Instant::now()))
             {
                 break;
@@ -204,9 +216,15 @@ fn summary_text(s: &Snapshot) -> String {
 fn run_stat(args: &StatArgs) -> Result<()> {
     let stat_report::StatRequest {
         keywords,
-        interval_s: interval,
+        interval,
         count,
-    } = stat_report::parse_args(&args.args).map_err(anyhow::Error::msg)?;
+    } = stat_report::parse_args(&args.args).map_err(exit::Usage)?;
+    if args.from.is_some() && (interval.is_some() || count.is_some()) {
+        return Err(exit::Usage(
+            "INTERVAL and COUNT do not apply with --from: a bundle's intervals are the ones it was recorded with".into(),
+        )
+        .into());
+    }
     let mut out = io::stdout().lock();
     let mut reports = Vec::new();
     let emit = |report: &stat_report::StatReport, out: &mut io::StdoutLock| -> Result<()> {
@@ -244,7 +262,7 @@ fn run_stat(args: &StatArgs) -> Result<()> {
         None => {
             // Like sar: an INTERVAL without COUNT runs until interrupted; neither means one report.
             let count = count.or(if interval.is_some() { None } else { Some(1) });
-            let interval = Duration::from_secs_f64(interval.unwrap_or(1.0));
+            let interval = interval.unwrap_or(Duration::from_secs(1));
             Box::new((0..=count.unwrap_or(u64::MAX)).map(move |i| {
                 if i > 0 {
                     std::thread::sleep(interval);
@@ -301,7 +319,7 @@ fn clock_label(unix_ms: u64) -> String {
 }
 
 fn run_sockets(args: &SocketsArgs) -> Result<()> {
-    let filter = sockets_view::SocketFilter::from_args(args).map_err(anyhow::Error::msg)?;
+    let filter = sockets_view::SocketFilter::from_args(args).map_err(exit::Usage)?;
     let (table, snapshot) = match &args.from {
         // The bundle's last snapshot: the most recent view of the sockets.
         Some(path) => {
@@ -385,7 +403,7 @@ fn run_doctor(args: &DoctorArgs) -> Result<ExitCode> {
         } else {
             write!(out, "{}", doctor_text::render_rules(&rules))?;
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(exit::code(exit::OK));
     }
     let mut deep_evidence = None;
     let (prev, cur) = match &args.from {
@@ -404,11 +422,7 @@ fn run_doctor(args: &DoctorArgs) -> Result<ExitCode> {
         }
         None => {
             let interval = args.deep.unwrap_or(args.interval);
-            if !(interval.is_finite() && interval > 0.0) {
-                bail!("--interval and --deep take a positive number of seconds");
-            }
             let prev = Snapshot::take();
-            let interval = Duration::from_secs_f64(interval);
             match args.deep {
                 Some(_) => deep_evidence = Some(trace_for_doctor(interval)),
                 None => std::thread::sleep(interval),
@@ -453,10 +467,10 @@ fn run_doctor(args: &DoctorArgs) -> Result<ExitCode> {
         write!(out, "{}", doctor_text::render(&report, &header, style))?;
     }
     out.flush()?;
-    Ok(ExitCode::from(match report.worst() {
-        Some(netsight_doctor::Severity::Critical) => 2,
-        Some(netsight_doctor::Severity::Warning) => 1,
-        _ => 0,
+    Ok(exit::code(match report.worst() {
+        Some(netsight_doctor::Severity::Critical) => exit::CRITICAL,
+        Some(netsight_doctor::Severity::Warning) => exit::WARNING,
+        _ => exit::OK,
     }))
 }
 
@@ -535,7 +549,7 @@ fn run_lab(cmd: &LabCommand) -> Result<()> {
                     .filter(|s| !*fix || s.fix.is_some())
                     .collect()
             } else {
-                vec![netsight_lab::find(name)?]
+                vec![netsight_lab::find(name).map_err(|e| exit::Usage(e.to_string()))?]
             };
             // Ctrl-C, SIGTERM and SIGHUP leave no host sysctl changed and, unless
             // --keep, no namespace behind.
@@ -629,9 +643,6 @@ fn run_trace(cmd: &TraceCommand) -> Result<()> {
     | TraceCommand::Accept { common }
     | TraceCommand::Rtt { common }
     | TraceCommand::Synbl { common }) = cmd;
-    if !(common.duration.is_finite() && common.duration > 0.0) {
-        bail!("--duration must be a positive number of seconds");
-    }
     // Ctrl-C, SIGTERM and SIGHUP end the trace early: the summary still prints and
     // the programs are detached when their owners drop.
     let _ = ctrlc::set_handler(netsight_trace::request_stop);
@@ -646,7 +657,11 @@ fn run_trace(cmd: &TraceCommand) -> Result<()> {
             && common.pid.is_none_or(|p| p == pid)
             && common.addr.is_none_or(|a| local.0 == a || remote.0 == a)
     };
-    let duration = Duration::from_secs_f64(common.duration);
+    // No --duration: until Ctrl-C (or SIGTERM/SIGHUP), as tcpdump and bpftrace do.
+    let duration = common.duration.unwrap_or_else(|| {
+        eprintln!("netsight: tracing until Ctrl-C (or --duration)");
+        netsight_kernel::units::MAX_DURATION
+    });
     let mut out = io::stdout().lock();
     let mut failed_write = None;
     // Prints one event as JSON or a text line; remembers the first write error.

@@ -20,6 +20,12 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<()> {
     } else {
         render_analysis(&mut out, &analysis, args.top)?;
     }
+    out.flush()?;
+    if let Some(stopped) = &analysis.capture.stopped {
+        return Err(
+            crate::exit::DamagedInput(format!("{}: {stopped}", args.file.display())).into(),
+        );
+    }
     Ok(())
 }
 
@@ -165,9 +171,9 @@ pub fn run_capture(args: &CaptureArgs) -> Result<()> {
     let opts = CaptureOptions {
         interface: args.interface.clone(),
         filter: args.filter.join(" "),
-        snaplen: args.snaplen.max(64),
+        snaplen: args.snaplen,
         count: args.count,
-        duration: args.duration.map(std::time::Duration::from_secs_f64),
+        duration: args.duration,
         format: if args.pcapng {
             Format::PcapNg
         } else {

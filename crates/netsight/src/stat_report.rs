@@ -66,7 +66,7 @@ impl FromStr for Keyword {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatRequest {
     pub keywords: Vec<Keyword>,
-    pub interval_s: Option<f64>,
+    pub interval: Option<std::time::Duration>,
     pub count: Option<u64>,
 }
 
@@ -75,8 +75,9 @@ pub fn parse_args(args: &[String]) -> Result<StatRequest, String> {
     let mut keywords = Vec::new();
     let mut numbers = Vec::new();
     for arg in args {
-        if let Ok(n) = arg.parse::<f64>() {
-            numbers.push((arg, n));
+        // A number, or a duration with a unit (2s, 500ms): the interval or count.
+        if arg.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '-') {
+            numbers.push(arg);
         } else if !numbers.is_empty() {
             return Err(format!(
                 "keyword {arg:?} after INTERVAL/COUNT; keywords come first"
@@ -93,16 +94,13 @@ pub fn parse_args(args: &[String]) -> Result<StatRequest, String> {
         keywords.push(Keyword::Dev);
     }
     let interval = match numbers.first() {
-        Some((_, n)) if n.is_finite() && *n > 0.0 => Some(*n),
-        Some((raw, _)) => {
-            return Err(format!(
-                "INTERVAL must be a positive number of seconds, not {raw}"
-            ))
-        }
+        Some(raw) => Some(
+            netsight_kernel::units::parse_duration(raw).map_err(|e| format!("INTERVAL: {e}"))?,
+        ),
         None => None,
     };
     let count = match numbers.get(1) {
-        Some((raw, _)) => Some(
+        Some(raw) => Some(
             raw.parse::<u64>()
                 .ok()
                 .filter(|c| *c > 0)
@@ -115,7 +113,7 @@ pub fn parse_args(args: &[String]) -> Result<StatRequest, String> {
     }
     Ok(StatRequest {
         keywords,
-        interval_s: interval,
+        interval,
         count,
     })
 }
@@ -487,12 +485,18 @@ mod tests {
         let a = |v: &[&str]| parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         let r = a(&["DEV", "tcp", "2", "5"]).unwrap();
         assert_eq!(r.keywords, vec![Keyword::Dev, Keyword::Tcp]);
-        assert_eq!((r.interval_s, r.count), (Some(2.0), Some(5)));
+        let secs = |s: u64| Some(std::time::Duration::from_secs(s));
+        assert_eq!((r.interval, r.count), (secs(2), Some(5)));
+        let r = a(&["TCP", "500ms", "3"]).unwrap();
+        assert_eq!(r.interval, Some(std::time::Duration::from_millis(500)));
         let r = a(&[]).unwrap();
         assert_eq!(
-            (r.keywords, r.interval_s, r.count),
+            (r.keywords, r.interval, r.count),
             (vec![Keyword::Dev], None, None)
         );
+        for bad in ["-1", "nan", "inf", "1e300", "0s"] {
+            assert!(a(&["DEV", bad]).is_err(), "{bad}");
+        }
         assert_eq!(a(&["ALL"]).unwrap().keywords.len(), Keyword::ALL.len());
         assert!(a(&["BOGUS"]).unwrap_err().contains("unknown keyword"));
         assert!(a(&["DEV", "1", "TCP"]).is_err());

@@ -17,6 +17,13 @@ pub fn run(cmd: &TuneCommand) -> Result<()> {
     let mut out = io::stdout().lock();
     match cmd {
         TuneCommand::Audit { basis, all, json } => {
+            if !basis.overrides.is_empty() {
+                return Err(crate::exit::Usage(
+                    "--set belongs to plan, apply and export; audit shows the settings as they are"
+                        .into(),
+                )
+                .into());
+            }
             let (audit, _) = audit_for(basis)?;
             if *json {
                 serde_json::to_writer_pretty(&mut out, &audit)?;

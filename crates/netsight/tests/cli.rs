@@ -5,27 +5,130 @@ mod support;
 
 use support::{netsight, output};
 
+/// Exit statuses are the same across verbs: 64 usage, 3 could not run, 4 damaged input.
 #[test]
-fn bad_input_gets_a_clear_error_and_exit_2() {
+fn bad_input_gets_a_clear_error_and_a_distinct_exit_status() {
     let out = output(netsight(), &["stat", "BOGUS"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown keyword \"BOGUS\""));
 
     let out = output(netsight(), &["snapshot", "--from", "/nonexistent/host.nsb"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/host.nsb"));
 
     let junk = std::env::temp_dir().join(format!("netsight-junk-{}.nsb", std::process::id()));
     std::fs::write(&junk, b"definitely not gzip").unwrap();
     let out = output(netsight(), &["stat", "--from", junk.to_str().unwrap()]);
-    std::fs::remove_file(&junk).ok();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a netsight bundle"));
+    // stat --from takes its intervals from the bundle.
+    let out = output(
+        netsight(),
+        &["stat", "--from", junk.to_str().unwrap(), "TCP", "1", "3"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(&junk).ok();
+    assert_eq!(output(netsight(), &["--version"]).status.code(), Some(0));
+    assert_eq!(
+        output(netsight(), &["doctor", "--help"]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        output(netsight(), &["no-such-verb"]).status.code(),
+        Some(64)
+    );
+}
+
+/// Absurd numbers and flags that cannot work together are refused with a clear
+/// error and the usage status, never a panic or a silent fallback.
+#[test]
+fn hostile_numbers_and_conflicting_flags_are_refused() {
+    let bundle = "/nonexistent.nsb";
+    let cases: &[&[&str]] = &[
+        &["doctor", "--interval", "nan"],
+        &["doctor", "--interval", "-1"],
+        &["doctor", "--interval", "0"],
+        &["doctor", "--interval", "inf"],
+        &["doctor", "--interval", "1e300"],
+        &["doctor", "--deep", "1e300s"],
+        &["doctor", "--from", bundle, "--interval", "2s"],
+        &["doctor", "--from", bundle, "--no-sockets"],
+        &["snapshot", "-o", "/tmp/x.nsb", "--interval", "NaN"],
+        &["snapshot", "-o", "/tmp/x.nsb", "--count", "0"],
+        &["snapshot", "-o", "/tmp/x.nsb", "--json"],
+        &["stat", "DEV", "nan"],
+        &["stat", "DEV", "-1"],
+        &["stat", "DEV", "1e300"],
+        &["stat", "DEV", "1", "0"],
+        &["trace", "drops", "--duration", "inf"],
+        &["trace", "rtt", "--duration", "-5"],
+        &["capture", "-i", "lo", "-w", "/tmp/x.pcap", "-s", "10"],
+        &["capture", "-i", "lo", "-w", "/tmp/x.pcap", "-s", "1000000"],
+        &["capture", "-i", "lo", "-w", "/tmp/x.pcap", "-c", "0"],
+        &[
+            "capture",
+            "-i",
+            "lo",
+            "-w",
+            "/tmp/x.pcap",
+            "--duration",
+            "nan",
+        ],
+        &["analyze", "/nonexistent.pcap", "--flow", "banana"],
+        &["analyze", "/nonexistent.pcap", "--flow", ":99999"],
+        &["sockets", "--summary", "--sort", "rtt"],
+        &["sockets", "--summary", "--limit", "3"],
+        &["sockets", "--listening", "--state", "estab"],
+        &["sockets", "--state", "bogus"],
+        &["tune", "audit", "--set", "net.core.somaxconn=1"],
+        &["tune", "bdp", "--speed", "10", "--rtt", "80ms"],
+        &["tune", "bdp", "--speed", "10G", "--rtt", "80"],
+        &["tune", "bdp", "--speed", "nanG", "--rtt", "80ms"],
+        &["tune", "apply", "--confirm-within", "0s"],
+        &["tune", "apply", "--confirm-within", "48h"],
+        &["lab", "run", "no-such-scenario"],
+    ];
+    for args in cases {
+        let out = output(netsight(), args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!stderr.trim().is_empty(), "{args:?}: no message");
+    }
+}
+
+#[test]
+fn duration_flags_take_units() {
+    let out = output(netsight(), &["stat", "TCP", "200ms", "2", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert!(
+        (first["interval_s"].as_f64().unwrap() - 0.2).abs() < 0.1,
+        "{first}"
+    );
+    let out = output(
+        netsight(),
+        &["tune", "bdp", "--speed", "10GB", "--rtt", "1s", "--json"],
+    );
+    let b: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(b["speed_bits_per_s"], 80_000_000_000u64, "GB is gigabytes");
 }
 
 #[test]
 fn help_has_examples() {
-    for verb in ["snapshot", "stat"] {
+    for verb in [
+        "doctor", "snapshot", "stat", "sockets", "explain", "analyze", "capture",
+    ] {
         let out = output(netsight(), &[verb, "--help"]);
         assert!(out.status.success());
         assert!(

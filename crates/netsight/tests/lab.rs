@@ -117,7 +117,7 @@ scenarios! {
 #[test]
 fn unknown_scenario_and_down() {
     let out = output(netsight(), &["lab", "run", "no-such-scenario"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(64), "a usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("netsight lab list"));
     if !privileged("lab down", &["ip"]) {
         return;

@@ -124,7 +124,7 @@ fn without_privilege_the_capability_is_named() {
         ],
     );
     std::fs::remove_file(&copy).ok();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3), "could not run");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("CAP_BPF") && err.contains("CAP_PERFMON"),

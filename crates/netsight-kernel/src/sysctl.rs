@@ -95,6 +95,15 @@ pub fn numbers(value: &str) -> Vec<i64> {
         .collect()
 }
 
+/// How many ports `net.ipv4.ip_local_port_range` ("32768 60999") leaves for
+/// outgoing connections; None unless it is two numbers, low <= high.
+pub fn port_range_size(value: &str) -> Option<u64> {
+    let [low, high] = numbers(value)[..] else {
+        return None;
+    };
+    (0 <= low && low <= high).then(|| high.abs_diff(low) + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +120,12 @@ mod tests {
         );
         assert_eq!(numbers("4096 131072 6291456"), vec![4096, 131072, 6291456]);
         assert!(numbers("cubic").is_empty());
+        assert_eq!(port_range_size("32768\t60999"), Some(28232));
+        assert_eq!(port_range_size("9223372036854775807 1"), None);
+        assert_eq!(
+            port_range_size("-9223372036854775808 9223372036854775807"),
+            None
+        );
+        assert_eq!(port_range_size("5"), None);
     }
 }

@@ -258,7 +258,10 @@ fn window_limited(tcp: &[&Flow], out: &mut Vec<Diagnosis>) {
                 ),
                 evidence: vec![
                     format!("window_full {} (stream {})", d.expert.window_full, f.stream),
-                    format!("receiver window scale {:?}", f.direction(dir ^ 1).window_scale),
+                    match f.direction(dir ^ 1).window_scale {
+                        Some(shift) => format!("receiver window scale {shift} (x{})", 1u32 << shift.min(14)),
+                        None => "receiver window scale not seen (no SYN in the capture, or not negotiated)".to_string(),
+                    },
                 ],
                 explanation: "The sender had data and room in its congestion window but reached the edge of the receiver's advertised window; throughput is capped at window / RTT. Small rcvbuf, a disabled window scale option or a slow reader cause it.",
                 fix: "Raise the receiver's buffer (net.ipv4.tcp_rmem max, SO_RCVBUF) to at least the bandwidth-delay product (netsight tune bdp), keep net.ipv4.tcp_window_scaling=1.",

@@ -72,7 +72,7 @@ pub fn read_frames<R: Read + Send>(
         Err(PcapError::ReadError) => {
             return Err(PcapReadError::Io {
                 path: name.to_string(),
-                source: std::io::Error::other("read failed"),
+                source: std::io::Error::other("the first block could not be read"),
             })
         }
         Err(_) => return Err(PcapReadError::NotACapture(name.to_string())),
@@ -223,7 +223,10 @@ pub fn read_frames<R: Read + Send>(
 
 fn ticks_to_ns(ticks: u64, iface: &Interface) -> i64 {
     let units = iface.ts_units_per_s;
-    let secs = (ticks / units) as i64 + iface.ts_offset_s;
+    // if_tsoffset comes from the file: hostile values must saturate, not overflow.
+    let secs = i64::try_from(ticks / units)
+        .unwrap_or(i64::MAX)
+        .saturating_add(iface.ts_offset_s);
     let frac = (ticks % units) as u128 * 1_000_000_000 / units as u128;
     secs.saturating_mul(1_000_000_000)
         .saturating_add(frac as i64)
@@ -231,11 +234,29 @@ fn ticks_to_ns(ticks: u64, iface: &Interface) -> i64 {
 
 fn describe(e: &PcapError<&[u8]>) -> String {
     match e {
-        PcapError::NomError(_, kind) => format!("{kind:?}"),
-        PcapError::OwnedNomError(_, kind) => format!("{kind:?}"),
+        PcapError::NomError(..) | PcapError::OwnedNomError(..) => {
+            "the block's fields do not parse (bad block length, type or option layout)".into()
+        }
         PcapError::HeaderNotRecognized => "block header not recognized".into(),
         PcapError::BufferTooSmall => "record larger than the read buffer".into(),
         PcapError::UnexpectedEof => "unexpected end of file".into(),
-        other => format!("{other:?}"),
+        other => format!("unreadable block ({other:?})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_timestamps_saturate() {
+        let iface = |offset| Interface {
+            linktype: 1,
+            ts_units_per_s: 1,
+            ts_offset_s: offset,
+        };
+        assert_eq!(ticks_to_ns(u64::MAX, &iface(i64::MAX)), i64::MAX);
+        assert_eq!(ticks_to_ns(0, &iface(i64::MIN)), i64::MIN);
+        assert_eq!(ticks_to_ns(5, &iface(2)), 7_000_000_000);
     }
 }

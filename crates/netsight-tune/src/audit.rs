@@ -445,12 +445,11 @@ fn connection_setup(a: &mut Auditor) {
         .copied()
         .unwrap_or(0)
         .max(0) as u64;
-    let range = a
-        .words("net.ipv4.ip_local_port_range")
-        .filter(|w| w.len() == 2);
-    let ports = range
-        .as_ref()
-        .map(|w| w[1].saturating_sub(w[0]) + 1)
+    let ports = a
+        .snap
+        .sysctls
+        .get("net.ipv4.ip_local_port_range")
+        .and_then(|v| netsight_kernel::sysctl::port_range_size(v))
         .unwrap_or(0);
     let churn = a.wants(&[Profile::Connections]) || (ports > 0 && tw * 2 > ports);
     let target = (churn && ports < 50_000).then(|| "10000 65535".to_string());
@@ -502,7 +501,7 @@ fn receive_path(a: &mut Auditor) {
     let squeezed: u64 = a.snap.softnet.iter().map(|c| c.time_squeeze).sum();
     let backlog = a.number("net.core.netdev_max_backlog").unwrap_or(1000);
     let want = if dropped > 0 {
-        (backlog * 2).max(4096)
+        backlog.saturating_mul(2).max(4096)
     } else if a.wants(&[Profile::Throughput]) {
         8192
     } else {

@@ -68,7 +68,7 @@ fn failure(e: &anyhow::Error) -> ExitCode {
     if is_broken_pipe(e) {
         return exit::code(exit::OK);
     }
-    eprintln!("netsight: {e:#}");
+    eprintln!("netsight: {}", error_text(e));
     if e.downcast_ref::<exit::DamagedInput>().is_some() {
         exit::code(exit::DAMAGED_INPUT)
     } else if e.downcast_ref::<exit::Usage>().is_some() {
@@ -76,6 +76,23 @@ fn failure(e: &anyhow::Error) -> ExitCode {
     } else {
         exit::code(exit::FAILED)
     }
+}
+
+/// The error and its causes, each said once: library errors often include their
+/// source in their own message, and anyhow's chain would repeat it.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if text.contains(&c) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&c);
+    }
+    text
 }
 
 /// A closed pipe (`netsight ... | head`) is a normal way to stop reading.

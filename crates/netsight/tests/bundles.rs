@@ -292,3 +292,35 @@ fn outputs_are_never_written_through_a_symlink() {
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn absurd_sysctl_values_in_a_bundle_never_panic() {
+    let dir = scratch("absurd");
+    for value in [
+        "9223372036854775807",
+        "-9223372036854775808",
+        "18446744073709551615",
+        "9223372036854775807 1",
+        "x y z",
+    ] {
+        let (mut first, mut second) = live_pair();
+        for raw in [&mut first, &mut second] {
+            let keys: Vec<String> = raw
+                .entries
+                .keys()
+                .filter(|k| k.starts_with("proc/sys/"))
+                .cloned()
+                .collect();
+            for k in keys {
+                raw.entries.insert(k, format!("{value}\n").into_bytes());
+            }
+        }
+        let path = dir.join("absurd.nsb");
+        bundle::write(&path, &[first, second]).unwrap();
+        let (code, report, stderr) = doctor_json(&path);
+        assert!(matches!(code, Some(0..=2)), "{value}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{value}: {stderr}");
+        assert!(report["findings"].is_array());
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

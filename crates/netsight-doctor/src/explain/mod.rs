@@ -109,7 +109,12 @@ fn describe_counter(group: &str, name: &str) -> Option<(String, String)> {
             }
             let (m, r) =
                 describe_counter("Ip", name).or_else(|| describe_counter("IpExt", name))?;
-            Some((format!("IPv6 counterpart of the IPv4 counter: {m}"), r))
+            // The IPv4 text describes the same counter kept for IPv6.
+            let m = m.replace("IPv4", "IPv6");
+            Some((
+                format!("IPv6 (the same counter as Ip.{name} keeps for IPv4): {m}"),
+                r,
+            ))
         }
         "Udp6" | "UdpLite" | "UdpLite6" => {
             let (m, r) = describe_counter("Udp", name)?;
@@ -121,18 +126,12 @@ fn describe_counter(group: &str, name: &str) -> Option<(String, String)> {
             Some((format!("For {what}: {m}"), r))
         }
         "MPTcpExt" => {
-            let (prefix, family) = families::MPTCP_FAMILIES
+            let (_, family) = families::MPTCP_FAMILIES
                 .iter()
                 .filter(|(p, _)| name.starts_with(p))
                 .max_by_key(|(p, _)| p.len())?;
-            let rest = name.strip_prefix(prefix).unwrap_or(name);
-            let detail = if rest.is_empty() {
-                String::new()
-            } else {
-                format!(" (this counter: {})", split_camel(rest))
-            };
             Some((
-                format!("Multipath TCP: {family}{detail}."),
+                format!("Multipath TCP: {family}."),
                 "MPTCP activity or trouble with MPTCP on this path; all zero when no application uses MPTCP.".into(),
             ))
         }
@@ -183,17 +182,6 @@ fn icmp_type(name: &str, table: &[(u32, &str)], v: &str) -> Option<(String, Stri
     ))
 }
 
-fn split_camel(s: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && c.is_ascii_uppercase() {
-            out.push(' ');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
-}
-
 fn related(name_forms: &[String]) -> (Vec<&'static str>, Vec<&'static str>) {
     let mut rule_ids = Vec::new();
     let mut fixes = Vec::new();
@@ -203,7 +191,12 @@ fn related(name_forms: &[String]) -> (Vec<&'static str>, Vec<&'static str>) {
             .any(|read| name_forms.iter().any(|n| n == read))
         {
             rule_ids.push(r.id);
-            fixes.extend(r.fix.iter().copied());
+            // Two rules reading one counter often share a fix: list it once.
+            for fix in r.fix {
+                if !fixes.contains(fix) {
+                    fixes.push(fix);
+                }
+            }
         }
     }
     (rule_ids, fixes)

@@ -83,7 +83,7 @@ pub static RULES: &[Rule] = &[
         title: "Strict reverse-path filtering with several interfaces",
         thresholds: "rp_filter = 1 (strict) in conf.all or conf.default and two or more non-loopback interfaces up: info",
         why: "Strict reverse-path filtering drops packets that arrive on an interface other than the one the reply would leave by. With asymmetric routing (multi-homing, policy routing, some tunnels) legitimate traffic disappears without a counter most people look at (IpExt/ RP filter drops show in kfree_skb reasons).",
-        confirm: &["sysctl -a 2>/dev/null | grep '\\.rp_filter'", "netsight trace drops (when available): reason IP_RPFILTER"],
+        confirm: &["sysctl -a 2>/dev/null | grep '\\.rp_filter'", "netsight trace drops --duration 10s: reason IP_RPFILTER"],
         fix: &["Use loose mode where routing is asymmetric: sysctl -w net.ipv4.conf.all.rp_filter=2"],
         reads: &["net.ipv4.conf.all.rp_filter", "net.ipv4.conf.default.rp_filter"],
         check: rp_filter,
@@ -277,10 +277,12 @@ fn bbr_without_fq(ctx: &Context) -> Vec<Hit> {
 }
 
 fn port_range_narrow(ctx: &Context) -> Vec<Hit> {
-    let [low, high] = ctx.sysctl_values("net.ipv4.ip_local_port_range")[..] else {
+    let Some(ports) = ctx
+        .sysctl_str("net.ipv4.ip_local_port_range")
+        .and_then(netsight_kernel::sysctl::port_range_size)
+    else {
         return Vec::new();
     };
-    let ports = high - low + 1;
     if ports >= 16384 {
         return Vec::new();
     }

@@ -70,7 +70,7 @@ fn table_fill(ctx: &Context) -> Vec<Hit> {
     )
     .fix_first(format!(
         "sysctl -w net.netfilter.nf_conntrack_max={}",
-        (max * 2).max(262_144)
+        max.saturating_mul(2).max(262_144)
     ))]
 }
 

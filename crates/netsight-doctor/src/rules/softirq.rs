@@ -75,7 +75,7 @@ fn dropped(ctx: &Context) -> Vec<Hit> {
     } else {
         Severity::Warning
     };
-    let suggested = backlog.map_or(16384, |b| (b * 4).clamp(16384, 262144));
+    let suggested = backlog.map_or(16384, |b| b.saturating_mul(4).clamp(16384, 262144));
     vec![Hit::new(severity, evidence, 1.0 + rate)
         .fix_first(format!("sysctl -w net.core.netdev_max_backlog={suggested}"))]
 }

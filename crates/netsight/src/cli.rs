@@ -72,9 +72,9 @@ pub enum Command {
     )]
     Capture(CaptureArgs),
 
-    /// sar-style interval reports: DEV EDEV IP EIP TCP ETCP UDP SOCK SOFT QDISC CONNTRACK ALL.
+    /// sar-style interval reports: DEV EDEV IP EIP ICMP EICMP TCP ETCP UDP SOCK IP6 EIP6 ICMP6 EICMP6 UDP6 SOCK6 SOFT QDISC CONNTRACK ALL.
     #[command(
-        after_help = "Keywords follow `sar -n` (same columns, same meanings) plus QDISC and CONNTRACK.\n\nExamples:\n  netsight stat                   DEV, one 1-second interval\n  netsight stat DEV EDEV 1 10     ten 1-second intervals\n  netsight stat TCP ETCP 5        every 5 seconds until Ctrl-C\n  netsight stat ALL 1 3 --json    one JSON object per interval\n  netsight stat ALL --from host.nsb"
+        after_help = "Keywords follow `sar -n` (same columns, same meanings) plus QDISC and CONNTRACK; ALL is every one.\nINTERVAL takes units (2, 2s, 500ms).\n\nExamples:\n  netsight stat                   DEV, one 1-second interval\n  netsight stat DEV EDEV 1 10     ten 1-second intervals\n  netsight stat TCP ETCP 5        every 5 seconds until Ctrl-C\n  netsight stat ALL 1 3 --json    one JSON object per interval\n  netsight stat ALL --from host.nsb\n  netsight stat DEV EDEV 1 --iface eth0,eth1\n  netsight stat IP6 ICMP6 UDP6 500ms 10"
     )]
     Stat(StatArgs),
 }
@@ -194,6 +194,9 @@ pub struct StatArgs {
     /// SOFT: one row per CPU as well as "all" (sar -P ALL).
     #[arg(long)]
     pub per_cpu: bool,
+    /// Only these interfaces in DEV, EDEV and QDISC (repeat or comma-separate), like sar --iface.
+    #[arg(long, value_delimiter = ',', value_name = "IFACE")]
+    pub iface: Vec<String>,
     /// Report the intervals between consecutive snapshots of a bundle.
     #[arg(long, value_name = "BUNDLE")]
     pub from: Option<PathBuf>,

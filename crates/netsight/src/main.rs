@@ -295,7 +295,20 @@ fn run_stat(args: &StatArgs) -> Result<()> {
     for cur in snapshots {
         let rates = delta(&prev, &cur);
         let timestamp = Some(cur.meta.taken_at_unix_ms);
-        let report = stat_report::build(&keywords, &rates, &cur, args.per_cpu, timestamp);
+        if let Some(missing) = args.iface.iter().find(|i| cur.link(i).is_none()) {
+            return Err(exit::Usage(format!(
+                "--iface {missing}: no such interface here (ip -br link lists them)"
+            ))
+            .into());
+        }
+        let report = stat_report::build(
+            &keywords,
+            &rates,
+            &cur,
+            args.per_cpu,
+            &args.iface,
+            timestamp,
+        );
         emit(&report, &mut out)?;
         reports.push(report);
         prev = cur;
@@ -304,7 +317,8 @@ fn run_stat(args: &StatArgs) -> Result<()> {
     // sar prints an average when more than one interval was shown.
     if reports.len() > 1 {
         let rates = delta(&first, &prev);
-        let mut average = stat_report::build(&keywords, &rates, &prev, args.per_cpu, None);
+        let mut average =
+            stat_report::build(&keywords, &rates, &prev, args.per_cpu, &args.iface, None);
         average_gauges(&mut average, &reports);
         emit(&average, &mut out)?;
     }
@@ -322,6 +336,17 @@ fn average_gauges(average: &mut stat_report::StatReport, reports: &[stat_report:
         avg.rawsck = socks.iter().map(|s| s.rawsck).sum::<f64>() / n;
         avg.ip_frag = socks.iter().map(|s| s.ip_frag).sum::<f64>() / n;
         avg.tcp_tw = socks.iter().map(|s| s.tcp_tw).sum::<f64>() / n;
+    }
+    // SOCK6 holds gauges too.
+    for row in average.counters.iter_mut().filter(|r| r.gauges) {
+        let rows: Vec<_> = reports
+            .iter()
+            .filter_map(|r| r.counters.iter().find(|c| c.keyword == row.keyword))
+            .collect();
+        let n = rows.len().max(1) as f64;
+        for (i, (_, value)) in row.values.iter_mut().enumerate() {
+            *value = rows.iter().map(|r| r.values[i].1).sum::<f64>() / n;
+        }
     }
 }
 

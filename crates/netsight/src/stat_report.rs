@@ -20,10 +20,19 @@ pub enum Keyword {
     Soft,
     Qdisc,
     Conntrack,
+    Icmp,
+    Eicmp,
+    Ip6,
+    Eip6,
+    Icmp6,
+    Eicmp6,
+    Udp6,
+    Sock6,
 }
 
 impl Keyword {
-    pub const ALL: [Keyword; 11] = [
+    /// Everything `sar -n ALL` reports, plus QDISC and CONNTRACK.
+    pub const ALL: [Keyword; 19] = [
         Keyword::Dev,
         Keyword::Edev,
         Keyword::Ip,
@@ -35,7 +44,179 @@ impl Keyword {
         Keyword::Soft,
         Keyword::Qdisc,
         Keyword::Conntrack,
+        Keyword::Icmp,
+        Keyword::Eicmp,
+        Keyword::Ip6,
+        Keyword::Eip6,
+        Keyword::Icmp6,
+        Keyword::Eicmp6,
+        Keyword::Udp6,
+        Keyword::Sock6,
     ];
+}
+
+/// A sar keyword whose columns are rates (or gauges) of single kernel counters:
+/// (sar column without "/s", MIB group or sockstat group, counter).
+struct CounterColumns {
+    keyword: Keyword,
+    /// Gauges from /proc/net/sockstat6 (SOCK6) rather than MIB rates.
+    gauges: bool,
+    columns: &'static [(&'static str, &'static str, &'static str)],
+}
+
+/// Columns as sysstat's pr_stats.c prints them, counters as rd_stats.c reads them.
+const COUNTER_KEYWORDS: &[CounterColumns] = &[
+    CounterColumns {
+        keyword: Keyword::Icmp,
+        gauges: false,
+        columns: &[
+            ("imsg", "Icmp", "InMsgs"),
+            ("omsg", "Icmp", "OutMsgs"),
+            ("iech", "Icmp", "InEchos"),
+            ("iechr", "Icmp", "InEchoReps"),
+            ("oech", "Icmp", "OutEchos"),
+            ("oechr", "Icmp", "OutEchoReps"),
+            ("itm", "Icmp", "InTimestamps"),
+            ("itmr", "Icmp", "InTimestampReps"),
+            ("otm", "Icmp", "OutTimestamps"),
+            ("otmr", "Icmp", "OutTimestampReps"),
+            ("iadrmk", "Icmp", "InAddrMasks"),
+            ("iadrmkr", "Icmp", "InAddrMaskReps"),
+            ("oadrmk", "Icmp", "OutAddrMasks"),
+            ("oadrmkr", "Icmp", "OutAddrMaskReps"),
+        ],
+    },
+    CounterColumns {
+        keyword: Keyword::Eicmp,
+        gauges: false,
+        columns: &[
+            ("ierr", "Icmp", "InErrors"),
+            ("oerr", "Icmp", "OutErrors"),
+            ("idstunr", "Icmp", "InDestUnreachs"),
+            ("odstunr", "Icmp", "OutDestUnreachs"),
+            ("itmex", "Icmp", "InTimeExcds"),
+            ("otmex", "Icmp", "OutTimeExcds"),
+            ("iparmpb", "Icmp", "InParmProbs"),
+            ("oparmpb", "Icmp", "OutParmProbs"),
+            ("isrcq", "Icmp", "InSrcQuenchs"),
+            ("osrcq", "Icmp", "OutSrcQuenchs"),
+            ("iredir", "Icmp", "InRedirects"),
+            ("oredir", "Icmp", "OutRedirects"),
+        ],
+    },
+    CounterColumns {
+        keyword: Keyword::Ip6,
+        gauges: false,
+        columns: &[
+            ("irec6", "Ip6", "InReceives"),
+            ("fwddgm6", "Ip6", "OutForwDatagrams"),
+            ("idel6", "Ip6", "InDelivers"),
+            ("orq6", "Ip6", "OutRequests"),
+            ("asmrq6", "Ip6", "ReasmReqds"),
+            ("asmok6", "Ip6", "ReasmOKs"),
+            ("imcpck6", "Ip6", "InMcastPkts"),
+            ("omcpck6", "Ip6", "OutMcastPkts"),
+            ("fragok6", "Ip6", "FragOKs"),
+            ("fragcr6", "Ip6", "FragCreates"),
+        ],
+    },
+    CounterColumns {
+        keyword: Keyword::Eip6,
+        gauges: false,
+        columns: &[
+            ("ihdrer6", "Ip6", "InHdrErrors"),
+            ("iadrer6", "Ip6", "InAddrErrors"),
+            ("iukwnp6", "Ip6", "InUnknownProtos"),
+            ("i2big6", "Ip6", "InTooBigErrors"),
+            ("idisc6", "Ip6", "InDiscards"),
+            ("odisc6", "Ip6", "OutDiscards"),
+            ("inort6", "Ip6", "InNoRoutes"),
+            ("onort6", "Ip6", "OutNoRoutes"),
+            ("asmf6", "Ip6", "ReasmFails"),
+            ("fragf6", "Ip6", "FragFails"),
+            ("itrpck6", "Ip6", "InTruncatedPkts"),
+        ],
+    },
+    CounterColumns {
+        keyword: Keyword::Icmp6,
+        gauges: false,
+        columns: &[
+            ("imsg6", "Icmp6", "InMsgs"),
+            ("omsg6", "Icmp6", "OutMsgs"),
+            ("iech6", "Icmp6", "InEchos"),
+            ("iechr6", "Icmp6", "InEchoReplies"),
+            ("oechr6", "Icmp6", "OutEchoReplies"),
+            ("igmbq6", "Icmp6", "InGroupMembQueries"),
+            ("igmbr6", "Icmp6", "InGroupMembResponses"),
+            ("ogmbr6", "Icmp6", "OutGroupMembResponses"),
+            ("igmbrd6", "Icmp6", "InGroupMembReductions"),
+            ("ogmbrd6", "Icmp6", "OutGroupMembReductions"),
+            ("irtsol6", "Icmp6", "InRouterSolicits"),
+            ("ortsol6", "Icmp6", "OutRouterSolicits"),
+            ("irtad6", "Icmp6", "InRouterAdvertisements"),
+            ("inbsol6", "Icmp6", "InNeighborSolicits"),
+            ("onbsol6", "Icmp6", "OutNeighborSolicits"),
+            ("inbad6", "Icmp6", "InNeighborAdvertisements"),
+            ("onbad6", "Icmp6", "OutNeighborAdvertisements"),
+        ],
+    },
+    CounterColumns {
+        keyword: Keyword::Eicmp6,
+        gauges: false,
+        columns: &[
+            ("ierr6", "Icmp6", "InErrors"),
+            ("idtunr6", "Icmp6", "InDestUnreachs"),
+            ("odtunr6", "Icmp6", "OutDestUnreachs"),
+            ("itmex6", "Icmp6", "InTimeExcds"),
+            ("otmex6", "Icmp6", "OutTimeExcds"),
+            ("iprmpb6", "Icmp6", "InParmProblems"),
+            ("oprmpb6", "Icmp6", "OutParmProblems"),
+            ("iredir6", "Icmp6", "InRedirects"),
+            ("oredir6", "Icmp6", "OutRedirects"),
+            ("ipck2b6", "Icmp6", "InPktTooBigs"),
+            ("opck2b6", "Icmp6", "OutPktTooBigs"),
+        ],
+    },
+    CounterColumns {
+        keyword: Keyword::Udp6,
+        gauges: false,
+        columns: &[
+            ("idgm6", "Udp6", "InDatagrams"),
+            ("odgm6", "Udp6", "OutDatagrams"),
+            ("noport6", "Udp6", "NoPorts"),
+            ("idgmer6", "Udp6", "InErrors"),
+        ],
+    },
+    CounterColumns {
+        keyword: Keyword::Sock6,
+        gauges: true,
+        columns: &[
+            ("tcp6sck", "TCP6", "inuse"),
+            ("udp6sck", "UDP6", "inuse"),
+            ("raw6sck", "RAW6", "inuse"),
+            ("ip6-frag", "FRAG6", "inuse"),
+        ],
+    },
+];
+
+/// One row of a counter keyword: its columns in sar's order (JSON: an object).
+#[derive(Debug, Clone)]
+pub struct CounterRow {
+    pub keyword: Keyword,
+    /// Per-second rates, or gauges for SOCK6.
+    pub gauges: bool,
+    pub values: Vec<(&'static str, f64)>,
+}
+
+impl Serialize for CounterRow {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.values.len()))?;
+        for (name, value) in &self.values {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
 }
 
 impl FromStr for Keyword {
@@ -53,9 +234,17 @@ impl FromStr for Keyword {
             "SOFT" => Keyword::Soft,
             "QDISC" => Keyword::Qdisc,
             "CONNTRACK" => Keyword::Conntrack,
+            "ICMP" => Keyword::Icmp,
+            "EICMP" => Keyword::Eicmp,
+            "IP6" => Keyword::Ip6,
+            "EIP6" => Keyword::Eip6,
+            "ICMP6" => Keyword::Icmp6,
+            "EICMP6" => Keyword::Eicmp6,
+            "UDP6" => Keyword::Udp6,
+            "SOCK6" => Keyword::Sock6,
             other => {
                 return Err(format!(
-                    "unknown keyword {other:?}; use DEV EDEV IP EIP TCP ETCP UDP SOCK SOFT QDISC CONNTRACK or ALL"
+                    "unknown keyword {other:?}; use DEV EDEV IP EIP ICMP EICMP TCP ETCP UDP SOCK IP6 EIP6 ICMP6 EICMP6 UDP6 SOCK6 SOFT QDISC CONNTRACK or ALL"
                 ))
             }
         })
@@ -279,6 +468,48 @@ pub struct StatReport {
     pub qdisc: Option<Vec<QdiscRow>>,
     #[serde(rename = "CONNTRACK", skip_serializing_if = "Option::is_none")]
     pub conntrack: Option<ConntrackRow>,
+    /// ICMP, EICMP, IP6, EIP6, ICMP6, EICMP6, UDP6, SOCK6: keyed by keyword.
+    #[serde(flatten, serialize_with = "serialize_counter_rows")]
+    pub counters: Vec<CounterRow>,
+}
+
+fn serialize_counter_rows<S: serde::Serializer>(
+    rows: &[CounterRow],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(rows.len()))?;
+    for r in rows {
+        map.serialize_entry(r.keyword.name(), r)?;
+    }
+    map.end()
+}
+
+impl Keyword {
+    /// The keyword as sar spells it (and as the JSON key).
+    pub fn name(self) -> &'static str {
+        match self {
+            Keyword::Dev => "DEV",
+            Keyword::Edev => "EDEV",
+            Keyword::Ip => "IP",
+            Keyword::Eip => "EIP",
+            Keyword::Tcp => "TCP",
+            Keyword::Etcp => "ETCP",
+            Keyword::Udp => "UDP",
+            Keyword::Sock => "SOCK",
+            Keyword::Soft => "SOFT",
+            Keyword::Qdisc => "QDISC",
+            Keyword::Conntrack => "CONNTRACK",
+            Keyword::Icmp => "ICMP",
+            Keyword::Eicmp => "EICMP",
+            Keyword::Ip6 => "IP6",
+            Keyword::Eip6 => "EIP6",
+            Keyword::Icmp6 => "ICMP6",
+            Keyword::Eicmp6 => "EICMP6",
+            Keyword::Udp6 => "UDP6",
+            Keyword::Sock6 => "SOCK6",
+        }
+    }
 }
 
 /// sysstat's compute_ifutil: full duplex uses the busier direction, half duplex the sum.
@@ -301,14 +532,17 @@ pub fn ifutil_percent(
 }
 
 /// Builds one report. `cur` supplies gauges (SOCK, backlogs) at the interval's end.
+/// `ifaces`: only these interfaces in DEV, EDEV and QDISC (all when empty).
 pub fn build(
     keywords: &[Keyword],
     rates: &Rates,
     cur: &Snapshot,
     per_cpu: bool,
+    ifaces: &[String],
     timestamp: Option<u64>,
 ) -> StatReport {
     let has = |k: Keyword| keywords.contains(&k);
+    let shown = |name: &str| ifaces.is_empty() || ifaces.iter().any(|i| i == name);
     let mib = |g: &str, n: &str| rates.mib_rate(g, n);
     let sock = |g: &str, n: &str| {
         cur.sockstat
@@ -333,6 +567,7 @@ pub fn build(
             rates
                 .links
                 .iter()
+                .filter(|l| shown(&l.name))
                 .map(|l| {
                     let s = &l.stats;
                     DevRow {
@@ -354,6 +589,7 @@ pub fn build(
             rates
                 .links
                 .iter()
+                .filter(|l| shown(&l.name))
                 .map(|l| {
                     let s = &l.stats;
                     EdevRow {
@@ -443,6 +679,7 @@ pub fn build(
             rates
                 .qdiscs
                 .iter()
+                .filter(|q| shown(q.link.as_deref().unwrap_or("?")))
                 .map(|q| QdiscRow {
                     iface: q.link.clone().unwrap_or_else(|| "?".into()),
                     kind: q.kind.clone(),
@@ -473,6 +710,19 @@ pub fn build(
             early_drop: conntrack_rate("early_drop"),
             search_restart: conntrack_rate("search_restart"),
         }),
+        counters: COUNTER_KEYWORDS
+            .iter()
+            .filter(|c| has(c.keyword))
+            .map(|c| CounterRow {
+                keyword: c.keyword,
+                gauges: c.gauges,
+                values: c
+                    .columns
+                    .iter()
+                    .map(|(col, group, name)| (*col, if c.gauges { sock(group, name) } else { mib(group, name) }))
+                    .collect(),
+            })
+            .collect(),
     }
 }
 

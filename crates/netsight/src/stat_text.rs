@@ -5,8 +5,12 @@ use crate::stat_report::StatReport;
 
 /// A block of rows under one header, as sar prints for one keyword.
 struct Block {
-    header: Vec<&'static str>,
+    header: Vec<String>,
     rows: Vec<Vec<String>>,
+}
+
+fn cols(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
 }
 
 fn f2(v: f64) -> String {
@@ -17,10 +21,10 @@ fn blocks(r: &StatReport) -> Vec<Block> {
     let mut out = Vec::new();
     if let Some(rows) = &r.dev {
         out.push(Block {
-            header: vec![
+            header: cols(&[
                 "IFACE", "rxpck/s", "txpck/s", "rxkB/s", "txkB/s", "rxcmp/s", "txcmp/s",
                 "rxmcst/s", "%ifutil",
-            ],
+            ]),
             rows: rows
                 .iter()
                 .map(|d| {
@@ -41,10 +45,10 @@ fn blocks(r: &StatReport) -> Vec<Block> {
     }
     if let Some(rows) = &r.edev {
         out.push(Block {
-            header: vec![
+            header: cols(&[
                 "IFACE", "rxerr/s", "txerr/s", "coll/s", "rxdrop/s", "txdrop/s", "txcarr/s",
                 "rxfram/s", "rxfifo/s", "txfifo/s",
-            ],
+            ]),
             rows: rows
                 .iter()
                 .map(|e| {
@@ -66,7 +70,7 @@ fn blocks(r: &StatReport) -> Vec<Block> {
     }
     if let Some(i) = &r.ip {
         out.push(Block {
-            header: vec![
+            header: cols(&[
                 "irec/s",
                 "fwddgm/s",
                 "idel/s",
@@ -75,7 +79,7 @@ fn blocks(r: &StatReport) -> Vec<Block> {
                 "asmok/s",
                 "fragok/s",
                 "fragcrt/s",
-            ],
+            ]),
             rows: vec![vec![
                 f2(i.irec),
                 f2(i.fwddgm),
@@ -90,7 +94,7 @@ fn blocks(r: &StatReport) -> Vec<Block> {
     }
     if let Some(e) = &r.eip {
         out.push(Block {
-            header: vec![
+            header: cols(&[
                 "ihdrerr/s",
                 "iadrerr/s",
                 "iukwnpr/s",
@@ -99,7 +103,7 @@ fn blocks(r: &StatReport) -> Vec<Block> {
                 "onort/s",
                 "asmf/s",
                 "fragf/s",
-            ],
+            ]),
             rows: vec![vec![
                 f2(e.ihdrerr),
                 f2(e.iadrerr),
@@ -114,13 +118,13 @@ fn blocks(r: &StatReport) -> Vec<Block> {
     }
     if let Some(t) = &r.tcp {
         out.push(Block {
-            header: vec!["active/s", "passive/s", "iseg/s", "oseg/s"],
+            header: cols(&["active/s", "passive/s", "iseg/s", "oseg/s"]),
             rows: vec![vec![f2(t.active), f2(t.passive), f2(t.iseg), f2(t.oseg)]],
         });
     }
     if let Some(e) = &r.etcp {
         out.push(Block {
-            header: vec!["atmptf/s", "estres/s", "retrans/s", "isegerr/s", "orsts/s"],
+            header: cols(&["atmptf/s", "estres/s", "retrans/s", "isegerr/s", "orsts/s"]),
             rows: vec![vec![
                 f2(e.atmptf),
                 f2(e.estres),
@@ -132,14 +136,14 @@ fn blocks(r: &StatReport) -> Vec<Block> {
     }
     if let Some(u) = &r.udp {
         out.push(Block {
-            header: vec!["idgm/s", "odgm/s", "noport/s", "idgmerr/s"],
+            header: cols(&["idgm/s", "odgm/s", "noport/s", "idgmerr/s"]),
             rows: vec![vec![f2(u.idgm), f2(u.odgm), f2(u.noport), f2(u.idgmerr)]],
         });
     }
     if let Some(s) = &r.sock {
         let n = |v: f64| format!("{v:.0}");
         out.push(Block {
-            header: vec!["totsck", "tcpsck", "udpsck", "rawsck", "ip-frag", "tcp-tw"],
+            header: cols(&["totsck", "tcpsck", "udpsck", "rawsck", "ip-frag", "tcp-tw"]),
             rows: vec![vec![
                 n(s.totsck),
                 n(s.tcpsck),
@@ -152,7 +156,7 @@ fn blocks(r: &StatReport) -> Vec<Block> {
     }
     if let Some(rows) = &r.soft {
         out.push(Block {
-            header: vec![
+            header: cols(&[
                 "CPU",
                 "total/s",
                 "dropd/s",
@@ -160,7 +164,7 @@ fn blocks(r: &StatReport) -> Vec<Block> {
                 "rx_rps/s",
                 "flw_lim/s",
                 "blg_len",
-            ],
+            ]),
             rows: rows
                 .iter()
                 .map(|s| {
@@ -179,7 +183,7 @@ fn blocks(r: &StatReport) -> Vec<Block> {
     }
     if let Some(rows) = &r.qdisc {
         out.push(Block {
-            header: vec![
+            header: cols(&[
                 "IFACE",
                 "qdisc",
                 "handle",
@@ -191,7 +195,7 @@ fn blocks(r: &StatReport) -> Vec<Block> {
                 "requeue/s",
                 "backlog",
                 "qlen",
-            ],
+            ]),
             rows: rows
                 .iter()
                 .map(|q| {
@@ -215,7 +219,7 @@ fn blocks(r: &StatReport) -> Vec<Block> {
     if let Some(c) = &r.conntrack {
         let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
         out.push(Block {
-            header: vec![
+            header: cols(&[
                 "entries",
                 "max",
                 "%fill",
@@ -226,7 +230,7 @@ fn blocks(r: &StatReport) -> Vec<Block> {
                 "drop/s",
                 "edrop/s",
                 "srestart/s",
-            ],
+            ]),
             rows: vec![vec![
                 opt(c.entries),
                 opt(c.max),
@@ -247,7 +251,26 @@ fn blocks(r: &StatReport) -> Vec<Block> {
 /// Renders a report; `label` is the time ("03:30:59") or "Average:".
 pub fn render(report: &StatReport, label: &str) -> String {
     let mut s = String::new();
-    for block in blocks(report) {
+    let mut all = blocks(report);
+    // Counter keywords: sar's column names (rates get "/s", gauges do not).
+    for row in &report.counters {
+        let header = row
+            .values
+            .iter()
+            .map(|(name, _)| {
+                if row.gauges {
+                    name.to_string()
+                } else {
+                    format!("{name}/s")
+                }
+            })
+            .collect();
+        all.push(Block {
+            header,
+            rows: vec![row.values.iter().map(|(_, v)| f2(*v)).collect()],
+        });
+    }
+    for block in all {
         let widths: Vec<usize> = (0..block.header.len())
             .map(|i| {
                 block
@@ -267,7 +290,7 @@ pub fn render(report: &StatReport, label: &str) -> String {
             l.push('\n');
             l
         };
-        s.push_str(&line(label, &mut block.header.iter().copied()));
+        s.push_str(&line(label, &mut block.header.iter().map(String::as_str)));
         for row in &block.rows {
             s.push_str(&line(label, &mut row.iter().map(String::as_str)));
         }

@@ -416,3 +416,152 @@ fn bundle_round_trip_through_cli() {
     assert!(report["TCP"].is_object());
     assert!((report["interval_s"].as_f64().unwrap() - 1.0).abs() < 0.3);
 }
+
+/// Issue 15: sar's ICMP, EICMP, IP6, EIP6, ICMP6, EICMP6, UDP6 and SOCK6 keywords,
+/// with sar's own column names (sar is the oracle) and exact counts of traffic the
+/// test makes between two snapshots of one namespace.
+#[test]
+fn stat_ipv6_and_icmp_keywords_count_exactly_with_sars_columns() {
+    if !privileged("stat ipv6/icmp keywords", &["ip", "sar", "ping", "python3"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    pair.exec_ok(
+        &pair.a,
+        "sysctl",
+        &["-qw", "net.ipv6.conf.lo.disable_ipv6=0"],
+    );
+    let dir = std::env::temp_dir().join(format!("netsight-stat6-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (before, after, both) = (dir.join("a.nsb"), dir.join("b.nsb"), dir.join("ab.nsb"));
+    pair.exec_ok(
+        &pair.a,
+        netsight(),
+        &["snapshot", "-o", before.to_str().unwrap()],
+    );
+    // 20 IPv4 echoes to the peer, 10 IPv6 echoes on loopback, 7 UDP6 datagrams to a closed port.
+    pair.exec_ok(
+        &pair.a,
+        "ping",
+        &["-q", "-c", "20", "-i", "0.01", &pair.addr_b],
+    );
+    pair.exec_ok(
+        &pair.a,
+        "ping",
+        &["-6", "-q", "-c", "10", "-i", "0.01", "::1"],
+    );
+    pair.exec_ok(
+        &pair.a,
+        "python3",
+        &["-c", "import socket\ns=socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\nfor _ in range(7): s.sendto(b'x', ('::1', 9))"],
+    );
+    pair.exec_ok(
+        &pair.a,
+        netsight(),
+        &["snapshot", "-o", after.to_str().unwrap()],
+    );
+    let mut raws = netsight_kernel::bundle::read(&before).unwrap();
+    raws.extend(netsight_kernel::bundle::read(&after).unwrap());
+    netsight_kernel::bundle::write(&both, &raws).unwrap();
+    let out = support::run(
+        netsight(),
+        &[
+            "stat",
+            "ICMP",
+            "EICMP",
+            "IP6",
+            "EIP6",
+            "ICMP6",
+            "EICMP6",
+            "UDP6",
+            "SOCK6",
+            "--from",
+            both.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let text = support::run(
+        netsight(),
+        &["stat", "ALL", "--from", both.to_str().unwrap()],
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    let r: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let secs = r["interval_s"].as_f64().unwrap();
+    let count = |kw: &str, col: &str| (r[kw][col].as_f64().unwrap() * secs).round() as i64;
+    assert_eq!(count("ICMP", "oech"), 20, "{r}");
+    assert_eq!(count("ICMP", "iechr"), 20, "{r}");
+    // Loopback: each echo is both sent and received by this namespace.
+    assert_eq!(count("ICMP6", "iech6"), 10, "{r}");
+    assert_eq!(count("ICMP6", "oechr6"), 10, "{r}");
+    assert_eq!(count("UDP6", "odgm6"), 7, "{r}");
+    assert_eq!(count("UDP6", "noport6"), 7, "{r}");
+    assert_eq!(
+        count("EICMP6", "odtunr6"),
+        7,
+        "port unreachable for each: {r}"
+    );
+    assert!(count("IP6", "irec6") >= 10 + 10 + 7, "{r}");
+    assert!(r["SOCK6"]["tcp6sck"].is_number());
+
+    // Every column header is one sar prints for the same keyword.
+    let sar = Command::new("sar")
+        .args([
+            "-n",
+            "ICMP,EICMP,IP6,EIP6,ICMP6,EICMP6,UDP6,SOCK6",
+            "1",
+            "1",
+        ])
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap();
+    let sar_words: std::collections::BTreeSet<String> = String::from_utf8_lossy(&sar.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    for kw in [
+        "ICMP", "EICMP", "IP6", "EIP6", "ICMP6", "EICMP6", "UDP6", "SOCK6",
+    ] {
+        for col in r[kw].as_object().unwrap().keys() {
+            let shown = if kw == "SOCK6" {
+                col.clone()
+            } else {
+                format!("{col}/s")
+            };
+            assert!(
+                sar_words.contains(&shown),
+                "{kw} column {shown} is not sar's"
+            );
+            assert!(text.contains(&shown), "text output lacks {shown}");
+        }
+    }
+}
+
+#[test]
+fn stat_iface_filters_rows() {
+    if !privileged("stat --iface", &["ip"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let out = pair.exec_ok(
+        &pair.a,
+        netsight(),
+        &["stat", "DEV", "EDEV", "0.2", "1", "--iface", "va", "--json"],
+    );
+    let r: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    for kw in ["DEV", "EDEV"] {
+        let names: Vec<&str> = r[kw]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["iface"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, vec!["va"], "{kw}");
+    }
+    let bad = pair.exec(
+        &pair.a,
+        netsight(),
+        &["stat", "DEV", "0.2", "1", "--iface", "nope0"],
+    );
+    assert_eq!(bad.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("nope0"));
+}

@@ -16,6 +16,12 @@ const NLMSG_DONE: u16 = 3;
 /// Message types below this are netlink control messages (noop, error, done, overrun).
 const NLMSG_MIN_TYPE: u16 = 0x10;
 const RECV_BUFFER_BYTES: usize = 64 * 1024;
+/// Set on dump messages when the kernel's table changed during the dump.
+const NLM_F_DUMP_INTR: u16 = 0x10;
+/// A kernel that does not answer a request within this is not going to.
+const RECV_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Dumps retried when interrupted by a concurrent change, before the last one is used.
+const DUMP_TRIES: usize = 3;
 
 /// Splits a buffer of concatenated netlink messages, skipping control messages.
 /// A truncated tail ends the iteration; it never panics on hostile bytes.
@@ -103,25 +109,34 @@ pub fn attributes(
 /// when not a dump).
 pub fn request<I>(protocol: isize, family: &'static str, payload: I, dump: bool) -> Result<Vec<u8>>
 where
-    I: NetlinkSerializable + NetlinkDeserializable + std::fmt::Debug,
+    I: NetlinkSerializable + NetlinkDeserializable + std::fmt::Debug + Clone,
 {
     let mut out: Vec<u8> = Vec::with_capacity(RECV_BUFFER_BYTES);
-    request_each(protocol, family, payload, dump, |reply| {
-        out.extend_from_slice(reply)
-    })?;
+    // A dump the kernel marks interrupted (its table changed meanwhile) may hold
+    // duplicates or miss entries: dump again, a few times, then use the last one.
+    for _ in 0..DUMP_TRIES {
+        out.clear();
+        let consistent = request_each(protocol, family, payload.clone(), dump, |reply| {
+            out.extend_from_slice(reply)
+        })?;
+        if consistent {
+            break;
+        }
+    }
     Ok(out)
 }
 
 /// Like `request`, handing each reply (whole messages) to `on_reply` as it
 /// arrives, so a caller can decode while the kernel is still dumping. The
 /// callee may take the buffer (leaving another in its place) to avoid a copy.
+/// Returns false when the kernel flagged the dump as interrupted (NLM_F_DUMP_INTR).
 pub fn request_each<I>(
     protocol: isize,
     family: &'static str,
     payload: I,
     dump: bool,
     mut on_reply: impl FnMut(&mut Vec<u8>),
-) -> Result<()>
+) -> Result<bool>
 where
     I: NetlinkSerializable + NetlinkDeserializable + std::fmt::Debug,
 {
@@ -137,6 +152,12 @@ where
     socket
         .connect(&SocketAddr::new(0, 0))
         .map_err(io_err("connect"))?;
+    rustix::net::sockopt::set_socket_timeout(
+        &socket,
+        rustix::net::sockopt::Timeout::Recv,
+        Some(RECV_TIMEOUT),
+    )
+    .map_err(|e| io_err("setsockopt(SO_RCVTIMEO)")(e.into()))?;
 
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { 0 };
@@ -150,20 +171,50 @@ where
     // A large receive buffer matters: the kernel sizes dump messages by the
     // reader's buffer, and a verbose ethtool features reply outgrows one page (EMSGSIZE).
     let mut reply: Vec<u8> = Vec::with_capacity(RECV_BUFFER_BYTES);
+    let mut consistent = true;
     loop {
         reply.clear();
         reply.reserve(RECV_BUFFER_BYTES);
-        socket.recv(&mut reply, 0).map_err(io_err("recv"))?;
+        socket.recv(&mut reply, 0).map_err(|e| {
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) {
+                io_err("recv")(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no answer within {} s", RECV_TIMEOUT.as_secs()),
+                ))
+            } else {
+                io_err("recv")(e)
+            }
+        })?;
         if reply.is_empty() {
             break;
         }
+        consistent &= !dump_interrupted(&reply);
         let finished = control_status(&reply).map_err(io_err("reply"))?;
         on_reply(&mut reply);
         if finished || !dump {
             break;
         }
     }
-    Ok(())
+    Ok(consistent)
+}
+
+/// Whether any message in the buffer carries NLM_F_DUMP_INTR.
+fn dump_interrupted(buf: &[u8]) -> bool {
+    let mut rest = buf;
+    while rest.len() >= 16 {
+        let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if len < 16 || len > rest.len() {
+            break;
+        }
+        if u16::from_ne_bytes([rest[6], rest[7]]) & NLM_F_DUMP_INTR != 0 {
+            return true;
+        }
+        rest = &rest[len.next_multiple_of(4).min(rest.len())..];
+    }
+    false
 }
 
 /// Ok(true) when the buffer holds NLMSG_DONE or an ACK; Err for an NLMSG_ERROR
@@ -216,6 +267,15 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].len(), 19);
         assert_eq!(&parts[1][16..], &[9; 8]);
+    }
+
+    #[test]
+    fn interrupted_dumps_are_recognised() {
+        let mut buf = msg(16, &[1, 2, 3]);
+        assert!(!dump_interrupted(&buf));
+        buf[6..8].copy_from_slice(&NLM_F_DUMP_INTR.to_ne_bytes());
+        assert!(dump_interrupted(&buf));
+        assert!(!dump_interrupted(&[0xff; 8]));
     }
 
     #[test]

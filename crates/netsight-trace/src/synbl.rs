@@ -47,8 +47,8 @@ fn bucket(v: u32) -> (u32, u32) {
 
 fn sample() -> Result<Vec<Socket>, TraceError> {
     let mut out = Vec::new();
-    for (family, name) in [(libc_af_inet(), "tcp4"), (libc_af_inet6(), "tcp6")] {
-        let bytes = sockets::dump(family, Protocol::Tcp).map_err(|e| TraceError::Bpf {
+    for (family, name) in [(sockets::AF_INET, "tcp4"), (sockets::AF_INET6, "tcp6")] {
+        let bytes = sockets::dump_listen_queues(family).map_err(|e| TraceError::Bpf {
             what: format!("sock_diag {name}"),
             detail: e.to_string(),
         })?;
@@ -58,13 +58,6 @@ fn sample() -> Result<Vec<Socket>, TraceError> {
         })?;
     }
     Ok(out)
-}
-
-const fn libc_af_inet() -> u8 {
-    2
-}
-const fn libc_af_inet6() -> u8 {
-    10
 }
 
 /// Folds one sample of sockets into the per-listener accumulators.

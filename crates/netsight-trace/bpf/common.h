@@ -49,3 +49,18 @@ static inline __attribute__((always_inline)) void *reserve_event(__u64 size)
     }
     return e;
 }
+
+// Set at load time when netsight runs inside a child network namespace: only
+// events of that namespace (its inode number, as `readlink /proc/self/ns/net`
+// shows) are kept. 0 keeps every namespace; events carry theirs either way.
+volatile const __u32 target_netns = 0;
+
+static inline __attribute__((always_inline)) __u32 sk_netns(const struct sock *sk)
+{
+    return sk->__sk_common.skc_net.net->ns.inum;
+}
+
+static inline __attribute__((always_inline)) int netns_wanted(__u32 ns)
+{
+    return !target_netns || ns == target_netns;
+}

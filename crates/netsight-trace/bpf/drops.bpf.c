@@ -17,7 +17,7 @@ struct drop_event {
     __u16 dport;
     __u8 saddr[16];
     __u8 daddr[16];
-    __u32 pad;
+    __u32 netns;    // inode of the network namespace: the device's, else the socket's
 };
 
 #define ETH_P_IP_BE 0x0008   // htons(0x0800)
@@ -34,10 +34,20 @@ int kfree_skb(__u64 *ctx)
     // SKB_CONSUMED marks a normal free that happens to use this tracepoint.
     if (reason <= SKB_CONSUMED)
         return 0;
+    __u32 netns = 0;
+    struct net_device *dev = skb->dev;
+    const struct sock *owner = skb->sk; // read once: the verifier tracks its null check
+    if (dev)
+        netns = dev->nd_net.net->ns.inum;
+    else if (owner)
+        netns = sk_netns(owner);
+    if (!netns_wanted(netns))
+        return 0;
     struct drop_event *e = reserve_event(sizeof(*e));
     if (!e)
         return 0;
     __builtin_memset(e, 0, sizeof(*e));
+    e->netns = netns;
     e->location = ctx[1];
     e->reason = reason;
     e->protocol = skb->protocol;

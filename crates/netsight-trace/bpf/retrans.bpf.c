@@ -12,7 +12,7 @@ struct retrans_event {
     __u8 family;
     __u8 state;
     __u8 ca_state;
-    __u8 pad;
+    __u8 synack;   // 1: a SYN-ACK retransmitted for a request socket
     __s32 err;
     __u16 sport; // host order
     __u16 dport; // host order
@@ -21,6 +21,7 @@ struct retrans_event {
     __u8 saddr[16];
     __u8 daddr[16];
     __u32 segs; // segments in the retransmitted skb (TcpRetransSegs counts these)
+    __u32 netns; // inode of the socket's network namespace
 };
 
 SEC("tp_btf/tcp_retransmit_skb")
@@ -33,10 +34,14 @@ int tcp_retransmit_skb(__u64 *ctx)
     int err = 0;
     if (field_exists(((struct trace_event_raw_tcp_retransmit_skb *)0)->err))
         err = (int)ctx[2];
+    __u32 netns = sk_netns(sk);
+    if (!netns_wanted(netns))
+        return 0;
     struct retrans_event *e = reserve_event(sizeof(*e));
     if (!e)
         return 0;
     __builtin_memset(e, 0, sizeof(*e));
+    e->netns = netns;
     e->family = sk->__sk_common.skc_family;
     e->state = sk->__sk_common.skc_state;
     e->err = err;
@@ -66,6 +71,38 @@ int tcp_retransmit_skb(__u64 *ctx)
     __u16 gso_segs = 0;
     bpf_probe_read_kernel(&gso_segs, sizeof(gso_segs), &shinfo->gso_segs);
     e->segs = gso_segs ? gso_segs : 1;
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
+// tcp:tcp_retransmit_synack: a listener re-sending the SYN-ACK of a request
+// socket. TcpRetransSegs counts these too (tcp_rtx_synack), one segment each.
+SEC("tp_btf/tcp_retransmit_synack")
+int tcp_retransmit_synack(__u64 *ctx)
+{
+    const struct sock *sk = (const struct sock *)ctx[0];
+    const struct request_sock *req = (const struct request_sock *)ctx[1];
+    __u32 netns = sk_netns(sk);
+    if (!netns_wanted(netns))
+        return 0;
+    struct retrans_event *e = reserve_event(sizeof(*e));
+    if (!e)
+        return 0;
+    __builtin_memset(e, 0, sizeof(*e));
+    e->netns = netns;
+    e->synack = 1;
+    e->family = req->__req_common.skc_family;
+    e->state = TCP_SYN_RECV;
+    e->sport = req->__req_common.skc_num;
+    e->dport = __builtin_bswap16(req->__req_common.skc_dport);
+    if (e->family == 2) {
+        __builtin_memcpy(e->saddr, &req->__req_common.skc_rcv_saddr, 4);
+        __builtin_memcpy(e->daddr, &req->__req_common.skc_daddr, 4);
+    } else {
+        __builtin_memcpy(e->saddr, &req->__req_common.skc_v6_rcv_saddr, 16);
+        __builtin_memcpy(e->daddr, &req->__req_common.skc_v6_daddr, 16);
+    }
+    e->segs = 1;
     bpf_ringbuf_submit(e, 0);
     return 0;
 }

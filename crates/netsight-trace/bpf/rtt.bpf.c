@@ -11,7 +11,8 @@ struct peer_bucket {
     __u8 addr[16];
     __u8 family;
     __u8 bucket; // floor(log2(srtt in us))
-    __u8 pad[6];
+    __u8 pad[2];
+    __u32 netns; // inode of the socket's network namespace
 };
 
 struct {
@@ -20,6 +21,9 @@ struct {
     __type(key, struct peer_bucket);
     __type(value, __u64);
 } hist SEC(".maps");
+
+// Set at load time by --port: only connections with this local or remote port.
+volatile const __u16 filter_port = 0;
 
 static __u8 log2_u32(__u32 v)
 {
@@ -35,12 +39,20 @@ SEC("tp_btf/tcp_probe")
 int tcp_probe(__u64 *ctx)
 {
     const struct sock *sk = (const struct sock *)ctx[0];
+    __u32 netns = sk_netns(sk);
+    if (!netns_wanted(netns))
+        return 0;
+    // --port, in the kernel: the histogram has no ports to filter on later.
+    if (filter_port && sk->__sk_common.skc_num != filter_port &&
+        __builtin_bswap16(sk->__sk_common.skc_dport) != filter_port)
+        return 0;
     const struct tcp_sock *tp = (const struct tcp_sock *)sk;
     __u32 srtt8 = 0;
     bpf_probe_read_kernel(&srtt8, sizeof(srtt8), &tp->srtt_us);
     if (!srtt8)
         return 0;
     struct peer_bucket key = {};
+    key.netns = netns;
     key.family = sk->__sk_common.skc_family;
     if (key.family == 2)
         __builtin_memcpy(key.addr, &sk->__sk_common.skc_daddr, 4);
@@ -52,7 +64,13 @@ int tcp_probe(__u64 *ctx)
         __sync_fetch_and_add(n, 1);
     } else {
         __u64 one = 1;
-        bpf_map_update_elem(&hist, &key, &one, 1 /* BPF_NOEXIST */);
+        // A full map loses the sample: counted, as a full ring is elsewhere.
+        if (bpf_map_update_elem(&hist, &key, &one, 1 /* BPF_NOEXIST */) == -7 /* E2BIG */) {
+            __u32 zero = 0;
+            __u64 *lost_n = bpf_map_lookup_elem(&lost, &zero);
+            if (lost_n)
+                (*lost_n)++;
+        }
     }
     return 0;
 }

@@ -31,7 +31,7 @@ struct state_event {
     __u8 saddr[16];
     __u8 daddr[16];
     char comm[16];
-    __u32 pad2;
+    __u32 netns;         // inode of the socket's network namespace
 };
 
 // Set at load time by `trace life`: emit only births, ESTABLISHED (the first
@@ -46,6 +46,9 @@ int inet_sock_set_state(__u64 *ctx)
     int oldstate = (int)ctx[1];
     int newstate = (int)ctx[2];
     if (sk->sk_protocol != IPPROTO_TCP)
+        return 0;
+    __u32 netns = sk_netns(sk);
+    if (!netns_wanted(netns))
         return 0;
     __u64 key = (__u64)sk;
     __u64 now = bpf_ktime_get_ns();
@@ -68,6 +71,7 @@ int inet_sock_set_state(__u64 *ctx)
         return 0;
     __builtin_memset(e, 0, sizeof(*e));
     e->sk = key;
+    e->netns = netns;
     e->ts_ns = now;
     e->in_prev_ns = in_prev;
     e->pid = bpf_get_current_pid_tgid() >> 32;
@@ -75,7 +79,12 @@ int inet_sock_set_state(__u64 *ctx)
     e->family = sk->__sk_common.skc_family;
     e->oldstate = oldstate;
     e->newstate = newstate;
-    e->sport = sk->__sk_common.skc_num;
+    // inet_sport, as the tracepoint itself reports: skc_num is already 0 once a
+    // closing socket has left the hash tables.
+    const struct inet_sock *inet = (const struct inet_sock *)sk;
+    __u16 sport_be = 0;
+    bpf_probe_read_kernel(&sport_be, sizeof(sport_be), &inet->inet_sport);
+    e->sport = __builtin_bswap16(sport_be);
     e->dport = __builtin_bswap16(sk->__sk_common.skc_dport);
     if (e->family == 2) {
         __builtin_memcpy(e->saddr, &sk->__sk_common.skc_rcv_saddr, 4);

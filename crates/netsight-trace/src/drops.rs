@@ -1,6 +1,5 @@
 //! `netsight trace drops`: packets the kernel dropped, with the reason it gives.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
@@ -8,7 +7,7 @@ use aya::include_bytes_aligned;
 use serde::Serialize;
 
 use crate::kallsyms::Kallsyms;
-use crate::{btf_enum, loader, TraceError};
+use crate::{btf_enum, loader, EndpointFilter, NsCount, Tally, TraceError};
 
 static OBJECT: &[u8] = include_bytes_aligned!("../bpf/drops.bpf.o");
 /// struct drop_event in bpf/drops.bpf.c.
@@ -30,6 +29,8 @@ pub struct DropEvent {
     pub dst_port: u16,
     /// "tcp", "udp", "icmp", or the IP protocol number.
     pub ip_protocol: Option<String>,
+    /// The network namespace's inode (the device's, else the socket's; 0 when neither).
+    pub netns: u32,
 }
 
 /// Decodes one ring buffer record (reason names and symbols are filled by the caller).
@@ -68,10 +69,10 @@ pub struct DropSummary {
     /// Events lost because the ring buffer was full (0 means a complete trace).
     pub lost_events: u64,
     pub total: u64,
-    /// Reasons by count, most frequent first.
-    pub by_reason: Vec<(String, u64)>,
-    /// Dropping functions by count, most frequent first (top 10).
-    pub by_location: Vec<(String, u64)>,
+    /// Reasons by namespace and count, most frequent first.
+    pub by_reason: Vec<NsCount>,
+    /// Dropping functions by namespace and count, most frequent first (top 10).
+    pub by_location: Vec<NsCount>,
 }
 
 fn protocol_name(be: u16) -> String {
@@ -83,17 +84,12 @@ fn protocol_name(be: u16) -> String {
     }
 }
 
-pub(crate) fn ranked(counts: BTreeMap<String, u64>, limit: usize) -> Vec<(String, u64)> {
-    let mut v: Vec<(String, u64)> = counts.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    v.truncate(limit);
-    v
-}
-
-/// Traces for `duration`, calling `on_event` for each drop. Everything is
-/// detached and unloaded when this returns.
+/// Traces drops for `duration`. `filter` (port, address) is matched against the
+/// dropped packet's addresses; a packet whose headers were not parsed has none and
+/// is left out when a filter is given. Drops happen in softirq: no --pid.
 pub fn trace(
     duration: Duration,
+    filter: &EndpointFilter,
     mut on_event: impl FnMut(&DropEvent),
 ) -> Result<DropSummary, TraceError> {
     let btf_bytes =
@@ -103,9 +99,9 @@ pub fn trace(
             what: "reading enum skb_drop_reason".into(),
             detail: e,
         })?;
-    let mut attached = loader::attach_tp_btf(OBJECT, "kfree_skb", "kfree_skb")?;
+    let mut attached = loader::attach(OBJECT, &[("kfree_skb", "kfree_skb")], &[])?;
     let kallsyms = Kallsyms::load();
-    let (mut by_reason, mut by_location) = (BTreeMap::new(), BTreeMap::new());
+    let (mut by_reason, mut by_location) = (Tally::default(), Tally::default());
     let mut total = 0u64;
     let duration_s = loader::poll(&mut attached, duration, |raw| {
         let Some(raw) = raw.get(..EVENT_LEN) else {
@@ -119,6 +115,15 @@ pub fn trace(
             .map(String::as_str)
             .unwrap_or("UNKNOWN");
         let (src_addr, dst_addr, src_port, dst_port, ip_protocol) = decode_packet(raw);
+        if !filter.is_empty() {
+            let (Some(s), Some(d)) = (src_addr, dst_addr) else {
+                return;
+            };
+            if !filter.matches((s, src_port), (d, dst_port), None) {
+                return;
+            }
+        }
+        let netns = u32::from_ne_bytes(raw[52..56].try_into().unwrap_or([0; 4]));
         let event = DropEvent {
             reason: name.trim_start_matches("SKB_DROP_REASON_").to_string(),
             reason_code: code,
@@ -129,19 +134,19 @@ pub fn trace(
             src_port,
             dst_port,
             ip_protocol,
+            netns,
         };
         total += 1;
-        *by_reason.entry(event.reason.clone()).or_insert(0u64) += 1;
-        let function = event.location.split('+').next().unwrap_or("").to_string();
-        *by_location.entry(function).or_insert(0u64) += 1;
+        by_reason.add(netns, event.reason.clone());
+        by_location.add(netns, event.location.split('+').next().unwrap_or(""));
         on_event(&event);
     });
     Ok(DropSummary {
         duration_s,
         lost_events: attached.lost_events(),
         total,
-        by_reason: ranked(by_reason, usize::MAX),
-        by_location: ranked(by_location, 10),
+        by_reason: by_reason.ranked(usize::MAX),
+        by_location: by_location.ranked(10),
     })
 }
 

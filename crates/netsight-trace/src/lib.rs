@@ -11,6 +11,54 @@ pub mod rtt;
 pub mod sockstate;
 pub mod synbl;
 
+pub use netsight_kernel::endpoint::{Cidr, EndpointFilter};
+
+/// A count in one network namespace (its inode, as `readlink /proc/PID/ns/net`
+/// shows it): every summary row says where its events happened.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NsCount {
+    pub netns: u32,
+    pub name: String,
+    pub count: u64,
+}
+
+/// Counts by (namespace, name), ranked most first.
+#[derive(Debug, Default)]
+pub(crate) struct Tally(std::collections::BTreeMap<(u32, String), u64>);
+
+impl Tally {
+    pub(crate) fn add(&mut self, netns: u32, name: impl Into<String>) {
+        *self.0.entry((netns, name.into())).or_insert(0) += 1;
+    }
+
+    pub(crate) fn ranked(self, limit: usize) -> Vec<NsCount> {
+        let mut v: Vec<NsCount> = self
+            .0
+            .into_iter()
+            .map(|((netns, name), count)| NsCount { netns, name, count })
+            .collect();
+        v.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then(a.name.cmp(&b.name))
+                .then(a.netns.cmp(&b.netns))
+        });
+        v.truncate(limit);
+        v
+    }
+}
+
+/// The rows summed over namespaces, most first (for views that show one host).
+pub fn across_namespaces(rows: &[NsCount]) -> Vec<(String, u64)> {
+    let mut sums: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for r in rows {
+        *sums.entry(r.name.as_str()).or_insert(0) += r.count;
+    }
+    let mut v: Vec<(String, u64)> = sums.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v
+}
+
 /// A request to end every running tracer early (Ctrl-C, SIGTERM, SIGHUP): the
 /// poll loops return, the summary is built from what was seen, and the BPF
 /// programs are detached as their owners drop.
@@ -22,6 +70,20 @@ pub fn request_stop() {
 
 pub fn stop_requested() -> bool {
     STOP.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Called with the program names once a tracer's programs are attached: the
+/// binary announces it (scripts and tests wait for that line, not for a sleep).
+static ATTACHED_HOOK: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+
+pub fn on_attached(hook: fn(&str)) {
+    let _ = ATTACHED_HOOK.set(hook);
+}
+
+pub(crate) fn attached(what: &str) {
+    if let Some(hook) = ATTACHED_HOOK.get() {
+        hook(what);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +111,8 @@ impl TraceError {
             }
             current = err.source();
         }
-        if denied {
+        // As root, EPERM is the verifier's answer (or a lockdown), not a missing capability.
+        if denied && !rustix::process::geteuid().is_root() {
             TraceError::Privilege {
                 what: what.to_string(),
             }

@@ -43,48 +43,68 @@ impl std::fmt::Debug for Attached {
     }
 }
 
-/// Loads `object`, attaches program `program` to tracepoint `tracepoint` (tp_btf).
-pub fn attach_tp_btf(
-    object: &[u8],
-    program: &str,
-    tracepoint: &str,
-) -> Result<Attached, TraceError> {
-    attach_tp_btf_with(object, program, tracepoint, &[])
+/// A `volatile const` global of a program, set before loading.
+#[derive(Debug, Clone, Copy)]
+pub enum Global {
+    U8(u8),
+    U16(u16),
+    U32(u32),
 }
 
-/// Like `attach_tp_btf`, setting u8 `volatile const` globals of the program first.
-pub fn attach_tp_btf_with(
+/// The namespace tracers keep to: inside a child network namespace, only its
+/// own events (filtered in the kernel); on the host, every namespace's.
+pub fn target_netns() -> u32 {
+    if netsight_kernel::netns::in_child() {
+        netsight_kernel::netns::self_inode().unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+/// Loads `object` and attaches each (program, tp_btf tracepoint) pair; they share
+/// the object's `events` ring. `target_netns` is always set (see common.h).
+pub fn attach(
     object: &[u8],
-    program: &str,
-    tracepoint: &str,
-    globals: &[(&str, u8)],
+    programs: &[(&str, &str)],
+    globals: &[(&str, Global)],
 ) -> Result<Attached, TraceError> {
     let btf = Btf::from_sys_fs().map_err(|e| TraceError::NoBtf(e.to_string()))?;
     let mut loader = EbpfLoader::new();
     loader.btf(Some(&btf));
+    let netns = target_netns();
+    loader.override_global("target_netns", &netns, true);
     for (name, value) in globals {
-        loader.override_global(name, value, true);
+        match value {
+            Global::U8(v) => loader.override_global(name, v, true),
+            Global::U16(v) => loader.override_global(name, v, true),
+            Global::U32(v) => loader.override_global(name, v, true),
+        };
     }
+    let first = programs.first().map_or("?", |p| p.0);
     let mut ebpf = loader
         .load(object)
-        .map_err(|e| TraceError::bpf(&format!("loading the {program} object"), e))?;
-    let prog: &mut BtfTracePoint = ebpf
-        .program_mut(program)
-        .ok_or_else(|| TraceError::Bpf {
-            what: program.into(),
-            detail: "not in the object".into(),
-        })?
-        .try_into()
-        .map_err(|e| TraceError::bpf(program, e))?;
-    prog.load(tracepoint, &btf)
-        .map_err(|e| TraceError::bpf(&format!("loading tp_btf/{tracepoint}"), e))?;
-    prog.attach()
-        .map_err(|e| TraceError::bpf(&format!("attaching tp_btf/{tracepoint}"), e))?;
+        .map_err(|e| TraceError::bpf(&format!("loading the {first} object"), e))?;
+    for (program, tracepoint) in programs {
+        let prog: &mut BtfTracePoint = ebpf
+            .program_mut(program)
+            .ok_or_else(|| TraceError::Bpf {
+                what: (*program).into(),
+                detail: "not in the object".into(),
+            })?
+            .try_into()
+            .map_err(|e| TraceError::bpf(program, e))?;
+        prog.load(tracepoint, &btf)
+            .map_err(|e| TraceError::bpf(&format!("loading tp_btf/{tracepoint}"), e))?;
+        prog.attach()
+            .map_err(|e| TraceError::bpf(&format!("attaching tp_btf/{tracepoint}"), e))?;
+    }
     let map = ebpf.take_map("events").ok_or_else(|| TraceError::Bpf {
-        what: program.into(),
+        what: first.into(),
         detail: "no events map".into(),
     })?;
     let ring = RingBuf::try_from(map).map_err(|e| TraceError::bpf("events ring buffer", e))?;
+    let names: Vec<&str> = programs.iter().map(|p| p.1).collect();
+    crate::attached(&names.join(", "));
     Ok(Attached { ring, ebpf })
 }
 

@@ -1,17 +1,16 @@
 //! `netsight trace retrans`: every TCP retransmission with its connection state.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use aya::include_bytes_aligned;
 use serde::Serialize;
 
-use crate::{drops::ranked, loader, TraceError};
+use crate::{loader, EndpointFilter, NsCount, Tally, TraceError};
 
 static OBJECT: &[u8] = include_bytes_aligned!("../bpf/retrans.bpf.o");
 /// struct retrans_event in bpf/retrans.bpf.c.
-const EVENT_LEN: usize = 56;
+const EVENT_LEN: usize = 60;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RetransEvent {
@@ -20,8 +19,9 @@ pub struct RetransEvent {
     pub remote_addr: IpAddr,
     pub remote_port: u16,
     pub state: &'static str,
-    /// "rto" (the loss state after a timeout), "fast" (fast recovery) or "other"
-    /// (disorder/open: tail loss probes, early retransmits).
+    /// "rto" (the loss state after a timeout), "fast" (fast recovery), "synack"
+    /// (a listener re-sending a SYN-ACK) or "other" (disorder/open: tail loss
+    /// probes, early retransmits).
     pub kind: &'static str,
     pub snd_cwnd: u32,
     pub srtt_us: u32,
@@ -29,6 +29,8 @@ pub struct RetransEvent {
     pub err: i32,
     /// Segments in the retransmitted skb (TSO/GSO): what TcpRetransSegs counts.
     pub segs: u32,
+    /// The network namespace's inode.
+    pub netns: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -40,9 +42,9 @@ pub struct RetransSummary {
     pub sent: u64,
     pub sent_segments: u64,
     pub failed: u64,
-    pub by_kind: Vec<(String, u64)>,
+    pub by_kind: Vec<NsCount>,
     /// Connections with the most retransmissions (top 10).
-    pub top_flows: Vec<(String, u64)>,
+    pub top_flows: Vec<NsCount>,
 }
 
 fn tcp_state(v: u8) -> &'static str {
@@ -81,9 +83,10 @@ pub fn decode(raw: &[u8]) -> Option<RetransEvent> {
     };
     Some(RetransEvent {
         state: tcp_state(raw[1]),
-        kind: match raw[2] {
-            4 => "rto",
-            3 => "fast",
+        kind: match (raw[3], raw[2]) {
+            (1, _) => "synack",
+            (_, 4) => "rto",
+            (_, 3) => "fast",
             _ => "other",
         },
         err: u32_at(4) as i32,
@@ -94,31 +97,50 @@ pub fn decode(raw: &[u8]) -> Option<RetransEvent> {
         local_addr: addr(20),
         remote_addr: addr(36),
         segs: u32_at(52),
+        netns: u32_at(56),
     })
 }
 
-/// Traces for `duration`; everything is detached and unloaded when this returns.
+/// Traces data and SYN-ACK retransmissions for `duration`; only events that
+/// `filter` admits are counted and passed on (retransmissions run in timer and
+/// softirq context: there is no process to filter on). Everything is detached
+/// and unloaded when this returns.
 pub fn trace(
     duration: Duration,
+    filter: &EndpointFilter,
     mut on_event: impl FnMut(&RetransEvent),
 ) -> Result<RetransSummary, TraceError> {
-    let mut attached = loader::attach_tp_btf(OBJECT, "tcp_retransmit_skb", "tcp_retransmit_skb")?;
+    let mut attached = loader::attach(
+        OBJECT,
+        &[
+            ("tcp_retransmit_skb", "tcp_retransmit_skb"),
+            ("tcp_retransmit_synack", "tcp_retransmit_synack"),
+        ],
+        &[],
+    )?;
     let (mut sent, mut sent_segments, mut failed) = (0u64, 0u64, 0u64);
-    let (mut by_kind, mut by_flow) = (BTreeMap::new(), BTreeMap::new());
+    let (mut by_kind, mut by_flow) = (Tally::default(), Tally::default());
     let duration_s = loader::poll(&mut attached, duration, |raw| {
         let Some(e) = decode(raw) else { return };
+        if !filter.matches(
+            (e.local_addr, e.local_port),
+            (e.remote_addr, e.remote_port),
+            None,
+        ) {
+            return;
+        }
         if e.err == 0 {
             sent += 1;
             sent_segments += u64::from(e.segs);
         } else {
             failed += 1;
         }
-        *by_kind.entry(e.kind.to_string()).or_insert(0u64) += 1;
+        by_kind.add(e.netns, e.kind);
         let flow = format!(
             "{}:{} -> {}:{}",
             e.local_addr, e.local_port, e.remote_addr, e.remote_port
         );
-        *by_flow.entry(flow).or_insert(0u64) += 1;
+        by_flow.add(e.netns, flow);
         on_event(&e);
     });
     Ok(RetransSummary {
@@ -127,8 +149,8 @@ pub fn trace(
         sent,
         sent_segments,
         failed,
-        by_kind: ranked(by_kind, usize::MAX),
-        top_flows: ranked(by_flow, 10),
+        by_kind: by_kind.ranked(usize::MAX),
+        top_flows: by_flow.ranked(10),
     })
 }
 
@@ -148,11 +170,15 @@ mod tests {
         raw[20..24].copy_from_slice(&[10, 0, 0, 1]);
         raw[36..40].copy_from_slice(&[10, 0, 0, 2]);
         raw[52..56].copy_from_slice(&3u32.to_ne_bytes());
+        raw[56..60].copy_from_slice(&4026531840u32.to_ne_bytes());
         let e = decode(&raw).unwrap();
+        assert_eq!(e.netns, 4026531840);
         assert_eq!(e.segs, 3);
         assert_eq!((e.state, e.kind, e.snd_cwnd), ("ESTAB", "rto", 10));
         assert_eq!(e.local_addr, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
         assert_eq!((e.local_port, e.remote_port), (40000, 80));
         assert!(decode(&raw[..20]).is_none());
+        raw[3] = 1;
+        assert_eq!(decode(&raw).unwrap().kind, "synack");
     }
 }

@@ -2,14 +2,17 @@
 //! state) and `netsight trace life` (every connection's lifetime and bytes, like
 //! tcplife), both from sock:inet_sock_set_state.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use aya::include_bytes_aligned;
 use serde::Serialize;
 
-use crate::{drops::ranked, loader, TraceError};
+use crate::loader::Global;
+use crate::{loader, EndpointFilter, NsCount, Tally, TraceError};
+
+const PROGRAM: (&str, &str) = ("inet_sock_set_state", "inet_sock_set_state");
 
 static OBJECT: &[u8] = include_bytes_aligned!("../bpf/sockstate.bpf.o");
 /// struct state_event in bpf/sockstate.bpf.c.
@@ -59,6 +62,8 @@ pub struct StateChange {
     /// The task running when the state changed (0 in softirq context).
     pub pid: u32,
     pub comm: String,
+    /// The network namespace's inode.
+    pub netns: u32,
     #[serde(skip)]
     bytes_acked: u64,
     #[serde(skip)]
@@ -102,7 +107,13 @@ pub fn decode(raw: &[u8]) -> Option<StateChange> {
         local_addr: addr(52),
         remote_addr: addr(68),
         comm: String::from_utf8_lossy(&comm[..end]).into_owned(),
+        netns: u32::from_ne_bytes([raw[100], raw[101], raw[102], raw[103]]),
     })
+}
+
+/// The task of a state change, None in softirq (pid 0), for --pid.
+fn task(pid: u32) -> Option<u32> {
+    (pid != 0).then_some(pid)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -112,29 +123,36 @@ pub struct StatesSummary {
     pub lost_events: u64,
     pub changes: u64,
     /// "OLD -> NEW" transitions by count.
-    pub transitions: Vec<(String, u64)>,
+    pub transitions: Vec<NsCount>,
 }
 
+/// Only the changes `filter` admits are counted and passed on.
 pub fn trace_states(
     duration: Duration,
+    filter: &EndpointFilter,
     mut on_change: impl FnMut(&StateChange),
 ) -> Result<StatesSummary, TraceError> {
-    let mut attached = loader::attach_tp_btf(OBJECT, "inet_sock_set_state", "inet_sock_set_state")?;
+    let mut attached = loader::attach(OBJECT, &[PROGRAM], &[])?;
     let mut changes = 0u64;
-    let mut transitions = BTreeMap::new();
+    let mut transitions = Tally::default();
     let duration_s = loader::poll(&mut attached, duration, |raw| {
         let Some(c) = decode(raw) else { return };
+        if !filter.matches(
+            (c.local_addr, c.local_port),
+            (c.remote_addr, c.remote_port),
+            task(c.pid),
+        ) {
+            return;
+        }
         changes += 1;
-        *transitions
-            .entry(format!("{} -> {}", c.old_state, c.new_state))
-            .or_insert(0u64) += 1;
+        transitions.add(c.netns, format!("{} -> {}", c.old_state, c.new_state));
         on_change(&c);
     });
     Ok(StatesSummary {
         duration_s,
         lost_events: attached.lost_events(),
         changes,
-        transitions: ranked(transitions, usize::MAX),
+        transitions: transitions.ranked(usize::MAX),
     })
 }
 
@@ -154,6 +172,8 @@ pub struct Lifetime {
     pub duration_ms: f64,
     /// "active" (we connected) or "passive" (we accepted).
     pub opened: &'static str,
+    /// The network namespace's inode.
+    pub netns: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -164,6 +184,8 @@ pub struct LifeSummary {
     pub connections: u64,
     pub tx_bytes: u64,
     pub rx_bytes: u64,
+    /// Connections ended, per namespace.
+    pub by_namespace: Vec<NsCount>,
 }
 
 struct Birth {
@@ -188,16 +210,14 @@ fn tuple_of(c: &StateChange) -> Option<(IpAddr, u16, IpAddr, u16)> {
 /// Connections are born when a socket first enters SYN-SENT, SYN-RECV or
 /// ESTABLISHED and die when it reaches CLOSE; ones already open when tracing
 /// started are not reported (their birth was not seen).
+/// Only the connections `filter` admits are counted and passed on.
 pub fn trace_life(
     duration: Duration,
+    filter: &EndpointFilter,
     mut on_life: impl FnMut(&Lifetime),
 ) -> Result<LifeSummary, TraceError> {
-    let mut attached = loader::attach_tp_btf_with(
-        OBJECT,
-        "inet_sock_set_state",
-        "inet_sock_set_state",
-        &[("life_only", 1)],
-    )?;
+    let mut attached = loader::attach(OBJECT, &[PROGRAM], &[("life_only", Global::U8(1))])?;
+    let mut by_namespace = Tally::default();
     let mut alive: HashMap<u64, Birth> = HashMap::new();
     let mut summary = LifeSummary {
         duration_s: 0.0,
@@ -205,6 +225,7 @@ pub fn trace_life(
         connections: 0,
         tx_bytes: 0,
         rx_bytes: 0,
+        by_namespace: Vec::new(),
     };
     summary.duration_s = loader::poll(&mut attached, duration, |raw| {
         let Some(c) = decode(raw) else { return };
@@ -254,14 +275,151 @@ pub fn trace_life(
             rx_bytes: c.bytes_received,
             duration_ms: c.ts_ns.saturating_sub(birth.ts_ns) as f64 / 1e6,
             opened: if birth.active { "active" } else { "passive" },
+            netns: c.netns,
         };
+        if !filter.matches(
+            (life.local_addr, life.local_port),
+            (life.remote_addr, life.remote_port),
+            task(life.pid),
+        ) {
+            return;
+        }
+        by_namespace.add(life.netns, "connections");
         summary.connections += 1;
         summary.tx_bytes += life.tx_bytes;
         summary.rx_bytes += life.rx_bytes;
         on_life(&life);
     });
     summary.lost_events = attached.lost_events();
+    summary.by_namespace = by_namespace.ranked(usize::MAX);
     Ok(summary)
+}
+
+/// A finished handshake: connect() (SYN-SENT → ESTAB/CLOSE) or an accepted
+/// connection (SYN-RECV → ESTAB/CLOSE), with its latency.
+#[derive(Debug, Clone, Serialize)]
+pub struct Handshake {
+    pub pid: u32,
+    pub comm: String,
+    pub local_addr: IpAddr,
+    pub local_port: u16,
+    pub remote_addr: IpAddr,
+    pub remote_port: u16,
+    /// SYN sent (or received) to established; None when its start was not seen.
+    pub latency_ms: Option<f64>,
+    /// false when the handshake ended in CLOSE (refused, timed out, reset).
+    pub established: bool,
+    /// The network namespace's inode.
+    pub netns: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HandshakeSummary {
+    pub duration_s: f64,
+    /// Events lost because the ring buffer was full (0 means a complete trace).
+    pub lost_events: u64,
+    pub established: u64,
+    pub failed: u64,
+    /// Handshakes established and failed, per namespace.
+    pub by_namespace: Vec<NsCount>,
+    /// Latency percentiles of established handshakes, ms.
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+}
+
+/// Which side of the handshake to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// connect(): SYN-SENT.
+    Connect,
+    /// accepted connections: SYN-RECV.
+    Accept,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted.get(i).copied()
+}
+
+/// Only the handshakes `filter` admits are counted and passed on.
+pub fn trace_handshakes(
+    side: Side,
+    duration: Duration,
+    filter: &EndpointFilter,
+    mut on_handshake: impl FnMut(&Handshake),
+) -> Result<HandshakeSummary, TraceError> {
+    let from = match side {
+        Side::Connect => TCP_SYN_SENT,
+        Side::Accept => TCP_SYN_RECV,
+    };
+    let mut attached = loader::attach(OBJECT, &[PROGRAM], &[])?;
+    let (mut latencies, mut failed) = (Vec::new(), 0u64);
+    let mut by_namespace = Tally::default();
+    // SYN-SENT sockets have no local port yet: remember the task that connected.
+    let mut started: HashMap<u64, (u32, String)> = HashMap::new();
+    let duration_s = loader::poll(&mut attached, duration, |raw| {
+        let Some(c) = decode(raw) else { return };
+        if c.new == from {
+            started.insert(c.sk, (c.pid, c.comm.clone()));
+            return;
+        }
+        if decode_old(raw) != Some(from) || !matches!(c.new, TCP_ESTABLISHED | TCP_CLOSE) {
+            return;
+        }
+        let (pid, comm) = started.remove(&c.sk).unwrap_or((c.pid, c.comm.clone()));
+        let h = Handshake {
+            pid,
+            comm,
+            local_addr: c.local_addr,
+            local_port: c.local_port,
+            remote_addr: c.remote_addr,
+            remote_port: c.remote_port,
+            latency_ms: c.in_old_state_ms,
+            established: c.new == TCP_ESTABLISHED,
+            netns: c.netns,
+        };
+        if !filter.matches(
+            (h.local_addr, h.local_port),
+            (h.remote_addr, h.remote_port),
+            task(h.pid),
+        ) {
+            return;
+        }
+        by_namespace.add(
+            h.netns,
+            if h.established {
+                "established"
+            } else {
+                "failed"
+            },
+        );
+        if h.established {
+            latencies.extend(h.latency_ms);
+        } else {
+            failed += 1;
+        }
+        on_handshake(&h);
+    });
+    latencies.sort_by(f64::total_cmp);
+    Ok(HandshakeSummary {
+        duration_s,
+        lost_events: attached.lost_events(),
+        established: latencies.len() as u64,
+        failed,
+        by_namespace: by_namespace.ranked(usize::MAX),
+        p50_ms: percentile(&latencies, 0.5),
+        p99_ms: percentile(&latencies, 0.99),
+        max_ms: latencies.last().copied(),
+    })
+}
+
+/// The old state of a raw record.
+fn decode_old(raw: &[u8]) -> Option<u8> {
+    raw.get(45).copied()
 }
 
 #[cfg(test)]
@@ -299,107 +457,4 @@ mod tests {
         );
         assert!(decode(&raw[..50]).is_none());
     }
-}
-
-/// A finished handshake: connect() (SYN-SENT → ESTAB/CLOSE) or an accepted
-/// connection (SYN-RECV → ESTAB/CLOSE), with its latency.
-#[derive(Debug, Clone, Serialize)]
-pub struct Handshake {
-    pub pid: u32,
-    pub comm: String,
-    pub local_addr: IpAddr,
-    pub local_port: u16,
-    pub remote_addr: IpAddr,
-    pub remote_port: u16,
-    /// SYN sent (or received) to established; None when its start was not seen.
-    pub latency_ms: Option<f64>,
-    /// false when the handshake ended in CLOSE (refused, timed out, reset).
-    pub established: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct HandshakeSummary {
-    pub duration_s: f64,
-    /// Events lost because the ring buffer was full (0 means a complete trace).
-    pub lost_events: u64,
-    pub established: u64,
-    pub failed: u64,
-    /// Latency percentiles of established handshakes, ms.
-    pub p50_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-    pub max_ms: Option<f64>,
-}
-
-/// Which side of the handshake to report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// connect(): SYN-SENT.
-    Connect,
-    /// accepted connections: SYN-RECV.
-    Accept,
-}
-
-fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted.get(i).copied()
-}
-
-pub fn trace_handshakes(
-    side: Side,
-    duration: Duration,
-    mut on_handshake: impl FnMut(&Handshake),
-) -> Result<HandshakeSummary, TraceError> {
-    let from = match side {
-        Side::Connect => TCP_SYN_SENT,
-        Side::Accept => TCP_SYN_RECV,
-    };
-    let mut attached = loader::attach_tp_btf(OBJECT, "inet_sock_set_state", "inet_sock_set_state")?;
-    let (mut latencies, mut failed) = (Vec::new(), 0u64);
-    // SYN-SENT sockets have no local port yet: remember the task that connected.
-    let mut started: HashMap<u64, (u32, String)> = HashMap::new();
-    let duration_s = loader::poll(&mut attached, duration, |raw| {
-        let Some(c) = decode(raw) else { return };
-        if c.new == from {
-            started.insert(c.sk, (c.pid, c.comm.clone()));
-            return;
-        }
-        if decode_old(raw) != Some(from) || !matches!(c.new, TCP_ESTABLISHED | TCP_CLOSE) {
-            return;
-        }
-        let (pid, comm) = started.remove(&c.sk).unwrap_or((c.pid, c.comm.clone()));
-        let h = Handshake {
-            pid,
-            comm,
-            local_addr: c.local_addr,
-            local_port: c.local_port,
-            remote_addr: c.remote_addr,
-            remote_port: c.remote_port,
-            latency_ms: c.in_old_state_ms,
-            established: c.new == TCP_ESTABLISHED,
-        };
-        if h.established {
-            latencies.extend(h.latency_ms);
-        } else {
-            failed += 1;
-        }
-        on_handshake(&h);
-    });
-    latencies.sort_by(f64::total_cmp);
-    Ok(HandshakeSummary {
-        duration_s,
-        lost_events: attached.lost_events(),
-        established: latencies.len() as u64,
-        failed,
-        p50_ms: percentile(&latencies, 0.5),
-        p99_ms: percentile(&latencies, 0.99),
-        max_ms: latencies.last().copied(),
-    })
-}
-
-/// The old state of a raw record.
-fn decode_old(raw: &[u8]) -> Option<u8> {
-    raw.get(45).copied()
 }

@@ -104,6 +104,7 @@ pub fn accumulate(listeners: &mut BTreeMap<(IpAddr, u16), ListenerBacklog>, sock
 pub fn trace(duration: Duration) -> Result<SynblSummary, TraceError> {
     let started = Instant::now();
     let mut listeners = BTreeMap::new();
+    crate::attached("sock_diag listen-queue sampling");
     loop {
         accumulate(&mut listeners, &sample()?);
         let left = duration.saturating_sub(started.elapsed());

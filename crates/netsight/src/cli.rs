@@ -372,15 +372,15 @@ pub struct TraceOptions {
     /// Print only the summary.
     #[arg(long)]
     pub quiet: bool,
-    /// Only connections with this local or remote port (not for drops).
+    /// Only connections (for drops: packets) with this local or remote port; summaries count only these.
     #[arg(long)]
     pub port: Option<u16>,
-    /// Only events of this process id (not for drops).
+    /// Only events of this process id (life, states, connect, accept).
     #[arg(long)]
     pub pid: Option<u32>,
-    /// Only connections with this local or remote address (not for drops).
-    #[arg(long, value_name = "ADDRESS")]
-    pub addr: Option<std::net::IpAddr>,
+    /// Only connections (packets) with an end in this prefix: 10.0.0.0/8, ::1, 192.0.2.7.
+    #[arg(long, value_name = "CIDR", value_parser = netsight_kernel::endpoint::Cidr::parse)]
+    pub addr: Option<netsight_kernel::endpoint::Cidr>,
 }
 
 /// What the audit is for and the path it sizes buffers for.

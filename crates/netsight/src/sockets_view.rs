@@ -3,62 +3,11 @@
 use std::io::Write;
 use std::net::IpAddr;
 
+use netsight_kernel::endpoint::Cidr;
 use netsight_kernel::sockets::summary::SocketSummary;
 use netsight_kernel::sockets::{Protocol, Socket, TcpState};
 
 use crate::cli::{SocketSort, SocketsArgs};
-
-/// An address prefix: `10.0.0.0/8`, `::1/128`, or one address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    pub fn parse(s: &str) -> Result<Cidr, String> {
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("--peer {s:?}: not an IP address or CIDR"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("--peer {s:?}: prefix must be 0..={max}"))?,
-            None => max,
-        };
-        Ok(Cidr { addr, prefix })
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        // IPv4-mapped IPv6 peers (::ffff:a.b.c.d) match IPv4 prefixes.
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
 
 /// The filters of one `sockets` run, parsed once.
 #[derive(Debug)]
@@ -90,7 +39,11 @@ impl SocketFilter {
         Ok(SocketFilter {
             states,
             port: args.port,
-            peer: args.peer.as_deref().map(Cidr::parse).transpose()?,
+            peer: args
+                .peer
+                .as_deref()
+                .map(|p| Cidr::parse(p).map_err(|e| format!("--peer {e}")))
+                .transpose()?,
             process: args.process.clone(),
             protocol: match (args.tcp, args.udp) {
                 (true, _) => Some(Protocol::Tcp),

@@ -92,6 +92,12 @@ fn hostile_numbers_and_conflicting_flags_are_refused() {
         &["tune", "apply", "--confirm-within", "0s"],
         &["tune", "apply", "--confirm-within", "48h"],
         &["lab", "run", "no-such-scenario"],
+        &["trace", "drops", "--pid", "1"],
+        &["trace", "retrans", "--pid", "1"],
+        &["trace", "rtt", "--pid", "1"],
+        &["trace", "synbl", "--pid", "1"],
+        &["trace", "drops", "--addr", "banana"],
+        &["trace", "life", "--addr", "10.0.0.0/40"],
     ];
     for args in cases {
         let out = output(netsight(), args);

@@ -23,25 +23,49 @@ pub struct DeepEvidence {
     pub unavailable: Vec<String>,
 }
 
-/// Findings about dropped packets, which drop reasons explain.
-const DROP_RULES: &[&str] = &[
-    "nic.rx_drops",
-    "nic.tx_drops",
-    "softnet.dropped",
-    "qdisc.drops",
-    "ip.reassembly_failures",
-    "ip.fragmentation_failures",
-    "ip.input_errors",
-    "ip.no_route",
-    "tcp.listen_overflows",
-    "tcp.listen_drops",
-    "tcp.syn_queue_full",
-    "tcp.receive_pruning",
-    "udp.receive_buffer_errors",
-    "udp.send_buffer_errors",
-    "udp.checksum_errors",
-    "udp.no_port",
-    "conntrack.drops",
+/// Which findings a kfree_skb drop reason explains: the reason is attached only
+/// to them. A reason with no entry explains none of today's rules (issue 17 gives
+/// those findings of their own). Reasons as in include/net/dropreason-core.h.
+pub const DROP_REASON_RULES: &[(&str, &[&str])] = &[
+    (
+        "SOCKET_RCVBUFF",
+        &["udp.receive_buffer_errors", "tcp.receive_pruning"],
+    ),
+    ("SOCKET_BACKLOG", &["tcp.receive_pruning"]),
+    ("PROTO_MEM", &["tcp.memory", "udp.receive_buffer_errors"]),
+    ("NO_SOCKET", &["udp.no_port", "tcp.resets_sent"]),
+    ("UDP_CSUM", &["udp.checksum_errors"]),
+    (
+        "TCP_LISTEN_OVERFLOW",
+        &[
+            "tcp.listen_overflows",
+            "tcp.listen_drops",
+            "sockets.accept_queue_full",
+        ],
+    ),
+    ("TCP_OFO_QUEUE_PRUNE", &["tcp.receive_pruning"]),
+    ("TCP_OFO_DROP", &["tcp.receive_pruning"]),
+    ("IP_CSUM", &["ip.input_errors"]),
+    ("IP_INHDR", &["ip.input_errors"]),
+    ("IP_INADDRERRORS", &["ip.input_errors"]),
+    ("IP_INNOROUTES", &["ip.no_route"]),
+    ("IP_OUTNOROUTES", &["ip.no_route"]),
+    ("IP_RPFILTER", &["config.rp_filter_strict"]),
+    ("FRAG_REASM_TIMEOUT", &["ip.reassembly_failures"]),
+    ("DUP_FRAG", &["ip.reassembly_failures"]),
+    ("FRAG_TOO_FAR", &["ip.reassembly_failures"]),
+    ("PKT_TOO_BIG", &["ip.fragmentation_failures"]),
+    ("QDISC_DROP", &["qdisc.drops"]),
+    ("QDISC_OVERLIMIT", &["qdisc.drops", "qdisc.overlimits"]),
+    ("QDISC_CONGESTED", &["qdisc.drops"]),
+    ("FQ_FLOW_LIMIT", &["qdisc.drops"]),
+    ("FQ_BAND_LIMIT", &["qdisc.drops"]),
+    ("FQ_HORIZON_LIMIT", &["qdisc.drops"]),
+    ("CAKE_FLOOD", &["qdisc.drops"]),
+    ("CPU_BACKLOG", &["softnet.dropped"]),
+    ("FULL_RING", &["nic.tx_drops", "nic.driver_drops"]),
+    ("DEV_READY", &["nic.tx_drops", "nic.no_carrier"]),
+    ("NETFILTER_DROP", &["conntrack.drops"]),
 ];
 
 /// Findings about retransmissions, which retransmitting flows explain.
@@ -58,8 +82,17 @@ const TOP: usize = 3;
 pub fn attach(report: &mut Report, deep: DeepEvidence) {
     let per_s = |n: u64| n as f64 / deep.seconds.max(f64::EPSILON);
     for f in &mut report.findings {
-        if DROP_RULES.contains(&f.rule_id.as_str()) {
-            for (reason, n) in deep.drop_reasons.iter().take(TOP) {
+        let explains = |reason: &str| {
+            DROP_REASON_RULES
+                .iter()
+                .any(|(r, rules)| *r == reason && rules.contains(&f.rule_id.as_str()))
+        };
+        let reasons = deep
+            .drop_reasons
+            .iter()
+            .filter(|(reason, _)| explains(reason));
+        {
+            for (reason, n) in reasons.take(TOP) {
                 f.evidence.push(Evidence::new(
                     format!("traced drop reason {reason}"),
                     per_s(*n),
@@ -137,6 +170,21 @@ mod tests {
             .evidence
             .iter()
             .any(|e| e.metric.contains("retransmissions")));
+        // NO_SOCKET does not explain a receive-buffer overflow: not attached there.
+        assert!(!udp.evidence.iter().any(|e| e.metric.contains("NO_SOCKET")));
         assert!(report.deep.is_some());
+    }
+
+    #[test]
+    fn every_rule_the_reason_map_names_exists() {
+        let ids: Vec<&str> = crate::rules::all().iter().map(|r| r.id).collect();
+        for (reason, rules) in DROP_REASON_RULES {
+            for rule in *rules {
+                assert!(ids.contains(rule), "{reason} names unknown rule {rule}");
+            }
+        }
+        for rule in RETRANS_RULES {
+            assert!(ids.contains(rule), "unknown rule {rule}");
+        }
     }
 }

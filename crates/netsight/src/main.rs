@@ -276,13 +276,15 @@ fn run_stat(args: &StatArgs) -> Result<()> {
         Some(snaps) => Box::new(snaps.into_iter()),
         None => {
             // Like sar: an INTERVAL without COUNT runs until interrupted; neither means one report.
+            // Ctrl-C, SIGTERM or SIGHUP end it like sar: the Average line still prints.
             let count = count.or(if interval.is_some() { None } else { Some(1) });
             let interval = interval.unwrap_or(Duration::from_secs(1));
-            Box::new((0..=count.unwrap_or(u64::MAX)).map(move |i| {
-                if i > 0 {
-                    std::thread::sleep(interval);
+            interrupt::install();
+            Box::new((0..=count.unwrap_or(u64::MAX)).map_while(move |i| {
+                if i > 0 && !interrupt::sleep(interval) {
+                    return None;
                 }
-                Snapshot::take()
+                Some(Snapshot::take())
             }))
         }
     };
@@ -463,6 +465,11 @@ fn run_doctor(args: &DoctorArgs) -> Result<ExitCode> {
         None => {
             let interval = args.deep.unwrap_or(args.interval);
             let prev = Snapshot::take();
+            // The readiness signal scripts and tests wait for (stderr, never stdout).
+            eprintln!(
+                "netsight doctor: first snapshot taken; the second follows in {:.1} s",
+                interval.as_secs_f64()
+            );
             match args.deep {
                 Some(_) => deep_evidence = Some(trace_cmd::for_doctor(interval)),
                 None => std::thread::sleep(interval),

@@ -336,6 +336,7 @@ pub fn run(cmd: &TraceCommand) -> Result<()> {
 /// A tracer that cannot run (privilege, BTF) is recorded, not fatal.
 pub fn for_doctor(duration: Duration) -> netsight_doctor::deep::DeepEvidence {
     let started = std::time::Instant::now();
+    netsight_trace::on_attached(|what| eprintln!("netsight doctor: attached to {what}; tracing"));
     let all = EndpointFilter::default();
     let drops = std::thread::spawn(move || {
         netsight_trace::drops::trace(duration, &EndpointFilter::default(), |_| {})

@@ -182,3 +182,38 @@ fn stat_json_one_object_per_interval() {
     }
     assert!((lines[0]["interval_s"].as_f64().unwrap() - 0.2).abs() < 0.1);
 }
+
+/// Like sar, `stat` interrupted (SIGINT, SIGTERM, SIGHUP) still prints its Average line.
+#[test]
+fn interrupted_stat_prints_the_average() {
+    use std::io::BufRead as _;
+    for signal in ["INT", "TERM", "HUP"] {
+        let mut child = std::process::Command::new(netsight())
+            .args(["stat", "TCP", "100ms"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        // Two interval blocks (header + row each) are the readiness signal.
+        let mut seen = Vec::new();
+        while seen
+            .iter()
+            .filter(|l: &&String| l.contains("active/s"))
+            .count()
+            < 2
+        {
+            let mut line = String::new();
+            assert!(reader.read_line(&mut line).unwrap() > 0);
+            seen.push(line);
+        }
+        output("kill", &[&format!("-{signal}"), &child.id().to_string()]);
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{signal}: {status:?}");
+        assert!(
+            rest.contains("Average:"),
+            "{signal}: no Average line in {rest:?}"
+        );
+    }
+}

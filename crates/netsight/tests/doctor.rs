@@ -26,13 +26,39 @@ fn doctor_during(pair: &NetnsPair, ns: &str, interval: &str, fault: impl FnOnce(
         .stderr(Stdio::piped())
         .spawn()
         .expect("doctor");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut child = child;
+    let stderr = wait_on_stderr(&mut child, &["first snapshot taken"]);
     fault();
     let out = child.wait_with_output().expect("doctor output");
+    let _ = stderr.join();
     let _ = pair;
     let report: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("doctor JSON: {e}: {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap_or(-1), report)
+}
+
+/// Reads the child's stderr until every needle has shown up (its readiness
+/// lines); the rest is drained on a thread so the child never blocks.
+fn wait_on_stderr(
+    child: &mut std::process::Child,
+    needles: &[&str],
+) -> std::thread::JoinHandle<String> {
+    use std::io::BufRead as _;
+    let mut reader = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    while !needles.iter().all(|n| seen.contains(n)) {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap_or(0) > 0,
+            "ended before {needles:?}: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
+        seen + &rest
+    })
 }
 
 fn finding<'a>(report: &'a Value, rule: &str) -> Option<&'a Value> {
@@ -183,7 +209,7 @@ fn deep_mode_attaches_traced_drop_reasons() {
         return;
     }
     let pair = NetnsPair::new();
-    let child = Command::new("ip")
+    let mut child = Command::new("ip")
         .args([
             "netns",
             "exec",
@@ -199,10 +225,14 @@ fn deep_mode_attaches_traced_drop_reasons() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("doctor");
-    // Tracers load before the interval starts; give them a moment.
-    std::thread::sleep(std::time::Duration::from_millis(1200));
+    // Both tracers say when they are attached.
+    let stderr = wait_on_stderr(
+        &mut child,
+        &["attached to kfree_skb", "attached to tcp_retransmit_skb"],
+    );
     let holder = ConnHolder::start(&pair.b, &["udp-overflow"]);
     let out = child.wait_with_output().expect("doctor output");
+    let _ = stderr.join();
     drop(holder);
     let report: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
@@ -220,5 +250,18 @@ fn deep_mode_attaches_traced_drop_reasons() {
         .unwrap()
         .iter()
         .any(|r| r[0] == "SOCKET_RCVBUFF"));
+    // Attached only where the reason explains the finding.
+    for other in report["findings"].as_array().unwrap() {
+        if other["rule_id"] != "udp.receive_buffer_errors"
+            && other["rule_id"] != "tcp.receive_pruning"
+        {
+            assert!(
+                !other
+                    .to_string()
+                    .contains("traced drop reason SOCKET_RCVBUFF"),
+                "{other}"
+            );
+        }
+    }
     assert_eq!(report["deep"]["lost_events"], 0);
 }

@@ -204,9 +204,11 @@ fn ethernet_tcp(data: &[u8]) -> Option<Packet> {
 /// Every link type, every IP and transport case, through etherparse's lax sliced packet.
 pub fn decode_general(linktype: u32, data: &[u8]) -> Result<Packet, Undecodable> {
     let sliced = match linktype {
-        linktype::ETHERNET => {
-            LaxSlicedPacket::from_ethernet(data).map_err(|_| Undecodable::Truncated)?
-        }
+        linktype::ETHERNET => match pppoe_payload(data) {
+            // PPPoE session frames carry IP behind 8 more bytes, as tshark decodes them.
+            Some((ether_type, ip)) => LaxSlicedPacket::from_ether_type(EtherType(ether_type), ip),
+            None => LaxSlicedPacket::from_ethernet(data).map_err(|_| Undecodable::Truncated)?,
+        },
         linktype::RAW | linktype::RAW_OPENBSD | linktype::RAW_BSDOS => {
             LaxSlicedPacket::from_ip(data).map_err(|_| Undecodable::Truncated)?
         }
@@ -241,11 +243,18 @@ pub fn decode_general(linktype: u32, data: &[u8]) -> Result<Packet, Undecodable>
         }
         linktype::NULL | linktype::LOOP => {
             let header = data.get(..4).ok_or(Undecodable::Truncated)?;
-            // NULL stores the address family in the capturing host's byte order, LOOP in network order.
-            let family = match u32::from_le_bytes([header[0], header[1], header[2], header[3]]) {
-                f if f < 0x100 => f,
-                _ => u32::from_be_bytes([header[0], header[1], header[2], header[3]]),
-            };
+            // NULL stores the address family in the capturing host's byte order, LOOP in
+            // network order: as Wireshark's null dissector, a value with its upper half set
+            // is byte-swapped. Some writers put an Ethertype there instead of a family:
+            // anything above the 802.3 length limit (1500) is one.
+            let mut family = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+            if family & 0xffff_0000 != 0 {
+                family = family.swap_bytes();
+            }
+            if family > 1500 {
+                let sliced = LaxSlicedPacket::from_ether_type(EtherType(family as u16), &data[4..]);
+                return from_sliced(&sliced);
+            }
             match family {
                 // AF_INET everywhere; AF_INET6 is 10 (Linux), 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
                 2 | 10 | 24 | 28 | 30 => {
@@ -257,6 +266,29 @@ pub fn decode_general(linktype: u32, data: &[u8]) -> Result<Packet, Undecodable>
         _ => return Err(Undecodable::LinkType),
     };
     from_sliced(&sliced)
+}
+
+/// PPPoE session (Ethertype 0x8864, optionally behind one 802.1Q tag) carrying
+/// PPP IPv4 (0x0021) or IPv6 (0x0057): the IP Ethertype and the IP bytes.
+fn pppoe_payload(data: &[u8]) -> Option<(u16, &[u8])> {
+    let at = match u16::from_be_bytes([*data.get(12)?, *data.get(13)?]) {
+        0x8100 | 0x88a8 => 16,
+        _ => 12,
+    };
+    if u16::from_be_bytes([*data.get(at)?, *data.get(at + 1)?]) != 0x8864 {
+        return None;
+    }
+    // PPPoE header: ver/type, code (0 = session data), session id, length; then PPP protocol.
+    let pppoe = at + 2;
+    if *data.get(pppoe + 1)? != 0 {
+        return None;
+    }
+    let ether_type = match u16::from_be_bytes([*data.get(pppoe + 6)?, *data.get(pppoe + 7)?]) {
+        0x0021 => 0x0800,
+        0x0057 => 0x86dd,
+        _ => return None,
+    };
+    Some((ether_type, data.get(pppoe + 8..)?))
 }
 
 fn from_sliced(sliced: &LaxSlicedPacket<'_>) -> Result<Packet, Undecodable> {

@@ -237,16 +237,11 @@ impl SeqAnalysis {
         }
 
         // ACKed unseen segment: this ACK covers data we never saw going the other way.
+        // As tshark 4.0 (the oracle) does it: flag, then move the mark to what was seen,
+        // so the same gap is reported once.
         if rev.maxseqtobeacked != 0 && gt(ack, rev.maxseqtobeacked) && flags & ACK != 0 {
-            if rev.maxseqtobeacked > rev.nextseq {
-                rev.maxseqtobeacked = rev.nextseq;
-                f |= flag::ACK_LOST_SEGMENT;
-            } else {
-                if rev.dupacknum == 0 {
-                    f |= flag::ACK_LOST_SEGMENT;
-                }
-                rev.dupacknum = -1;
-            }
+            f |= flag::ACK_LOST_SEGMENT;
+            rev.maxseqtobeacked = rev.nextseq;
         }
 
         if seglen > 0 || flags & (SYN | FIN) != 0 {
@@ -263,10 +258,13 @@ impl SeqAnalysis {
                     f |= flag::SPURIOUS_RETRANSMISSION;
                     break 'retrans;
                 }
+                // Time deltas are unsigned in Wireshark: a timestamp earlier than the
+                // last one (a capture concatenated with itself) is never "within" a window.
+                let within = |since: i64, window: i64| (0..window).contains(&since);
                 if seq_not_advanced
                     && rev.dupacknum >= 2
                     && rev.lastack == seq
-                    && ts_ns - rev.lastack_ts_ns < FAST_RETRANSMISSION_WINDOW_NS
+                    && within(ts_ns - rev.lastack_ts_ns, FAST_RETRANSMISSION_WINDOW_NS)
                 {
                     f |= flag::FAST_RETRANSMISSION;
                     break 'retrans;
@@ -276,7 +274,7 @@ impl SeqAnalysis {
                     .unwrap_or(DEFAULT_OUT_OF_ORDER_NS);
                 let syn_fin = u32::from(flags & (SYN | FIN) != 0);
                 if seq_not_advanced
-                    && ts_ns - fwd.nextseq_ts_ns < ooo_threshold
+                    && within(ts_ns - fwd.nextseq_ts_ns, ooo_threshold)
                     && fwd.nextseq != seq.wrapping_add(seglen).wrapping_add(syn_fin)
                 {
                     f |= flag::OUT_OF_ORDER;

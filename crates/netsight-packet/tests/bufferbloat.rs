@@ -224,7 +224,10 @@ fn right_sized_buffer_and_long_path_are_not_bufferbloat() {
 #[test]
 fn rtt_samples_agree_with_tshark() {
     if !have("tshark") {
-        return skip("tshark not installed (scripts/setup installs it)");
+        return skip(
+            "rtt_samples_agree_with_tshark",
+            "tshark not installed (scripts/setup installs it)",
+        );
     }
     let case = Case::new("bloat-oracle");
     let (path, a) = case.analyze(

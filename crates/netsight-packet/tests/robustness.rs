@@ -21,7 +21,10 @@ fn corpus_file(name: &str) -> Option<Vec<u8>> {
 fn every_corpus_file_is_analysed_or_refused_cleanly() {
     let files = common::corpus_files();
     if files.is_empty() {
-        return common::skip("shared corpus not found (set NETSIGHT_CORPUS)");
+        return common::skip(
+            "every_corpus_file_is_analysed_or_refused_cleanly",
+            "shared corpus not found (set NETSIGHT_CORPUS)",
+        );
     }
     let mut frames = 0;
     for file in &files {
@@ -63,7 +66,10 @@ fn every_corpus_file_is_analysed_or_refused_cleanly() {
 fn the_fast_path_decodes_every_corpus_frame_as_etherparse_does() {
     let files = common::corpus_files();
     if files.is_empty() {
-        return common::skip("shared corpus not found (set NETSIGHT_CORPUS)");
+        return common::skip(
+            "the_fast_path_decodes_every_corpus_frame_as_etherparse_does",
+            "shared corpus not found (set NETSIGHT_CORPUS)",
+        );
     }
     let (mut compared, mut tcp) = (0u64, 0u64);
     let mut differences = Vec::new();
@@ -123,7 +129,10 @@ fn ethernet_tcp_frame(v6: bool, payload_len: usize) -> Vec<u8> {
 #[test]
 fn every_truncation_of_a_capture_keeps_the_frames_before_the_cut() {
     let Some(bytes) = corpus_file("netsight-lab-anomalies.pcap") else {
-        return common::skip("shared corpus not found (set NETSIGHT_CORPUS)");
+        return common::skip(
+            "every_truncation_of_a_capture_keeps_the_frames_before_the_cut",
+            "shared corpus not found (set NETSIGHT_CORPUS)",
+        );
     };
     let whole = analyze_reader("whole", Cursor::new(bytes.clone())).expect("whole file");
     assert!(whole.capture.stopped.is_none());
@@ -236,6 +245,7 @@ proptest! {
     #[test]
     fn mutated_captures_never_panic(flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..40), cut in any::<prop::sample::Index>()) {
         let Some(bytes) = corpus_file("tcp-handshake-nano.pcap").or_else(|| corpus_file("dns_tcp.pcap")) else {
+            common::skip_once("mutated_captures_never_panic", "shared corpus not found (set NETSIGHT_CORPUS)");
             return Ok(());
         };
         let mut bytes = bytes;

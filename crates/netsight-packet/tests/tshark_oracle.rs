@@ -43,12 +43,20 @@ const DOCUMENTED_DIFFERENCES: &[(&str, &str)] = &[
 
 #[test]
 fn corpus_agrees_with_tshark() {
-    let files = corpus_files();
+    // tcpdump's test captures, and reductions of real-world captures (shared/corpus/realworld).
+    let mut files = corpus_files();
+    files.extend(common::realworld_files());
     if files.is_empty() {
-        return skip("shared corpus not found (set NETSIGHT_CORPUS)");
+        return skip(
+            "corpus_agrees_with_tshark",
+            "shared corpus not found (set NETSIGHT_CORPUS)",
+        );
     }
     if !have("tshark") {
-        return skip("tshark not installed (scripts/setup installs it)");
+        return skip(
+            "corpus_agrees_with_tshark",
+            "tshark not installed (scripts/setup installs it)",
+        );
     }
     let mut mismatches = Vec::new();
     let mut compared_streams = 0;
@@ -161,7 +169,10 @@ fn refused_and_unanswered() -> Vec<Seg> {
 #[test]
 fn synthetic_conversations_agree_with_tshark() {
     if !have("tshark") {
-        return skip("tshark not installed (scripts/setup installs it)");
+        return skip(
+            "synthetic_conversations_agree_with_tshark",
+            "tshark not installed (scripts/setup installs it)",
+        );
     }
     let dir = std::env::temp_dir().join(format!("netsight-oracle-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -221,4 +232,53 @@ fn synthetic_conversations_agree_with_tshark() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Link layers tshark decodes that netsight once skipped: DLT_NULL whose 4-byte
+/// header holds an Ethertype instead of an address family (both byte orders), and
+/// PPPoE session frames. The same conversation must give tshark's counts.
+#[test]
+fn null_with_ethertype_and_pppoe_agree_with_tshark() {
+    if !have("tshark") {
+        return skip(
+            "null_with_ethertype_and_pppoe_agree_with_tshark",
+            "tshark not installed (scripts/setup installs it)",
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("netsight-links-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    fn null_le(f: &[u8]) -> Vec<u8> {
+        [&0x0800u32.to_le_bytes()[..], &f[14..]].concat()
+    }
+    fn null_be(f: &[u8]) -> Vec<u8> {
+        [&0x0800u32.to_be_bytes()[..], &f[14..]].concat()
+    }
+    fn pppoe(f: &[u8]) -> Vec<u8> {
+        let ip = &f[14..];
+        let len = (ip.len() + 2) as u16;
+        let mut out = f[..12].to_vec();
+        out.extend_from_slice(&[0x88, 0x64, 0x11, 0x00, 0x12, 0x34]);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&[0x00, 0x21]);
+        out.extend_from_slice(ip);
+        out
+    }
+    let conversation = loss_and_reordering();
+    for (name, linktype, wrap) in [
+        ("null-le.pcap", 0u32, null_le as fn(&[u8]) -> Vec<u8>),
+        ("null-be.pcap", 0, null_be),
+        ("pppoe.pcap", 1, pppoe),
+    ] {
+        let path = dir.join(name);
+        common::write_conversation_as(&path, &conversation, linktype, wrap);
+        let oracle = tshark_view(&path).expect("tshark reads it");
+        assert!(
+            !oracle.streams.is_empty(),
+            "{name}: tshark decodes no stream"
+        );
+        let ours = netsight_view(&analyze_file(&path).unwrap());
+        assert_eq!(ours.expert, oracle.expert, "{name}");
+        assert_eq!(ours.streams, oracle.streams, "{name}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }

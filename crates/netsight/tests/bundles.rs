@@ -156,7 +156,10 @@ fn max_rss_kib(args: &[&str]) -> (i32, u64, String) {
 #[test]
 fn a_bundle_bomb_ends_with_a_clear_error_in_bounded_memory() {
     if !support::have("python3") {
-        eprintln!("SKIPPED a_bundle_bomb_ends_with_a_clear_error_in_bounded_memory: needs python3");
+        support::skip(
+            "a_bundle_bomb_ends_with_a_clear_error_in_bounded_memory",
+            "needs python3",
+        );
         return;
     }
     let dir = scratch("bomb");

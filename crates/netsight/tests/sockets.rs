@@ -83,10 +83,11 @@ fn states_rtt_and_cwnd_match_ss() {
             Some(ss_cwnd),
             "{local} cwnd"
         );
-        assert_eq!(
-            mine["tcp_info_len"].as_u64(),
-            Some(280),
-            "6.18 sends the whole struct"
+        // What the kernel sent (its struct grows with versions): enough for the fields compared.
+        assert!(
+            mine["tcp_info_len"].as_u64().is_some_and(|n| n >= 104),
+            "tcp_info_len {}",
+            mine["tcp_info_len"]
         );
         assert_eq!(mine["process"]["pid"].as_u64(), Some(u64::from(holder.pid)));
         compared += 1;

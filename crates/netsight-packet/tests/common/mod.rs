@@ -14,10 +14,24 @@ pub fn required() -> bool {
     std::env::var_os("NETSIGHT_REQUIRE_PRIVILEGED_TESTS").is_some()
 }
 
-/// Skips (with a printed reason) or, in CI, fails.
-pub fn skip(reason: &str) {
-    assert!(!required(), "required test cannot run: {reason}");
-    eprintln!("SKIPPED: {reason}");
+/// Skips (printing `SKIPPED <test>: <reason>`, as every netsight test does) or, in CI, fails.
+pub fn skip(test: &str, reason: &str) {
+    assert!(!required(), "required test {test} cannot run: {reason}");
+    eprintln!("SKIPPED {test}: {reason}");
+}
+
+/// Like `skip`, said once per test binary (for property tests, which run many cases).
+pub fn skip_once(test: &str, reason: &str) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| skip(test, reason));
+}
+
+/// The shared folder beside the checkout (`../shared`, relative to the repository),
+/// or $NETSIGHT_SHARED.
+fn shared_dir() -> PathBuf {
+    std::env::var_os("NETSIGHT_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
 }
 
 /// The shared capture corpus: $NETSIGHT_CORPUS, or shared/corpus/pcaps beside the checkout.
@@ -25,13 +39,19 @@ pub fn corpus_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("NETSIGHT_CORPUS") {
         return Some(PathBuf::from(dir));
     }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    [
-        manifest.join("../../../shared/corpus/pcaps"),
-        PathBuf::from("/work/shared/corpus/pcaps"),
-    ]
-    .into_iter()
-    .find(|p| p.join("MANIFEST.md").exists())
+    let dir = shared_dir().join("corpus/pcaps");
+    dir.join("MANIFEST.md").exists().then_some(dir)
+}
+
+/// Minimal reproductions of disagreements with tshark found on real captures.
+pub fn realworld_files() -> Vec<PathBuf> {
+    let dir = shared_dir().join("corpus/realworld");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"));
+    files.sort();
+    files
 }
 
 pub fn corpus_files() -> Vec<PathBuf> {
@@ -222,8 +242,14 @@ pub fn seg(
 }
 
 pub fn write_conversation(path: &Path, segs: &[Seg]) {
+    write_conversation_as(path, segs, 1, |frame| frame.to_vec());
+}
+
+/// The conversation under another link layer: `wrap` turns each Ethernet frame
+/// into what `linktype` carries.
+pub fn write_conversation_as(path: &Path, segs: &[Seg], linktype: u32, wrap: fn(&[u8]) -> Vec<u8>) {
     let file = std::fs::File::create(path).expect("create pcap");
-    let mut w = PcapWriter::new(file, Format::Pcap, 1, 65535, "synthetic").expect("header");
+    let mut w = PcapWriter::new(file, Format::Pcap, linktype, 65535, "synthetic").expect("header");
     for s in segs {
         let (src, dst, sport, dport) = if s.from_client {
             ([10, 0, 0, 1], [10, 0, 0, 2], 40000, 80)
@@ -249,6 +275,7 @@ pub fn write_conversation(path: &Path, segs: &[Seg]) {
         let payload = vec![0x61u8; s.len];
         let mut frame = Vec::new();
         b.write(&mut frame, &payload).expect("build frame");
+        let frame = wrap(&frame);
         w.write_frame(
             1_700_000_000_000_000_000 + s.t_us * 1000,
             frame.len() as u32,

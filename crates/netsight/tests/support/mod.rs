@@ -39,6 +39,15 @@ pub fn privileged(test: &str, tools: &[&str]) -> bool {
     false
 }
 
+/// Skips a test that needs no privilege but a tool: `SKIPPED <test>: <reason>`, or fails in CI.
+pub fn skip(test: &str, reason: &str) {
+    let msg = format!("SKIPPED {test}: {reason}");
+    if std::env::var_os(REQUIRE_ENV).is_some() {
+        panic!("{msg} ({REQUIRE_ENV} is set)");
+    }
+    let _ = writeln!(std::io::stderr().lock(), "{msg}");
+}
+
 pub fn have(tool: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])

@@ -32,6 +32,9 @@ pub struct Analysis {
     pub capture: ReadSummary,
     pub packets: PacketCounts,
     pub flows: Vec<Flow>,
+    /// Half-open TCP attempts aggregated per server (SYN floods: see FOLD_HALF_OPEN_AT).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub half_open_folded: Vec<crate::flows::HalfOpenAttempts>,
     pub expert: ExpertCounts,
     pub diagnoses: Vec<Diagnosis>,
 }
@@ -70,14 +73,16 @@ pub fn analyze_reader<R: Read + Send>(name: &str, input: R) -> Result<Analysis, 
         }
     })?;
     let unmatched_icmp = table.unmatched_icmp_errors;
+    let half_open_folded = table.folded();
     let flows = table.finish();
     let expert = total_expert(&flows);
-    let diagnoses = diagnose(&flows, unmatched_icmp);
+    let diagnoses = diagnose(&flows, &half_open_folded, unmatched_icmp);
     Ok(Analysis {
         file: name.to_string(),
         capture,
         packets: counts,
         flows,
+        half_open_folded,
         expert,
         diagnoses,
     })
@@ -88,8 +93,16 @@ impl Analysis {
     /// and diagnoses over them.
     pub fn retain_flows(&mut self, filter: &crate::flows::FlowFilter) {
         self.flows.retain(|f| f.matches(filter));
+        self.half_open_folded.retain(|h| {
+            h.server.is_some_and(|s| match *filter {
+                crate::flows::FlowFilter::Stream(_) => false,
+                crate::flows::FlowFilter::Port(p) => s.port() == p,
+                crate::flows::FlowFilter::Endpoint(e) => s == e,
+                crate::flows::FlowFilter::Address(a) => s.ip() == a,
+            })
+        });
         self.expert = total_expert(&self.flows);
-        self.diagnoses = diagnose(&self.flows, 0);
+        self.diagnoses = diagnose(&self.flows, &self.half_open_folded, 0);
     }
 }
 

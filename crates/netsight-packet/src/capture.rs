@@ -144,8 +144,15 @@ pub fn capture(
     let loopback_index = interface_index("lo").unwrap_or(0);
 
     let socket = PacketSocket::open(cooked, &program, opts.ring_bytes, ifindex)?;
-    // Never through a symlink: as root, a link planted in /tmp would aim the write elsewhere.
-    let file = {
+    // "-" is standard output; a file is never opened through a symlink (as root, a
+    // link planted in /tmp would aim the write elsewhere).
+    let file = if path.as_os_str() == "-" {
+        use std::os::fd::AsFd as _;
+        std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+    } else {
         use std::os::unix::fs::OpenOptionsExt as _;
         std::fs::OpenOptions::new()
             .write(true)

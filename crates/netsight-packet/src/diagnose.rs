@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
+use crate::flows::HalfOpenAttempts;
 use crate::flows::{Flow, Protocol};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -37,13 +38,18 @@ const BLOAT_MIN_CORRELATION: f64 = 0.5;
 /// Retransmitted share of data segments worth a loss warning.
 const LOSS_MIN_PERCENT: f64 = 1.0;
 
-pub fn diagnose(flows: &[Flow], unmatched_icmp_errors: u64) -> Vec<Diagnosis> {
+/// `folded`: half-open attempts the flow table aggregated (a flood's worth of them).
+pub fn diagnose(
+    flows: &[Flow],
+    folded: &[HalfOpenAttempts],
+    unmatched_icmp_errors: u64,
+) -> Vec<Diagnosis> {
     let tcp: Vec<&Flow> = flows
         .iter()
         .filter(|f| f.protocol == Protocol::Tcp)
         .collect();
     let mut out = Vec::new();
-    let flooded = syn_flood(&tcp, &mut out);
+    let flooded = syn_flood(&tcp, folded, &mut out);
     syn_outcomes(&tcp, &flooded, &mut out);
     pmtu_black_hole(&tcp, &mut out);
     zero_window(&tcp, &mut out);
@@ -73,48 +79,66 @@ fn opened_by_syn(f: &Flow) -> bool {
     f.a_to_b.syn > 0 && f.handshake.is_some()
 }
 
-fn syn_flood(tcp: &[&Flow], out: &mut Vec<Diagnosis>) -> HashSet<SocketAddr> {
+fn syn_flood(
+    tcp: &[&Flow],
+    folded: &[HalfOpenAttempts],
+    out: &mut Vec<Diagnosis>,
+) -> HashSet<SocketAddr> {
     let mut by_server: BTreeMap<SocketAddr, Vec<&Flow>> = BTreeMap::new();
     for f in tcp.iter().filter(|f| opened_by_syn(f)) {
         by_server.entry(f.b).or_default().push(f);
     }
+    for server in folded.iter().filter_map(|h| h.server) {
+        by_server.entry(server).or_default();
+    }
     let mut flooded = HashSet::new();
     for (server, attempts) in by_server {
+        let agg = folded.iter().find(|h| h.server == Some(server));
         let completed = attempts
             .iter()
             .filter(|f| f.handshake.is_some_and(|h| h.synack_to_ack_us.is_some()))
             .count();
         let sources: HashSet<_> = attempts.iter().map(|f| f.a.ip()).collect();
+        // Folded attempts' sources may overlap the live ones': an upper bound, fine for a threshold.
+        let sources = sources.len() + agg.map_or(0, |h| h.sources as usize);
         let syn_only = attempts
             .iter()
             .filter(|f| f.a_to_b.packets == f.a_to_b.syn)
-            .count();
+            .count()
+            + agg.map_or(0, |h| h.syn_only as usize);
         let synack_unacked = attempts
             .iter()
             .filter(|f| {
                 f.handshake
                     .is_some_and(|h| h.syn_to_synack_us.is_some() && h.synack_to_ack_us.is_none())
             })
-            .count();
-        if attempts.len() < SYN_FLOOD_MIN_ATTEMPTS
-            || completed * 5 >= attempts.len()
-            || sources.len() < SYN_FLOOD_MIN_SOURCES
+            .count()
+            + agg.map_or(0, |h| h.answered_synack as usize);
+        let total = attempts.len() + agg.map_or(0, |h| h.attempts as usize);
+        if total < SYN_FLOOD_MIN_ATTEMPTS
+            || completed * 5 >= total
+            || sources < SYN_FLOOD_MIN_SOURCES
         {
             continue;
+        }
+        let mut stream_ids = streams(attempts.iter().copied());
+        if let Some(h) = agg {
+            stream_ids.extend(h.streams.iter().copied());
+            stream_ids.truncate(20);
         }
         flooded.insert(server);
         out.push(Diagnosis {
             id: "syn-flood",
             severity: "critical",
-            title: format!("SYN flood against {server}: {} SYNs, {completed} handshakes completed", attempts.len()),
+            title: format!("SYN flood against {server}: {total} SYNs, {completed} handshakes completed"),
             evidence: vec![
-                format!("{} connection attempts from {} distinct source addresses", attempts.len(), sources.len()),
+                format!("{total} connection attempts from {sources} distinct source addresses"),
                 format!("{syn_only} sources sent nothing but SYN (spoofed-looking)"),
                 format!("{synack_unacked} SYN/ACKs never acknowledged; {completed} handshakes completed"),
             ],
             explanation: "Each SYN makes the server keep a half-open request (SYN_RECV) and retransmit its SYN/ACK; sources that never answer the SYN/ACK are typically spoofed. When the SYN queue fills, real clients' SYNs are dropped unless SYN cookies answer them statelessly.",
             fix: "Keep net.ipv4.tcp_syncookies=1, raise net.ipv4.tcp_max_syn_backlog and the listen backlog, rate-limit SYNs upstream (iptables hashlimit / synproxy).",
-            streams: streams(attempts.iter().copied()),
+            streams: stream_ids,
         });
     }
     flooded

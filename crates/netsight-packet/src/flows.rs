@@ -3,6 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use std::collections::BTreeMap;
+
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -276,7 +278,38 @@ struct LiveFlow {
     flow: Flow,
     tcp: Option<Box<TcpState>>,
     closed: bool,
+    /// Creation order: slots are reused, the output keeps first-packet order.
+    created: u64,
 }
+
+/// Half-open TCP attempts (SYNs, perhaps a SYN/ACK or RST, no data, no completed
+/// handshake) folded out of the flow table once there are many of them: a SYN
+/// flood from a million spoofed sources costs memory per target, not per SYN.
+/// Below [`FOLD_HALF_OPEN_AT`] nothing is folded, so ordinary captures keep one
+/// row per conversation, as tshark has.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct HalfOpenAttempts {
+    pub server: Option<SocketAddr>,
+    pub attempts: u64,
+    pub syns: u64,
+    /// Attempts whose client sent nothing but SYNs.
+    pub syn_only: u64,
+    pub answered_synack: u64,
+    pub answered_rst: u64,
+    pub unanswered: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Distinct client addresses (counted up to MAX_COUNTED_SOURCES).
+    pub sources: u64,
+    /// The first stream numbers folded here.
+    pub streams: Vec<u32>,
+    #[serde(skip)]
+    source_set: std::collections::HashSet<std::net::IpAddr>,
+}
+
+/// Folding starts when this many half-open attempts are in the table.
+pub const FOLD_HALF_OPEN_AT: usize = 20_000;
+const MAX_COUNTED_SOURCES: usize = 1 << 16;
 
 /// Shorter flows get no throughput figure: a few packets microseconds apart say nothing about rate.
 const MIN_RATE_DURATION_S: f64 = 0.001;
@@ -288,7 +321,12 @@ const SWEEP_EVERY_PACKETS: u64 = 1 << 16;
 /// Builds the flow table packet by packet, in capture order.
 #[derive(Debug, Default)]
 pub struct FlowTable {
-    flows: Vec<LiveFlow>,
+    /// Slots of live and finished flows; folded ones are freed for reuse.
+    flows: Vec<Option<Box<LiveFlow>>>,
+    free: Vec<usize>,
+    created: u64,
+    /// Half-open attempts folded out of the table, per server.
+    half_open: BTreeMap<Option<SocketAddr>, HalfOpenAttempts>,
     /// FxHash: offline analysis needs no DoS-resistant hashing; measured 6% less time per packet than SipHash.
     index: FxHashMap<ConversationKey, usize>,
     tcp_streams: u32,
@@ -310,6 +348,7 @@ impl FlowTable {
         self.packets_seen += 1;
         if self.packets_seen.is_multiple_of(SWEEP_EVERY_PACKETS) {
             self.release_idle(ts_ns);
+            self.fold_half_open(ts_ns);
         }
         match &packet.transport {
             Transport::Tcp(seg) => self.add_tcp(ts_ns, wire_len, packet, seg),
@@ -323,7 +362,7 @@ impl FlowTable {
                     SocketAddr::new(packet.dst, *dport),
                 );
                 let i = self.lookup_or_create(Protocol::Udp, src, dst, ts_ns);
-                let live = &mut self.flows[i];
+                let live = self.live(i);
                 let dir = live.direction_of(src);
                 live.flow.count(dir, ts_ns, wire_len, *payload_len);
             }
@@ -358,7 +397,8 @@ impl FlowTable {
             Protocol::Tcp => post_increment(&mut self.tcp_streams),
             Protocol::Udp => post_increment(&mut self.udp_streams),
         };
-        self.flows.push(LiveFlow {
+        self.created += 1;
+        let live = Box::new(LiveFlow {
             flow: Flow {
                 stream,
                 protocol,
@@ -381,10 +421,28 @@ impl FlowTable {
             },
             tcp: (protocol == Protocol::Tcp).then(Box::default),
             closed: false,
+            created: self.created,
         });
-        let i = self.flows.len() - 1;
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.flows[i] = Some(live);
+                i
+            }
+            None => {
+                self.flows.push(Some(live));
+                self.flows.len() - 1
+            }
+        };
         self.index.insert(key, i);
         i
+    }
+
+    /// The flow in slot `i`: indexed slots always hold one.
+    fn live(&mut self, i: usize) -> &mut LiveFlow {
+        match self.flows[i].as_deref_mut() {
+            Some(live) => live,
+            None => unreachable_slot(),
+        }
     }
 
     fn add_tcp(&mut self, ts_ns: i64, wire_len: u32, packet: &Packet, seg: &TcpSegment) {
@@ -395,13 +453,17 @@ impl FlowTable {
         let key = ConversationKey::new(6, src, dst);
         let i = match self.index.get(&key) {
             // A SYN with a new ISN on a known address/port pair starts a new conversation.
-            Some(&i) if self.flows[i].reuses_ports(src, seg) => {
+            Some(&i)
+                if self.flows[i]
+                    .as_deref()
+                    .is_some_and(|l| l.reuses_ports(src, seg)) =>
+            {
                 self.create(key, Protocol::Tcp, src, dst, ts_ns)
             }
             Some(&i) => i,
             None => self.create(key, Protocol::Tcp, src, dst, ts_ns),
         };
-        let live = &mut self.flows[i];
+        let live = self.live(i);
         let dir = live.direction_of(src);
         let Some(tcp) = live.tcp.as_mut() else { return };
         if packet.partial {
@@ -486,7 +548,7 @@ impl FlowTable {
             self.unmatched_icmp_errors += 1;
             return;
         };
-        let flow = &mut self.flows[i].flow;
+        let flow = &mut self.live(i).flow;
         match err.kind {
             IcmpErrorKind::PacketTooBig { mtu } => {
                 flow.icmp_too_big += 1;
@@ -501,7 +563,9 @@ impl FlowTable {
     fn release_idle(&mut self, now_ns: i64) {
         let flows = &mut self.flows;
         self.index.retain(|_, &mut i| {
-            let live = &mut flows[i];
+            let Some(live) = flows[i].as_deref_mut() else {
+                return false;
+            };
             let idle = live.closed && now_ns - live.flow.last_ts_ns > CLOSED_IDLE_NS;
             if idle {
                 live.tcp = None;
@@ -510,10 +574,55 @@ impl FlowTable {
         });
     }
 
+    /// Folds half-open attempts into per-server counts once the table holds more
+    /// than FOLD_HALF_OPEN_AT of them: the oldest go (by last packet), the newest
+    /// FOLD_HALF_OPEN_AT stay, so a late SYN/ACK or ACK still finds its conversation.
+    fn fold_half_open(&mut self, _now_ns: i64) {
+        let is_half_open = |live: &LiveFlow| {
+            live.tcp
+                .as_deref()
+                .is_some_and(|t| t.syn_ts_ns.is_some() && t.ack_ts_ns.is_none())
+                && live.flow.a_to_b.payload_bytes == 0
+                && live.flow.b_to_a.payload_bytes == 0
+        };
+        let mut last_seen: Vec<i64> = self
+            .index
+            .values()
+            .filter_map(|&i| self.flows[i].as_deref().filter(|l| is_half_open(l)))
+            .map(|l| l.flow.last_ts_ns)
+            .collect();
+        if last_seen.len() <= FOLD_HALF_OPEN_AT {
+            return;
+        }
+        let excess = last_seen.len() - FOLD_HALF_OPEN_AT;
+        let (_, &mut cutoff, _) = last_seen.select_nth_unstable(excess);
+        let (flows, free, half_open) = (&mut self.flows, &mut self.free, &mut self.half_open);
+        self.index.retain(|_, &mut i| {
+            let fold = flows[i]
+                .as_deref()
+                .is_some_and(|l| is_half_open(l) && l.flow.last_ts_ns < cutoff);
+            if !fold {
+                return true;
+            }
+            if let Some(live) = flows[i].take() {
+                fold_attempt(half_open, &live);
+                free.push(i);
+            }
+            false
+        });
+    }
+
+    /// Half-open attempts folded out of the table (empty for most captures).
+    pub fn folded(&self) -> Vec<HalfOpenAttempts> {
+        self.half_open.values().cloned().collect()
+    }
+
     /// Finishes the table: durations, throughput, RTT correlation and handshake summaries.
     pub fn finish(self) -> Vec<Flow> {
         let origin = self.first_ts_ns.unwrap_or(0);
-        self.flows
+        let mut slots: Vec<Box<LiveFlow>> = self.flows.into_iter().flatten().collect();
+        slots.sort_by_key(|l| l.created);
+        slots
             .into_iter()
             .map(|live| {
                 let mut flow = live.flow;
@@ -537,6 +646,42 @@ impl FlowTable {
                 flow
             })
             .collect()
+    }
+}
+
+/// An indexed slot is never empty; reaching this is a bug, reported without a panic path.
+#[cold]
+fn unreachable_slot() -> ! {
+    unreachable!("flow index points at an empty slot")
+}
+
+fn fold_attempt(half_open: &mut BTreeMap<Option<SocketAddr>, HalfOpenAttempts>, live: &LiveFlow) {
+    let f = &live.flow;
+    let agg = half_open
+        .entry(Some(f.b))
+        .or_insert_with(|| HalfOpenAttempts {
+            server: Some(f.b),
+            ..HalfOpenAttempts::default()
+        });
+    agg.attempts += 1;
+    agg.syns += f.a_to_b.syn;
+    agg.syn_only += u64::from(f.a_to_b.packets == f.a_to_b.syn);
+    let tcp = live.tcp.as_deref();
+    if tcp.is_some_and(|t| t.synack_ts_ns.is_some()) {
+        agg.answered_synack += 1;
+    } else if f.b_to_a.rst > 0 {
+        agg.answered_rst += 1;
+    } else if f.b_to_a.packets == 0 {
+        agg.unanswered += 1;
+    }
+    agg.packets += f.total_packets();
+    agg.bytes += f.total_bytes();
+    if agg.source_set.len() < MAX_COUNTED_SOURCES {
+        agg.source_set.insert(f.a.ip());
+    }
+    agg.sources = agg.source_set.len() as u64;
+    if agg.streams.len() < 20 {
+        agg.streams.push(f.stream);
     }
 }
 

@@ -62,7 +62,7 @@ pub enum Command {
 
     /// Offline pcap/pcapng analysis: flows, Wireshark-style TCP expert info, diagnoses.
     #[command(
-        after_help = "Expert counts use Wireshark's tcp.analysis definitions and agree with `tshark -Y tcp.analysis.<flag>`\n(dup_ack = tcp.analysis.duplicate_ack; retransmission includes fast and spurious ones, as in tshark).\n\nExamples:\n  netsight analyze trace.pcap                     flows, expert counts, diagnoses\n  netsight analyze trace.pcapng --json | jq .expert\n  netsight analyze trace.pcap --flow 10.0.0.2:443 only flows with that endpoint\n  netsight analyze trace.pcap --flow 3            only tcp.stream / udp.stream 3\n  netsight analyze trace.pcap --top 0             every flow, not the 20 busiest"
+        after_help = "Expert counts use Wireshark's tcp.analysis definitions and agree with `tshark -Y tcp.analysis.<flag>`\n(dup_ack = tcp.analysis.duplicate_ack; retransmission includes fast and spurious ones, as in tshark).\n\nExamples:\n  netsight analyze trace.pcap                     flows, expert counts, diagnoses\n  netsight analyze trace.pcapng --json | jq .expert\n  netsight analyze trace.pcap --flow 10.0.0.2:443 only flows with that endpoint\n  netsight analyze trace.pcap --flow 3            only tcp.stream / udp.stream 3\n  netsight analyze trace.pcap --all-flows         every flow, not the 20 busiest\n  tcpdump -w - -i eth0 | netsight analyze -       read the capture from stdin"
     )]
     Analyze(AnalyzeArgs),
 
@@ -81,14 +81,22 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
-    /// pcap or pcapng file.
+    /// pcap or pcapng file, or - for standard input.
     pub file: std::path::PathBuf,
     /// Only flows matching: an address, ADDR:PORT, :PORT, or a stream number.
     #[arg(long, value_name = "FLOW", value_parser = netsight_packet::flows::FlowFilter::parse)]
     pub flow: Option<netsight_packet::flows::FlowFilter>,
-    /// Flows shown in the text table, busiest first (0 = all). JSON always has every flow.
-    #[arg(long, default_value_t = 20, value_name = "N")]
+    /// Flows shown (text and JSON), busiest first; `flows_total` says how many there are.
+    #[arg(
+        long,
+        default_value_t = 20,
+        value_name = "N",
+        conflicts_with = "all_flows"
+    )]
     pub top: usize,
+    /// Every flow, in text and JSON (a SYN flood capture can hold millions).
+    #[arg(long)]
+    pub all_flows: bool,
     /// As JSON: {"file", "capture", "packets", "flows": [...], "expert": {...}, "diagnoses": [...]}.
     #[arg(long)]
     pub json: bool,
@@ -99,7 +107,7 @@ pub struct CaptureArgs {
     /// Interface to capture on ("any" for all).
     #[arg(short = 'i', long = "interface", value_name = "IFACE")]
     pub interface: String,
-    /// Output file.
+    /// Output file, or - for standard output (then the counts go to stderr only).
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: std::path::PathBuf,
     /// Filter expression in tcpdump syntax (several words are joined, as tcpdump does).

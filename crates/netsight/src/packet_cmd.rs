@@ -9,16 +9,35 @@ use netsight_packet::Analysis;
 use crate::cli::{AnalyzeArgs, CaptureArgs};
 
 pub fn run_analyze(args: &AnalyzeArgs) -> Result<()> {
-    let mut analysis = netsight_packet::analyze_file(&args.file).with_context(|| "analyze")?;
+    let mut analysis = if args.file.as_os_str() == "-" {
+        netsight_packet::analyze_reader("<stdin>", io::stdin()).with_context(|| "analyze")?
+    } else {
+        netsight_packet::analyze_file(&args.file).with_context(|| "analyze")?
+    };
     if let Some(filter) = &args.flow {
         analysis.retain_flows(filter);
     }
-    let mut out = io::stdout().lock();
+    let shown = if args.all_flows || args.top == 0 {
+        usize::MAX
+    } else {
+        args.top
+    };
+    let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &analysis)?;
+        // The busiest `shown` flows; the diagnoses and expert totals cover every flow.
+        let total = analysis.flows.len();
+        analysis
+            .flows
+            .sort_by_key(|f| std::cmp::Reverse(f.total_bytes()));
+        analysis.flows.truncate(shown);
+        let view = AnalysisJson {
+            flows_total: total,
+            analysis: &analysis,
+        };
+        serde_json::to_writer_pretty(&mut out, &view)?;
         writeln!(out)?;
     } else {
-        render_analysis(&mut out, &analysis, args.top)?;
+        render_analysis(&mut out, &analysis, shown)?;
     }
     out.flush()?;
     if let Some(stopped) = &analysis.capture.stopped {
@@ -27,6 +46,14 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `analyze --json`: the analysis with how many flows there were before `--top`.
+#[derive(serde::Serialize)]
+struct AnalysisJson<'a> {
+    flows_total: usize,
+    #[serde(flatten)]
+    analysis: &'a Analysis,
 }
 
 fn render_analysis(out: &mut impl Write, a: &Analysis, top: usize) -> io::Result<()> {
@@ -51,20 +78,29 @@ fn render_analysis(out: &mut impl Write, a: &Analysis, top: usize) -> io::Result
         )?;
     }
 
+    for h in &a.half_open_folded {
+        writeln!(
+            out,
+            "  aggregated: {} half-open attempts to {} ({} SYNs, {} answered by SYN/ACK, {} by RST, {} unanswered) from {} sources",
+            h.attempts,
+            h.server.map_or_else(|| "?".to_string(), |s| s.to_string()),
+            h.syns,
+            h.answered_synack,
+            h.answered_rst,
+            h.unanswered,
+            h.sources
+        )?;
+    }
     let mut flows: Vec<&Flow> = a.flows.iter().collect();
     flows.sort_by_key(|f| std::cmp::Reverse(f.total_bytes()));
-    let shown = if top == 0 {
-        flows.len()
-    } else {
-        top.min(flows.len())
-    };
+    let shown = top.min(flows.len());
     writeln!(out)?;
     writeln!(
         out,
         "FLOWS ({} total{})",
         flows.len(),
         if shown < flows.len() {
-            format!(", {shown} busiest shown; --top 0 for all")
+            format!(", {shown} busiest shown; --all-flows for all")
         } else {
             String::new()
         }
@@ -163,6 +199,13 @@ fn mbit(bits_per_s: Option<f64>) -> String {
 }
 
 pub fn run_capture(args: &CaptureArgs) -> Result<()> {
+    if args.json && args.write.as_os_str() == "-" {
+        return Err(crate::exit::Usage(
+            "-w - puts the capture on stdout; --json would mix into it (the counts go to stderr)"
+                .into(),
+        )
+        .into());
+    }
     use netsight_packet::capture::{capture, CaptureOptions};
     use netsight_packet::pcap_write::Format;
     use std::sync::atomic::{AtomicBool, Ordering};

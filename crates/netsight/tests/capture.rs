@@ -397,3 +397,59 @@ fn signals_leave_a_valid_file_with_every_packet_taken() {
         let _ = std::fs::remove_file(&file);
     }
 }
+
+/// `capture -w -` writes the capture to stdout and `analyze -` reads one from stdin;
+/// a damaged file exits with its own status (4) after printing what it read.
+#[test]
+fn stdout_stdin_and_damaged_input() {
+    if !privileged("capture stdout / analyze stdin", &["ip", "ping"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let mut child = pair.spawn(
+        &pair.a,
+        netsight(),
+        &["capture", "-i", "lo", "-w", "-", "-c", "6", "icmp"],
+    );
+    let _stderr = wait_until_capturing(&mut child);
+    pair.exec_ok(
+        &pair.a,
+        "ping",
+        &["-c", "3", "-i", "0.05", "-q", "127.0.0.1"],
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let pcap = out.stdout;
+    assert_eq!(&pcap[2..4], &[0xb2, 0xa1], "a pcap (µs or ns) on stdout");
+    let analyze = |bytes: &[u8]| {
+        use std::io::Write as _;
+        let mut a = std::process::Command::new(netsight())
+            .args(["analyze", "-", "--json"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        a.stdin.take().unwrap().write_all(bytes).unwrap();
+        a.wait_with_output().unwrap()
+    };
+    let whole = analyze(&pcap);
+    assert!(
+        whole.status.success(),
+        "{}",
+        String::from_utf8_lossy(&whole.stderr)
+    );
+    let report: Value = serde_json::from_slice(&whole.stdout).unwrap();
+    assert_eq!(report["packets"]["frames"], 6);
+    // Cut inside the last record: the frames before it are reported, and the status says damaged.
+    let cut = analyze(&pcap[..pcap.len() - 10]);
+    assert_eq!(
+        cut.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&cut.stderr)
+    );
+    let report: Value = serde_json::from_slice(&cut.stdout).unwrap();
+    assert_eq!(report["packets"]["frames"], 5);
+    assert!(String::from_utf8_lossy(&cut.stderr).contains("truncated"));
+}

@@ -232,13 +232,19 @@ pub fn run_scenario(
             repair.role,
             &exe_text,
             &[
-                "tune",
-                "apply",
-                "--yes",
-                "--json",
-                "--profile",
-                repair.profile,
-            ],
+                &[
+                    "tune",
+                    "apply",
+                    "--yes",
+                    "--json",
+                    "--interval",
+                    "500ms",
+                    "--profile",
+                    repair.profile,
+                ][..],
+                repair.link,
+            ]
+            .concat(),
         )?;
         let after = observe(s, &topo, &agent, None);
         // The journal lives in /run, outside the namespace: roll back before the

@@ -53,6 +53,38 @@ pub struct TuneOptions {
     pub rtt_us: Option<u64>,
 }
 
+/// What the counters did over a measured interval (two snapshots, as doctor
+/// takes them): advice follows what happens now, not what happened since boot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Activity {
+    pub interval_s: f64,
+    pub listen_overflows: u64,
+    pub listen_drops: u64,
+    pub softnet_dropped: u64,
+    pub time_squeeze: u64,
+    pub conntrack_dropped: u64,
+}
+
+impl Activity {
+    pub fn from_rates(r: &netsight_kernel::Rates) -> Activity {
+        let n = |rate: f64| (rate * r.interval_s).round().max(0.0) as u64;
+        let ct = |name: &str| {
+            r.conntrack
+                .as_ref()
+                .and_then(|c| c.stats_per_s.get(name))
+                .map_or(0, |v| n(*v))
+        };
+        Activity {
+            interval_s: r.interval_s,
+            listen_overflows: n(r.mib_rate("TcpExt", "ListenOverflows")),
+            listen_drops: n(r.mib_rate("TcpExt", "ListenDrops")),
+            softnet_dropped: n(r.softnet.iter().map(|c| c.dropped).sum()),
+            time_squeeze: n(r.softnet.iter().map(|c| c.time_squeeze).sum()),
+            conntrack_dropped: ct("drop") + ct("early_drop"),
+        }
+    }
+}
+
 pub fn parse_override(text: &str) -> Result<SysctlChange, TuneError> {
     let Some((key, value)) = text.split_once('=') else {
         return Err(TuneError::BadOverride(text.to_string()));
@@ -113,6 +145,8 @@ pub struct Item {
 #[derive(Debug, Clone, Serialize)]
 pub struct LinkBasis {
     pub speed_bits_per_s: u64,
+    /// False when no NIC reports a speed and none was given: buffers are then left alone.
+    pub speed_known: bool,
     pub speed_source: String,
     pub rtt_us: u64,
     pub rtt_source: String,
@@ -175,6 +209,7 @@ struct Auditor<'a> {
     snap: &'a Snapshot,
     facts: &'a HostFacts,
     profile: Profile,
+    activity: Activity,
     items: Vec<Item>,
 }
 
@@ -196,10 +231,6 @@ impl Auditor<'_> {
             .split(' ')
             .map(|w| w.parse().ok())
             .collect()
-    }
-
-    fn counter(&self, group: &str, name: &str) -> u64 {
-        self.snap.counter(group, name).unwrap_or(0).max(0) as u64
     }
 
     /// One sysctl: `target` None means "fine as it is" (reason says why).
@@ -307,12 +338,13 @@ fn link_basis(snap: &Snapshot, facts: &HostFacts, opts: &TuneOptions) -> LinkBas
         .filter(|l| is_physical(l))
         .filter_map(|l| Some((l.speed_mbps?, l.name.as_str())))
         .max();
-    let (speed_bits_per_s, speed_source) = match (opts.speed_bits_per_s, nic) {
-        (Some(s), _) => (s, "--link-speed".to_string()),
-        (None, Some((mbps, name))) => (mbps * 1_000_000, format!("{name} link speed")),
+    let (speed_bits_per_s, speed_known, speed_source) = match (opts.speed_bits_per_s, nic) {
+        (Some(s), _) => (s, true, "--link-speed".to_string()),
+        (None, Some((mbps, name))) => (mbps.saturating_mul(1_000_000), true, format!("{name} link speed")),
         (None, None) => (
             ASSUMED_SPEED_BITS,
-            "assumed: no NIC reports a speed; pass --link-speed".into(),
+            false,
+            "unknown: no NIC reports a speed (virtual devices report none or a nominal one); pass --link-speed".into(),
         ),
     };
     let (rtt_us, rtt_source) = match (opts.rtt_us, facts.median_rtt_us) {
@@ -325,23 +357,37 @@ fn link_basis(snap: &Snapshot, facts: &HostFacts, opts: &TuneOptions) -> LinkBas
     };
     LinkBasis {
         speed_bits_per_s,
+        speed_known,
         speed_source,
         rtt_us,
         rtt_source,
     }
 }
 
-pub fn audit(snap: &Snapshot, facts: &HostFacts, opts: &TuneOptions) -> Audit {
+/// `activity`: the counters over a measured interval (None: nothing measured,
+/// so no advice rests on counters).
+pub fn audit(
+    snap: &Snapshot,
+    facts: &HostFacts,
+    opts: &TuneOptions,
+    activity: Option<&Activity>,
+) -> Audit {
     let profile = opts.profile.unwrap_or(Profile::Balanced);
     let link = link_basis(snap, facts, opts);
     let path = bdp(link.speed_bits_per_s, link.rtt_us);
+    let activity = activity.cloned().unwrap_or_default();
     let mut a = Auditor {
         snap,
         facts,
         profile,
+        activity,
         items: Vec::new(),
     };
-    buffers(&mut a, &path);
+    if link.speed_known {
+        buffers(&mut a, &path);
+    } else {
+        buffers_unsized(&mut a);
+    }
     connection_setup(&mut a);
     receive_path(&mut a);
     congestion_and_latency(&mut a);
@@ -355,6 +401,23 @@ pub fn audit(snap: &Snapshot, facts: &HostFacts, opts: &TuneOptions) -> Audit {
         link,
         bdp: path,
         items,
+    }
+}
+
+/// Without a link speed there is no BDP to size buffers from: say so, change nothing.
+fn buffers_unsized(a: &mut Auditor) {
+    for key in [
+        "net.ipv4.tcp_rmem",
+        "net.ipv4.tcp_wmem",
+        "net.core.rmem_max",
+        "net.core.wmem_max",
+    ] {
+        a.sysctl(
+            key,
+            None,
+            "left as it is: no NIC reports a link speed, so there is no bandwidth-delay product to size it from (pass --link-speed and --rtt)".into(),
+            None,
+        );
     }
 }
 
@@ -403,29 +466,29 @@ fn buffers(a: &mut Auditor, path: &Bdp) {
 }
 
 fn connection_setup(a: &mut Auditor) {
-    let overflows = a.counter("TcpExt", "ListenOverflows");
-    let listen_drops = a.counter("TcpExt", "ListenDrops");
+    let secs = a.activity.interval_s;
+    let overflows = a.activity.listen_overflows;
+    // ListenDrops counts every drop at a listener, accept-queue overflows included:
+    // only the rest can be a full SYN queue, which tcp_max_syn_backlog sizes.
+    let syn_queue_drops = a.activity.listen_drops.saturating_sub(overflows);
     let somaxconn = a.number("net.core.somaxconn").unwrap_or(0);
     let want_somaxconn = if a.wants(&[Profile::Connections]) {
         8192
     } else {
         4096
     };
-    let reason = if overflows > 0 {
+    let reason = if overflows > 0 && somaxconn >= want_somaxconn {
         format!(
-            "{overflows} accept-queue overflows since boot (TcpExt ListenOverflows). somaxconn caps every listen() backlog{}",
-            if somaxconn >= want_somaxconn {
-                "; it is already high, so raise the application's own backlog or accept faster"
-            } else {
-                ""
-            }
+            "{overflows} accept-queue overflows in {secs:.1} s (TcpExt ListenOverflows), with somaxconn already {somaxconn}: the application's listen() backlog is small or it accepts too slowly (netsight sockets --listening shows each listener's queue)"
         )
+    } else if overflows > 0 {
+        format!("{overflows} accept-queue overflows in {secs:.1} s (TcpExt ListenOverflows); somaxconn caps every listen() backlog")
     } else {
         format!("caps every listen() backlog; {want_somaxconn} (the default since 5.4 is 4096) lets busy servers queue bursts")
     };
     a.at_least("net.core.somaxconn", want_somaxconn, reason, None);
 
-    let syn_target = if overflows + listen_drops > 0 || a.wants(&[Profile::Connections]) {
+    let syn_target = if syn_queue_drops > 0 || a.wants(&[Profile::Connections]) {
         8192
     } else {
         1024
@@ -433,7 +496,9 @@ fn connection_setup(a: &mut Auditor) {
     a.at_least(
         "net.ipv4.tcp_max_syn_backlog",
         syn_target,
-        format!("half-open connections per listener before SYN cookies or drops ({listen_drops} ListenDrops since boot)"),
+        format!(
+            "half-open connections per listener before SYN cookies or drops; {syn_queue_drops} SYN-queue drops in {secs:.1} s (ListenDrops minus accept-queue overflows)"
+        ),
         None,
     );
 
@@ -497,8 +562,9 @@ fn connection_setup(a: &mut Auditor) {
 }
 
 fn receive_path(a: &mut Auditor) {
-    let dropped: u64 = a.snap.softnet.iter().map(|c| c.dropped).sum();
-    let squeezed: u64 = a.snap.softnet.iter().map(|c| c.time_squeeze).sum();
+    let secs = a.activity.interval_s;
+    let dropped = a.activity.softnet_dropped;
+    let squeezed = a.activity.time_squeeze;
     let backlog = a.number("net.core.netdev_max_backlog").unwrap_or(1000);
     let want = if dropped > 0 {
         backlog.saturating_mul(2).max(4096)
@@ -510,10 +576,12 @@ fn receive_path(a: &mut Auditor) {
     a.at_least(
         "net.core.netdev_max_backlog",
         want,
-        format!("per-CPU input queue (RPS, veth, loopback); {dropped} packets dropped when it was full since boot (softnet_stat)"),
+        format!("per-CPU input queue (RPS, veth, loopback); {dropped} packets dropped when it was full in {secs:.1} s (softnet_stat)"),
         None,
     );
-    let (budget_want, usecs_want) = if squeezed > 0 || a.wants(&[Profile::Throughput]) {
+    // A squeeze now and then is normal; a steady rate (10/s) means softirq rounds end early.
+    let squeezing = secs > 0.0 && squeezed as f64 / secs >= 10.0;
+    let (budget_want, usecs_want) = if squeezing || a.wants(&[Profile::Throughput]) {
         (600, 4000)
     } else {
         (0, 0)
@@ -521,7 +589,7 @@ fn receive_path(a: &mut Auditor) {
     a.at_least(
         "net.core.netdev_budget",
         budget_want,
-        format!("packets one softirq round may process; it ran out of budget or time {squeezed} times since boot (time_squeeze)"),
+        format!("packets one softirq round may process; it ran out of budget or time {squeezed} times in {secs:.1} s (time_squeeze)"),
         None,
     );
     a.at_least(
@@ -630,20 +698,20 @@ fn conntrack(a: &mut Auditor) {
     let (Some(count), Some(max)) = (ct.count, ct.max) else {
         return;
     };
-    let dropped = ct.stats.get("drop").copied().unwrap_or(0)
-        + ct.stats.get("early_drop").copied().unwrap_or(0);
+    let dropped = a.activity.conntrack_dropped;
+    let secs = a.activity.interval_s;
     let fill = if max > 0 {
         count as f64 / max as f64
     } else {
         0.0
     };
     let need = fill > 0.7 || dropped > 0 || (a.wants(&[Profile::Connections]) && max < 262_144);
-    let target = need.then(|| (max * 2).max(262_144).to_string());
+    let target = need.then(|| max.saturating_mul(2).max(262_144).to_string());
     a.sysctl(
         "net.netfilter.nf_conntrack_max",
         target,
         format!(
-            "{count} of {max} tracked connections ({:.0} %), {dropped} dropped for a full table since boot; each entry costs ~300 bytes",
+            "{count} of {max} tracked connections ({:.0} %), {dropped} dropped for a full table in {secs:.1} s; each entry costs ~300 bytes",
             fill * 100.0
         ),
         None,
@@ -891,7 +959,7 @@ mod tests {
             speed_bits_per_s: Some(10_000_000_000),
             rtt_us: Some(80_000),
         };
-        let a = audit(&snapshot(DEFAULTS, 0), &facts, &opts);
+        let a = audit(&snapshot(DEFAULTS, 0), &facts, &opts, None);
         assert_eq!(
             item(&a, "net.ipv4.tcp_rmem").recommended.as_deref(),
             Some("4096 131072 268435456")
@@ -907,7 +975,7 @@ mod tests {
 
         let mut big = DEFAULTS.to_vec();
         big[0] = ("net.ipv4.tcp_rmem", "8192 262144 1073741824");
-        let a = audit(&snapshot(&big, 0), &facts, &opts);
+        let a = audit(&snapshot(&big, 0), &facts, &opts, None);
         assert_eq!(item(&a, "net.ipv4.tcp_rmem").status, Status::Ok);
         assert!(a.plan(&[]).iter().all(|c| c.key != "net.ipv4.tcp_rmem"));
     }
@@ -919,12 +987,52 @@ mod tests {
             rtt_us: Some(1000),
             ..TuneOptions::default()
         };
-        let quiet = audit(&snapshot(DEFAULTS, 0), &facts, &balanced);
-        let overflowing = audit(&snapshot(DEFAULTS, 42), &facts, &balanced);
+        let mut settings = DEFAULTS.to_vec();
+        settings.push(("net.ipv4.tcp_max_syn_backlog", "2048"));
+        settings.push(("net.core.netdev_budget", "300"));
+        let quiet = audit(&snapshot(&settings, 0), &facts, &balanced, None);
+        // 42 overflows since boot, none now: nothing is said of them.
+        let since_boot = audit(&snapshot(&settings, 42), &facts, &balanced, None);
+        assert!(!item(&since_boot, "net.core.somaxconn")
+            .reason
+            .contains("42"));
+        let now = Activity {
+            interval_s: 2.0,
+            listen_overflows: 42,
+            listen_drops: 42,
+            time_squeeze: 1,
+            ..Activity::default()
+        };
+        let overflowing = audit(&snapshot(&settings, 0), &facts, &balanced, Some(&now));
         // somaxconn 128 is below the 5.4+ default either way; overflows make it the reason.
         assert!(item(&overflowing, "net.core.somaxconn")
             .reason
-            .contains("42 accept-queue overflows"));
+            .contains("42 accept-queue overflows in 2.0 s"));
+        // ListenDrops that are all accept-queue overflows say nothing about the SYN queue.
+        let syn = item(&overflowing, "net.ipv4.tcp_max_syn_backlog");
+        assert_eq!(syn.status, Status::Ok, "{}", syn.reason);
+        // One squeeze in two seconds is not a reason to raise the budget.
+        assert_eq!(
+            item(&overflowing, "net.core.netdev_budget").status,
+            Status::Ok
+        );
+        let squeezed = Activity {
+            interval_s: 2.0,
+            time_squeeze: 100,
+            listen_drops: 30,
+            ..Activity::default()
+        };
+        let busy = audit(&snapshot(&settings, 0), &facts, &balanced, Some(&squeezed));
+        assert_eq!(
+            item(&busy, "net.core.netdev_budget").recommended.as_deref(),
+            Some("600")
+        );
+        assert_eq!(
+            item(&busy, "net.ipv4.tcp_max_syn_backlog")
+                .recommended
+                .as_deref(),
+            Some("8192")
+        );
         assert_eq!(
             item(&quiet, "net.ipv4.ip_local_port_range").status,
             Status::Ok
@@ -936,6 +1044,7 @@ mod tests {
                 profile: Some(Profile::Connections),
                 ..balanced.clone()
             },
+            None,
         );
         assert_eq!(
             item(&conns, "net.ipv4.ip_local_port_range")
@@ -961,13 +1070,37 @@ mod tests {
     }
 
     #[test]
+    fn without_a_link_speed_buffers_are_left_alone() {
+        let a = audit(
+            &snapshot(DEFAULTS, 0),
+            &HostFacts::default(),
+            &TuneOptions::default(),
+            None,
+        );
+        assert!(!a.link.speed_known);
+        for key in ["net.ipv4.tcp_rmem", "net.core.rmem_max"] {
+            let i = item(&a, key);
+            assert_eq!(i.status, Status::Ok, "{key}");
+            assert!(
+                i.reason.contains("no NIC reports a link speed"),
+                "{}",
+                i.reason
+            );
+        }
+    }
+
+    #[test]
     fn dangerous_and_read_only_settings() {
         let mut settings = DEFAULTS.to_vec();
         settings.push(("net.ipv4.tcp_tw_recycle", "1"));
         settings[5] = ("net.ipv4.tcp_syncookies", "0");
         let mut facts = HostFacts::default();
         facts.read_only_sysctls.insert("net.core.rmem_max".into());
-        let a = audit(&snapshot(&settings, 0), &facts, &TuneOptions::default());
+        let speed = TuneOptions {
+            speed_bits_per_s: Some(10_000_000_000),
+            ..TuneOptions::default()
+        };
+        let a = audit(&snapshot(&settings, 0), &facts, &speed, None);
         assert_eq!(item(&a, "net.ipv4.tcp_tw_recycle").status, Status::Danger);
         assert_eq!(
             item(&a, "net.ipv4.tcp_syncookies").recommended.as_deref(),

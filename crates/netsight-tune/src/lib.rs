@@ -11,7 +11,7 @@ pub mod journal;
 
 use std::path::PathBuf;
 
-pub use audit::{audit, Audit, Item, ItemKind, Profile, Status, TuneOptions};
+pub use audit::{audit, Activity, Audit, Item, ItemKind, Profile, Status, TuneOptions};
 pub use host::HostFacts;
 pub use journal::{JournalStore, SysctlChange, SysctlTree};
 

@@ -406,6 +406,9 @@ pub struct TuneBasis {
     /// Also set this sysctl (repeatable), e.g. --set net.ipv4.tcp_fin_timeout=30.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+    /// How long to watch the counters (drops, overflows, squeezes) the advice rests on.
+    #[arg(long, default_value = "2s", value_parser = duration, value_name = "DURATION")]
+    pub interval: Duration,
 }
 
 fn parse_profile(text: &str) -> Result<netsight_tune::Profile, String> {

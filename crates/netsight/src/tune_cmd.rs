@@ -130,7 +130,11 @@ pub fn run(cmd: &TuneCommand) -> Result<()> {
                     b.bdp_bytes,
                     human_bytes(b.bdp_bytes)
                 )?;
-                writeln!(out, "socket buffer   {} bytes ({}): about 2 x BDP, since only part of a buffer is advertised as window", b.buffer_bytes, human_bytes(b.buffer_bytes))?;
+                if b.buffer_bytes >= b.bdp_bytes.saturating_mul(2) {
+                    writeln!(out, "socket buffer   {} bytes ({}): about 2 x BDP, since only part of a buffer is advertised as window", b.buffer_bytes, human_bytes(b.buffer_bytes))?;
+                } else {
+                    writeln!(out, "socket buffer   {} bytes ({}): capped at the kernel's 1 GiB limit, below the {} two BDPs need; one flow cannot fill this path: use several flows", b.buffer_bytes, human_bytes(b.buffer_bytes), human_bytes(b.bdp_bytes.saturating_mul(2)))?;
+                }
                 let max = b.buffer_bytes.max(netsight_tune::bdp::KERNEL_TCP_RMEM_MAX);
                 writeln!(out, "sysctls         net.ipv4.tcp_rmem = 4096 131072 {max}")?;
                 writeln!(out, "                net.ipv4.tcp_wmem = 4096 16384 {max}")?;
@@ -184,15 +188,22 @@ fn audit_for(basis: &TuneBasis) -> Result<(Audit, Vec<SysctlChange>)> {
         netsight_tune::audit::check_override(&tree, o)
             .with_context(|| format!("--set {}={}", o.key, o.value))?;
     }
+    // Counters over an interval, as doctor reads them: advice follows what happens now.
+    let before = Snapshot::take();
+    std::thread::sleep(basis.interval);
     // Sockets (no owners) give the median RTT of live connections.
     let snapshot = Snapshot::take_with_sockets(false);
+    let activity = netsight_tune::Activity::from_rates(&netsight_kernel::delta(&before, &snapshot));
     let facts = HostFacts::collect(Path::new("/proc"), Path::new("/sys"), &snapshot);
     let options = TuneOptions {
         profile: basis.profile,
         speed_bits_per_s: basis.link_speed,
         rtt_us: basis.rtt,
     };
-    Ok((netsight_tune::audit(&snapshot, &facts, &options), overrides))
+    Ok((
+        netsight_tune::audit(&snapshot, &facts, &options, Some(&activity)),
+        overrides,
+    ))
 }
 
 fn write_audit(out: &mut impl Write, audit: &Audit, all: bool) -> io::Result<()> {

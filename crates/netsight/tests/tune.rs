@@ -66,17 +66,25 @@ fn detuned() -> Option<NetnsPair> {
     Some(pair)
 }
 
-fn tune(pair: &NetnsPair, args: &[&str]) -> std::process::Output {
-    let mut full = vec![netsight(), "tune"];
+/// The arguments with what every audit here assumes: a veth reports no real speed,
+/// so buffers are sized for a stated 1 Gbit/s x 1 ms path; counters are watched 200 ms.
+fn with_basis<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut full = vec!["tune"];
     full.extend_from_slice(args);
-    pair.exec(&pair.a, full[0], &full[1..])
+    let audits = matches!(args.first(), Some(&("audit" | "plan" | "apply" | "export")));
+    if audits && !args.contains(&"--link-speed") {
+        full.extend(["--link-speed", "1G", "--rtt", "1ms", "--interval", "200ms"]);
+    }
+    full
+}
+
+fn tune(pair: &NetnsPair, args: &[&str]) -> std::process::Output {
+    pair.exec(&pair.a, netsight(), &with_basis(args))
 }
 
 /// `netsight tune ARGS` in the first namespace, which must succeed; its stdout.
 fn tune_ok(pair: &NetnsPair, args: &[&str]) -> String {
-    let mut full = vec!["tune"];
-    full.extend_from_slice(args);
-    pair.exec_ok(&pair.a, netsight(), &full)
+    pair.exec_ok(&pair.a, netsight(), &with_basis(args))
 }
 
 #[test]

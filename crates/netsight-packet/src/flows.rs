@@ -315,6 +315,9 @@ const MAX_COUNTED_SOURCES: usize = 1 << 16;
 const MIN_RATE_DURATION_S: f64 = 0.001;
 /// Idle time after which a closed TCP conversation's analysis state is released.
 const CLOSED_IDLE_NS: i64 = 120 * 1_000_000_000;
+/// How often (in packets) half-open attempts are counted for folding, when the
+/// table is large enough to hold more than FOLD_HALF_OPEN_AT of them.
+const FOLD_EVERY_PACKETS: u64 = 1 << 14;
 /// How often (in packets) closed, idle conversations are swept.
 const SWEEP_EVERY_PACKETS: u64 = 1 << 16;
 
@@ -348,6 +351,10 @@ impl FlowTable {
         self.packets_seen += 1;
         if self.packets_seen.is_multiple_of(SWEEP_EVERY_PACKETS) {
             self.release_idle(ts_ns);
+        }
+        if self.packets_seen.is_multiple_of(FOLD_EVERY_PACKETS)
+            && self.index.len() > FOLD_HALF_OPEN_AT
+        {
             self.fold_half_open(ts_ns);
         }
         match &packet.transport {

@@ -17,9 +17,14 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Result<T,
         .ok_or_else(|| LabError::Agent(format!("argument {i} ({what}) missing or invalid")))
 }
 
+/// A time bound (2, 2.5, 500ms), capped at MAX_SECONDS; NaN and negatives are errors.
 fn seconds(args: &[String], i: usize) -> Result<Duration, LabError> {
-    let s: f64 = arg(args, i, "seconds")?;
-    Ok(Duration::from_secs_f64(s.clamp(0.0, MAX_SECONDS)))
+    let text = args
+        .get(i)
+        .ok_or_else(|| LabError::Agent(format!("argument {i} (seconds) missing")))?;
+    let d = netsight_kernel::units::parse_duration(text)
+        .map_err(|e| LabError::Agent(format!("argument {i} (seconds): {e}")))?;
+    Ok(d.min(Duration::from_secs_f64(MAX_SECONDS)))
 }
 
 fn io(what: &str) -> impl Fn(std::io::Error) -> LabError + '_ {
@@ -248,12 +253,12 @@ fn udp_sink(args: &[String]) -> Result<(), LabError> {
 fn deadline(args: &[String], i: usize) -> Result<Instant, LabError> {
     let bound = match args.get(i) {
         Some(_) => seconds(args, i)?,
-        None => Duration::from_secs_f64(DEFAULT_BURST_SECONDS),
+        None => Duration::from_secs(DEFAULT_BURST_SECONDS),
     };
     Ok(Instant::now() + bound)
 }
 
-const DEFAULT_BURST_SECONDS: f64 = 10.0;
+const DEFAULT_BURST_SECONDS: u64 = 10;
 
 /// udp-blast ADDR PORT COUNT SIZE [SECONDS]
 fn udp_blast(args: &[String]) -> Result<(), LabError> {

@@ -66,11 +66,12 @@ int tcp_retransmit_skb(__u64 *ctx)
     __u8 byte = 0;
     bpf_probe_read_kernel(&byte, 1, (const char *)icsk + off);
     e->ca_state = byte & 0x1f;
-    // tcp_skb_pcount(): skb_shinfo(skb)->gso_segs, 0 meaning one segment.
-    const struct skb_shared_info *shinfo = (const struct skb_shared_info *)(skb->head + skb->end);
-    __u16 gso_segs = 0;
-    bpf_probe_read_kernel(&gso_segs, sizeof(gso_segs), &shinfo->gso_segs);
-    e->segs = gso_segs ? gso_segs : 1;
+    // tcp_skb_pcount(): TCP_SKB_CB(skb)->tcp_gso_segs, what TcpRetransSegs adds. Not
+    // skb_shinfo()->gso_segs: that is set on transmit and stale when the transmit failed.
+    const struct tcp_skb_cb *tcb = (const struct tcp_skb_cb *)&skb->cb[0];
+    __u16 pcount = 0;
+    bpf_probe_read_kernel(&pcount, sizeof(pcount), &tcb->tcp_gso_segs);
+    e->segs = pcount ? pcount : 1;
     bpf_ringbuf_submit(e, 0);
     return 0;
 }

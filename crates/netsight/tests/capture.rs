@@ -65,14 +65,16 @@ fn same_packets_as_tcpdump_with_the_same_filter() {
             filter,
         ],
     );
-    let tcpdump = pair.spawn(
+    let mut tcpdump = pair.spawn(
         &pair.a,
         "timeout",
         &[
             "-s", "INT", "4", "tcpdump", "-i", "va", "-w", &theirs, filter,
         ],
     );
-    std::thread::sleep(Duration::from_millis(1200));
+    let mut capture = capture;
+    let ours_ready = wait_for_line(capture.stderr.take().unwrap(), "capturing on");
+    let tcpdump_ready = wait_for_line(tcpdump.stderr.take().unwrap(), "listening on");
     // Pings, ARP (filtered out), and a TCP SYN to a closed port answered by RST.
     pair.exec_ok(
         &pair.a,
@@ -84,10 +86,11 @@ fn same_packets_as_tcpdump_with_the_same_filter() {
         "bash",
         &["-c", &format!("echo > /dev/tcp/{}/5999", pair.addr_b)],
     );
-    let tcpdump = tcpdump.wait_with_output().unwrap();
+    let _ = tcpdump.wait();
     let report: Value = serde_json::from_slice(&capture.wait_with_output().unwrap().stdout)
         .expect("capture --json prints its report");
-    let tcpdump_stderr = String::from_utf8_lossy(&tcpdump.stderr).into_owned();
+    let _ = ours_ready.join();
+    let tcpdump_stderr = tcpdump_ready.join().unwrap_or_default();
 
     let ours_n = tshark_count(&ours, "");
     let theirs_n = tshark_count(&theirs, "");
@@ -283,23 +286,24 @@ fn no_kernel_drops_under_loopback_iperf3_load_where_tcpdump_has_none() {
     let ns = pair.a.clone();
     // Two bounded 2-second iperf3 runs on the namespace's loopback: one under tcpdump, one under netsight.
     let load = || {
-        let server = pair.spawn(&ns, "iperf3", &["-s", "-1", "-p", "5299"]);
-        std::thread::sleep(Duration::from_millis(500));
+        let mut server = pair.spawn(&ns, "iperf3", &["-s", "-1", "-p", "5299", "--forceflush"]);
+        let listening = wait_for_line(server.stdout.take().unwrap(), "listening");
         pair.exec_ok(&ns, "iperf3", &["-c", "127.0.0.1", "-p", "5299", "-t", "2"]);
         let _ = server.wait_with_output();
+        let _ = listening.join();
     };
     let theirs = temp("load-tcpdump.pcap");
-    let tcpdump = pair.spawn(
+    let mut tcpdump = pair.spawn(
         &ns,
         "timeout",
         &[
             "-s", "INT", "4", "tcpdump", "-i", "lo", "-s", "128", "-w", &theirs, "tcp",
         ],
     );
-    std::thread::sleep(Duration::from_millis(800));
+    let tcpdump_stderr = wait_for_line(tcpdump.stderr.take().unwrap(), "listening on");
     load();
-    let tcpdump_err =
-        String::from_utf8_lossy(&tcpdump.wait_with_output().unwrap().stderr).into_owned();
+    let _ = tcpdump.wait();
+    let tcpdump_err = tcpdump_stderr.join().unwrap_or_default();
     let tcpdump_drops = tcpdump_stat(&tcpdump_err, "dropped by kernel");
 
     let ours = temp("load-ours.pcap");
@@ -320,9 +324,11 @@ fn no_kernel_drops_under_loopback_iperf3_load_where_tcpdump_has_none() {
             "tcp",
         ],
     );
-    std::thread::sleep(Duration::from_millis(800));
+    let mut capture = capture;
+    let ready = wait_for_line(capture.stderr.take().unwrap(), "capturing on");
     load();
     let out = capture.wait_with_output().unwrap();
+    let _ = ready.join();
     let report: Value = serde_json::from_slice(&out.stdout).expect("report");
     let captured = report["packets_captured"].as_u64().unwrap();
     let dropped = report["packets_dropped_by_kernel"].as_u64().unwrap();
@@ -336,6 +342,32 @@ fn no_kernel_drops_under_loopback_iperf3_load_where_tcpdump_has_none() {
     }
     let _ = std::fs::remove_file(&ours);
     let _ = std::fs::remove_file(&theirs);
+}
+
+/// Reads a child's stream until a line contains `needle` (a readiness line such as
+/// tcpdump's "listening on"), then keeps draining it; the handle gives all its text.
+fn wait_for_line<R: std::io::Read + Send + 'static>(
+    stream: R,
+    needle: &'static str,
+) -> std::thread::JoinHandle<String> {
+    use std::io::BufRead as _;
+    let mut reader = std::io::BufReader::new(stream);
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            panic!("ended before {needle:?}: {seen}");
+        }
+        seen.push_str(&line);
+        if line.contains(needle) {
+            break;
+        }
+    }
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
+        seen + &rest
+    })
 }
 
 /// Reads the child's stderr up to the line saying the socket is attached.

@@ -138,7 +138,28 @@ fn qdisc_stats_match_tc() {
         pair.addr_b
     );
     pair.exec_ok(&pair.a, "bash", &["-c", &burst]);
-    std::thread::sleep(std::time::Duration::from_millis(300)); // let the queue drain
+    // Wait until the tbf has drained (its backlog is 0), so both readings see a still queue.
+    let started = std::time::Instant::now();
+    loop {
+        let q: Value = serde_json::from_str(&pair.exec_ok(
+            &pair.a,
+            "tc",
+            &["-s", "-j", "qdisc", "show", "dev", "va"],
+        ))
+        .unwrap();
+        if q.as_array()
+            .unwrap()
+            .iter()
+            .all(|q| q["backlog"].as_u64() == Some(0) || q["backlog"].is_null())
+        {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "the queue never drained: {q}"
+        );
+        std::thread::yield_now();
+    }
     let before = snapshot(&pair, &pair.a);
     let tc: Value = serde_json::from_str(&pair.exec_ok(
         &pair.a,
@@ -326,7 +347,16 @@ fn stat_dev_agrees_with_sar() {
     let pair = NetnsPair::new();
     // ~200 packets/s each way for 6 s, a steady load both tools watch together.
     let mut load = pair.ping_in_background("0.005", "6");
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The load is running once packets leave va.
+    let tx = |pair: &NetnsPair| {
+        link(&snapshot(pair, &pair.a), "va")["stats"]["tx_packets"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let first = tx(&pair);
+    while tx(&pair) < first + 20 {
+        std::thread::yield_now();
+    }
     let sar = Command::new("ip")
         .args(["netns", "exec", &pair.a, "sar", "-n", "DEV", "1", "4"])
         .env("LC_ALL", "C")

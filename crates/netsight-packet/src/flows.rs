@@ -401,8 +401,8 @@ impl FlowTable {
         ts_ns: i64,
     ) -> usize {
         let stream = match protocol {
-            Protocol::Tcp => post_increment(&mut self.tcp_streams),
-            Protocol::Udp => post_increment(&mut self.udp_streams),
+            Protocol::Tcp => next_stream_number(&mut self.tcp_streams),
+            Protocol::Udp => next_stream_number(&mut self.udp_streams),
         };
         self.created += 1;
         let live = Box::new(LiveFlow {
@@ -814,7 +814,8 @@ fn protocol_number(p: Protocol) -> u8 {
     }
 }
 
-fn post_increment(n: &mut u32) -> u32 {
+/// The next tcp.stream / udp.stream number: the counter's value, then the counter moves on.
+fn next_stream_number(n: &mut u32) -> u32 {
     let v = *n;
     *n += 1;
     v

@@ -24,6 +24,22 @@ struct retrans_event {
     __u32 netns; // inode of the socket's network namespace
 };
 
+// The 4-tuple of a socket or of a request socket: both begin with a sock_common.
+static inline __attribute__((always_inline)) void fill_tuple(struct retrans_event *e,
+                                                            const struct sock_common *c)
+{
+    e->family = c->skc_family;
+    e->sport = c->skc_num;
+    e->dport = __builtin_bswap16(c->skc_dport);
+    if (e->family == 2) {
+        __builtin_memcpy(e->saddr, &c->skc_rcv_saddr, 4);
+        __builtin_memcpy(e->daddr, &c->skc_daddr, 4);
+    } else {
+        __builtin_memcpy(e->saddr, &c->skc_v6_rcv_saddr, 16);
+        __builtin_memcpy(e->daddr, &c->skc_v6_daddr, 16);
+    }
+}
+
 SEC("tp_btf/tcp_retransmit_skb")
 int tcp_retransmit_skb(__u64 *ctx)
 {
@@ -42,18 +58,9 @@ int tcp_retransmit_skb(__u64 *ctx)
         return 0;
     __builtin_memset(e, 0, sizeof(*e));
     e->netns = netns;
-    e->family = sk->__sk_common.skc_family;
+    fill_tuple(e, &sk->__sk_common);
     e->state = sk->__sk_common.skc_state;
     e->err = err;
-    e->sport = sk->__sk_common.skc_num;
-    e->dport = __builtin_bswap16(sk->__sk_common.skc_dport);
-    if (e->family == 2) {
-        __builtin_memcpy(e->saddr, &sk->__sk_common.skc_rcv_saddr, 4);
-        __builtin_memcpy(e->daddr, &sk->__sk_common.skc_daddr, 4);
-    } else {
-        __builtin_memcpy(e->saddr, &sk->__sk_common.skc_v6_rcv_saddr, 16);
-        __builtin_memcpy(e->daddr, &sk->__sk_common.skc_v6_daddr, 16);
-    }
     // tcp_sock fields lie beyond struct sock: read them (CO-RE relocated) by address.
     const struct tcp_sock *tp = (const struct tcp_sock *)sk;
     bpf_probe_read_kernel(&e->snd_cwnd, sizeof(e->snd_cwnd), &tp->snd_cwnd);
@@ -92,17 +99,8 @@ int tcp_retransmit_synack(__u64 *ctx)
     __builtin_memset(e, 0, sizeof(*e));
     e->netns = netns;
     e->synack = 1;
-    e->family = req->__req_common.skc_family;
+    fill_tuple(e, &req->__req_common);
     e->state = TCP_SYN_RECV;
-    e->sport = req->__req_common.skc_num;
-    e->dport = __builtin_bswap16(req->__req_common.skc_dport);
-    if (e->family == 2) {
-        __builtin_memcpy(e->saddr, &req->__req_common.skc_rcv_saddr, 4);
-        __builtin_memcpy(e->daddr, &req->__req_common.skc_daddr, 4);
-    } else {
-        __builtin_memcpy(e->saddr, &req->__req_common.skc_v6_rcv_saddr, 16);
-        __builtin_memcpy(e->daddr, &req->__req_common.skc_v6_daddr, 16);
-    }
     e->segs = 1;
     bpf_ringbuf_submit(e, 0);
     return 0;

@@ -327,7 +327,8 @@ fn suggestions(q: &str) -> Vec<String> {
         .into_iter()
         .map(|n| {
             let short = n.rsplit('.').next().unwrap_or(&n).to_ascii_lowercase();
-            let d = levenshtein(&ql, &short).min(levenshtein(&ql, &n.to_ascii_lowercase()));
+            let d = strsim::levenshtein(&ql, &short)
+                .min(strsim::levenshtein(&ql, &n.to_ascii_lowercase()));
             (d, n)
         })
         .collect();
@@ -339,21 +340,6 @@ fn suggestions(q: &str) -> Vec<String> {
         .take(3)
         .map(|(_, n)| n)
         .collect()
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

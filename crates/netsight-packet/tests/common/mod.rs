@@ -45,19 +45,15 @@ pub fn corpus_dir() -> Option<PathBuf> {
 
 /// Minimal reproductions of disagreements with tshark found on real captures.
 pub fn realworld_files() -> Vec<PathBuf> {
-    let dir = shared_dir().join("corpus/realworld");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"));
-    files.sort();
-    files
+    captures_in(&shared_dir().join("corpus/realworld"))
 }
 
 pub fn corpus_files() -> Vec<PathBuf> {
-    let Some(dir) = corpus_dir() else {
-        return vec![];
-    };
+    corpus_dir().map(|d| captures_in(&d)).unwrap_or_default()
+}
+
+/// The pcap and pcapng files of a folder, sorted.
+fn captures_in(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();

@@ -2,26 +2,7 @@
 //! retransmitting flows), attached as evidence to the findings they explain.
 //! The tracers run in the binary; this module only takes their counts.
 
-use serde::{Deserialize, Serialize};
-
-use crate::finding::{Evidence, Report};
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct DeepEvidence {
-    pub seconds: f64,
-    /// kfree_skb drop reasons by count, most frequent first.
-    pub drop_reasons: Vec<(String, u64)>,
-    /// Dropping kernel functions by count.
-    pub drop_locations: Vec<(String, u64)>,
-    /// Retransmitting connections ("a:p -> b:q") by count.
-    pub retrans_flows: Vec<(String, u64)>,
-    /// Retransmissions by kind (rto, fast, other).
-    pub retrans_kinds: Vec<(String, u64)>,
-    /// Events the tracers lost (ring buffer full); counts are short by this much.
-    pub lost_events: u64,
-    /// Why a tracer could not run (privilege, BTF), if one could not.
-    pub unavailable: Vec<String>,
-}
+use netsight_report::{DeepEvidence, Evidence, Report};
 
 /// Which findings a kfree_skb drop reason explains: the reason is attached only
 /// to them. A reason with no entry explains none of today's rules (issue 17 gives

@@ -4,14 +4,13 @@
 
 pub mod deep;
 pub mod explain;
-pub mod finding;
 pub mod rules;
 pub mod workload;
 
 use netsight_kernel::sockets::summary::summarize;
 use netsight_kernel::{delta, Snapshot};
 
-pub use finding::{Evidence, Finding, Layer, Report, Severity, Skipped, UseKind};
+use netsight_report::{Finding, Report, Skipped};
 
 /// Diagnoses the interval between `prev` and `cur`.
 pub fn diagnose(prev: &Snapshot, cur: &Snapshot) -> Report {

@@ -4,7 +4,7 @@ use netsight_kernel::delta::Rates;
 use netsight_kernel::sockets::{Socket, TcpState};
 use netsight_kernel::Snapshot;
 
-use crate::finding::{InterfaceLoad, SocketLoad, Workload};
+use netsight_report::{InterfaceLoad, SocketLoad, Workload};
 
 /// How many sockets the top lists keep.
 pub const TOP_SOCKETS: usize = 5;

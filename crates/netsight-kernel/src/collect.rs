@@ -47,8 +47,8 @@ pub struct LiveSource {
 impl Default for LiveSource {
     fn default() -> Self {
         LiveSource {
-            proc_root: PathBuf::from("/proc"),
-            sys_root: PathBuf::from("/sys"),
+            proc_root: PathBuf::from(crate::PROC_ROOT),
+            sys_root: PathBuf::from(crate::SYS_ROOT),
             use_kernel_sockets: true,
             include_sockets: false,
             include_socket_owners: true,
@@ -108,6 +108,8 @@ impl LiveSource {
                 self.read_into(&mut raw, key::sys_class_net(interface, attr), &path);
             }
         }
+
+        crate::host_layout::collect(&self.proc_root, &self.sys_root, &interfaces, &mut raw);
 
         if self.use_kernel_sockets {
             collect_netlink(&mut raw);

@@ -13,6 +13,8 @@ pub mod delta;
 pub mod endpoint;
 pub mod error;
 pub mod ethtool;
+pub mod host_layout;
+pub mod kernel_image;
 pub mod link;
 pub mod netlink_io;
 pub mod netns;
@@ -26,6 +28,10 @@ pub mod support;
 pub mod sysctl;
 pub mod sysctl_tree;
 pub mod units;
+
+/// Where the running kernel's files are; only this crate reads them.
+pub const PROC_ROOT: &str = "/proc";
+pub const SYS_ROOT: &str = "/sys";
 
 pub use collect::LiveSource;
 pub use delta::{delta, Rates};

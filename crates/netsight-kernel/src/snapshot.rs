@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::collect::LiveSource;
 use crate::error::Result;
 use crate::ethtool::{self, EthtoolDump, EthtoolValues};
+use crate::host_layout::{self, HostLayout};
 use crate::link::{self, Link};
 use crate::procfs::{conntrack, netdev, snmp, sockstat, softnet};
 use crate::qdisc::{self, Qdisc};
@@ -52,6 +53,9 @@ pub struct Snapshot {
     pub sockets: Option<SocketTable>,
     /// Diagnostic sysctls by dotted name; values as `sysctl -n` prints them.
     pub sysctls: BTreeMap<String, String>,
+    /// CPUs, queue masks, IRQ affinity and namespace (what tune's audit reads).
+    #[serde(default)]
+    pub host: HostLayout,
     /// Sources that could not be read or parsed, with the reason.
     pub unavailable: BTreeMap<String, String>,
 }
@@ -177,6 +181,7 @@ impl Snapshot {
             conntrack,
             sockets,
             sysctls,
+            host: host_layout::parse(raw),
             unavailable: problems,
         }
     }

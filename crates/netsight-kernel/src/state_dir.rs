@@ -44,10 +44,29 @@ pub struct StateDir {
     path: PathBuf,
 }
 
-/// An exclusive lock on one state file (flock on `<name>.lock`), released on drop.
+/// An exclusive lock on one state file (flock on `<name>.lock`). Drop removes the
+/// lock file, then releases it: no lock files pile up. A waiter that then gets the
+/// lock of the removed file sees it is no longer the one at the path and retries.
 #[derive(Debug)]
 pub struct StateLock {
-    _file: File,
+    file: File,
+    path: PathBuf,
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
+/// True when `file` is still the file at `path` (not unlinked or replaced).
+fn still_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(held), Ok(named)) => held.ino() == named.ino() && held.dev() == named.dev(),
+        _ => false,
+    }
 }
 
 fn io_err<'a>(
@@ -199,27 +218,57 @@ impl StateDir {
         }
     }
 
+    /// Whether a process holds `name`'s lock now. A lock file nobody holds (its
+    /// holder was killed before it could remove it) is removed: safe, since a
+    /// locker that raced us sees its file is gone and retries (see `lock`).
+    pub fn lock_held(&self, name: &str) -> bool {
+        let Ok(path) = self.file(&format!("{name}.lock")) else {
+            return false;
+        };
+        let Ok(file) = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+        else {
+            return false;
+        };
+        match file.try_lock() {
+            Ok(()) => {
+                if still_at(&file, &path) {
+                    let _ = std::fs::remove_file(&path);
+                }
+                false
+            }
+            Err(_) => true,
+        }
+    }
+
     /// Takes the exclusive lock of a state file, waiting for another holder.
     pub fn lock(&self, name: &str) -> Result<StateLock, StateError> {
         let path = self.file(&format!("{name}.lock"))?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::ELOOP) => StateError::Untrusted {
-                    path: path.clone(),
-                    why: "it is a symbolic link".into(),
-                },
-                _ => io_err(&path, "open lock")(e),
-            })?;
-        check_private_file(&file, &path)?;
-        file.lock().map_err(io_err(&path, "lock"))?;
-        Ok(StateLock { _file: file })
+        loop {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&path)
+                .map_err(|e| match e.raw_os_error() {
+                    Some(libc::ELOOP) => StateError::Untrusted {
+                        path: path.clone(),
+                        why: "it is a symbolic link".into(),
+                    },
+                    _ => io_err(&path, "open lock")(e),
+                })?;
+            check_private_file(&file, &path)?;
+            file.lock().map_err(io_err(&path, "lock"))?;
+            // The previous holder may have removed the file while we waited.
+            if still_at(&file, &path) {
+                return Ok(StateLock { file, path });
+            }
+        }
     }
 }
 
@@ -326,12 +375,10 @@ mod tests {
     #[test]
     fn files_of_another_user_are_refused() {
         if euid() != 0 {
-            assert!(
-                std::env::var_os("NETSIGHT_REQUIRE_PRIVILEGED_TESTS").is_none(),
-                "files_of_another_user_are_refused needs root"
+            return netsight_testkit::skip(
+                "files_of_another_user_are_refused",
+                "needs root to chown a file",
             );
-            eprintln!("SKIPPED files_of_another_user_are_refused: needs root to chown a file");
-            return;
         }
         let dir = scratch("owner");
         let state = StateDir::open(&dir).unwrap();
@@ -356,8 +403,31 @@ mod tests {
         let held = state.lock("j").unwrap();
         let other = File::open(dir.join("j.lock")).unwrap();
         assert!(other.try_lock().is_err());
+        // A waiter blocks until the holder is done, then holds a fresh lock file.
+        let waiter = {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                let _lock = StateDir::open(&dir).unwrap().lock("j").unwrap();
+                std::fs::metadata(dir.join("j.lock")).is_ok()
+            })
+        };
         drop(held);
-        assert!(other.try_lock().is_ok());
+        assert!(
+            waiter.join().unwrap(),
+            "the waiter held the file at the path"
+        );
+        assert!(other.try_lock().is_ok(), "the old file is free");
+        assert!(
+            !dir.join("j.lock").exists(),
+            "a released lock leaves no file behind"
+        );
+        // A holder killed before it could remove its file: nobody holds it any more.
+        let held = state.lock("k").unwrap();
+        std::mem::forget(held);
+        assert!(state.lock_held("k"), "held by this process' open file");
+        std::fs::write(dir.join("stale.lock"), b"").unwrap();
+        assert!(!state.lock_held("stale"));
+        assert!(!dir.join("stale.lock").exists(), "a stale lock file is removed");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -77,9 +77,27 @@ pub const DIAGNOSTIC_SYSCTLS: &[&str] = &[
     "net.netfilter.nf_conntrack_tcp_timeout_time_wait",
 ];
 
-/// "net.ipv4.tcp_rmem" → "sys/net/ipv4/tcp_rmem" (relative to the proc root).
+/// "net.ipv4.tcp_rmem" → "sys/net/ipv4/tcp_rmem" (relative to the proc root), by
+/// sysctl(8)'s rule (see `SysctlKey::parse`): "net.ipv4.conf.eth0/100.rp_filter"
+/// → "sys/net/ipv4/conf/eth0.100/rp_filter".
 pub fn proc_relative_path(name: &str) -> String {
-    format!("sys/{}", name.replace('.', "/"))
+    let mut path = String::from("sys");
+    for component in crate::sysctl_tree::components(name) {
+        path.push('/');
+        path.push_str(&component);
+    }
+    path
+}
+
+/// A name as typed or pasted: "/proc/sys/net/core/somaxconn" or "net/core/somaxconn"
+/// → "net.core.somaxconn"; a dotted name is returned as is.
+pub fn name_from_path(text: &str) -> String {
+    let rel = text.strip_prefix("/proc/sys/").unwrap_or(text);
+    crate::sysctl_tree::components(rel)
+        .iter()
+        .map(|c| c.replace('.', "/"))
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// Sysctl values as `sysctl -n` shows them, with tabs folded to single spaces.
@@ -114,6 +132,19 @@ mod tests {
             proc_relative_path("net.ipv4.tcp_rmem"),
             "sys/net/ipv4/tcp_rmem"
         );
+        assert_eq!(
+            proc_relative_path("net.ipv4.conf.eth0/100.rp_filter"),
+            "sys/net/ipv4/conf/eth0.100/rp_filter"
+        );
+        assert_eq!(
+            name_from_path("/proc/sys/net/core/somaxconn"),
+            "net.core.somaxconn"
+        );
+        assert_eq!(
+            name_from_path("net/ipv4/conf/eth0.100/rp_filter"),
+            "net.ipv4.conf.eth0/100.rp_filter"
+        );
+        assert_eq!(name_from_path("tcp_rmem"), "tcp_rmem");
         assert_eq!(
             normalize_value("4096\t131072\t6291456\n"),
             "4096 131072 6291456"

@@ -39,6 +39,21 @@ pub struct SysctlKey {
     components: Vec<String>,
 }
 
+/// The path components of a sysctl name by sysctl(8)'s rule: if the first
+/// separator is `.`, dots separate and `/` stands for a literal dot; if it is `/`,
+/// slashes separate and dots are literal. Not validated (see `SysctlKey::parse`).
+pub fn components(name: &str) -> Vec<String> {
+    let dotted = match name.find(['.', '/']) {
+        Some(i) => name.as_bytes()[i] == b'.',
+        None => true,
+    };
+    if dotted {
+        name.split('.').map(|c| c.replace('/', ".")).collect()
+    } else {
+        name.split('/').map(str::to_string).collect()
+    }
+}
+
 impl SysctlKey {
     /// Parses a name the way sysctl(8) does: if the first separator is `.`, dots
     /// separate and a `/` stands for a literal dot (`net.ipv4.conf.eth0/100.rp_filter`);
@@ -54,15 +69,7 @@ impl SysctlKey {
         if name.starts_with('/') {
             return Err(invalid("a sysctl name, not a path, is expected"));
         }
-        let dotted = match name.find(['.', '/']) {
-            Some(i) => name.as_bytes()[i] == b'.',
-            None => true,
-        };
-        let components: Vec<String> = if dotted {
-            name.split('.').map(|c| c.replace('/', ".")).collect()
-        } else {
-            name.split('/').map(str::to_string).collect()
-        };
+        let components = components(name);
         for c in &components {
             if c.is_empty() || c == "." || c == ".." {
                 return Err(invalid("empty, `.` or `..` component"));

@@ -47,7 +47,7 @@ const AGENT_NAMESPACE_PREFIXES: &[&str] = &[crate::topology::PREFIX, "nst-"];
 /// The name under /run/netns of the namespace this process is in, if it is a lab or test one.
 fn lab_namespace_of_self() -> Option<String> {
     use std::os::unix::fs::MetadataExt as _;
-    let me = std::fs::metadata("/proc/self/ns/net").ok()?.ino();
+    let me = u64::from(netsight_kernel::netns::self_inode()?);
     std::fs::read_dir("/run/netns")
         .ok()?
         .flatten()
@@ -95,6 +95,12 @@ pub fn run(args: &[String]) -> Result<(), LabError> {
         "rr" => request_response(rest),
         "syn-flood" => syn_flood(rest),
         "churn" => churn(rest),
+        // Fault setup inside the agent's namespace: RPS steers receive work to other CPUs.
+        "rps" => match rest {
+            [nic, queue, mask] => netsight_kernel::host_layout::write_rps_cpus(nic, queue, mask)
+                .map_err(LabError::Agent),
+            _ => Err(LabError::Agent("rps takes INTERFACE rx-N MASK".into())),
+        },
         other => Err(LabError::Agent(format!("unknown agent {other:?}"))),
     }
 }
@@ -269,6 +275,7 @@ fn udp_blast(args: &[String]) -> Result<(), LabError> {
     let s = UdpSocket::bind("0.0.0.0:0").map_err(io("bind"))?;
     let payload = vec![0u8; size.min(65_000)];
     let mut sent = 0;
+    let started = Instant::now();
     for i in 0..count.min(1_000_000) {
         if i % 256 == 0 && Instant::now() >= until {
             break;
@@ -277,7 +284,8 @@ fn udp_blast(args: &[String]) -> Result<(), LabError> {
             sent += 1;
         }
     }
-    println!("sent {sent}");
+    // The sending time alone: what a rate is computed from (no process start).
+    println!("sent {sent} in {:.6} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 

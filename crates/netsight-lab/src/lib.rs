@@ -9,6 +9,7 @@ pub mod topology;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use netsight_report::{Evidence, Report};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -47,11 +48,11 @@ pub enum LabError {
 
 /// The netsight binary used for agents and doctor inside namespaces.
 #[derive(Debug, Clone)]
-pub struct Agent {
+pub struct AgentLauncher {
     pub exe: PathBuf,
 }
 
-impl Agent {
+impl AgentLauncher {
     /// Starts `netsight lab agent ARGS...` in the role's namespace.
     pub fn start(
         &self,
@@ -98,7 +99,7 @@ pub struct LabResult {
     pub top_finding: Option<String>,
     pub detected: bool,
     /// The expected finding's evidence (null when not detected).
-    pub evidence: Value,
+    pub evidence: Option<Vec<Evidence>>,
     /// Every finding's rule id, for context.
     pub findings: Vec<String>,
     /// With `--fix`: the repair and its effect.
@@ -151,7 +152,7 @@ pub fn run_scenario(
     capture_dir: Option<&Path>,
 ) -> Result<LabResult, LabError> {
     let started = std::time::Instant::now();
-    let agent = Agent {
+    let agent = AgentLauncher {
         exe: exe.to_path_buf(),
     };
     let topo = Topology::build(tag)?;
@@ -167,18 +168,17 @@ pub fn run_scenario(
         capture.as_ref().map(|(f, c)| (f.as_path(), c.capture_in)),
     )?;
     let findings = rule_ids(&report);
-    let expected = report["findings"]
-        .as_array()
-        .and_then(|a| a.iter().find(|f| f["rule_id"] == s.expected_rule));
+    let expected = report
+        .findings
+        .iter()
+        .find(|f| f.rule_id == s.expected_rule);
     let mut result = LabResult {
         name: s.name.to_string(),
         expected_rule: s.expected_rule.to_string(),
         observed_in: s.observe,
         top_finding: findings.first().cloned(),
         detected: expected.is_some(),
-        evidence: expected
-            .map(|f| f["evidence"].clone())
-            .unwrap_or(Value::Null),
+        evidence: expected.map(|f| f.evidence.clone()),
         findings,
         fix: None,
         packets: None,
@@ -285,9 +285,9 @@ pub fn run_scenario(
 fn observe(
     s: &Scenario,
     topo: &Topology,
-    agent: &Agent,
+    agent: &AgentLauncher,
     capture: Option<(&Path, Role)>,
-) -> Result<Value, LabError> {
+) -> Result<Report, LabError> {
     let recorder = match capture {
         Some((file, role)) => Some(topo.spawn(
             role,
@@ -331,16 +331,8 @@ fn observe(
     })
 }
 
-fn rule_ids(report: &Value) -> Vec<String> {
-    report["findings"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|f| f["rule_id"].as_str())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
+fn rule_ids(report: &Report) -> Vec<String> {
+    report.findings.iter().map(|f| f.rule_id.clone()).collect()
 }
 
 pub fn find(name: &str) -> Result<&'static Scenario, LabError> {

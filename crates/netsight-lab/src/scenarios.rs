@@ -4,7 +4,9 @@
 use serde::Serialize;
 
 use crate::topology::{Background, HostSysctl, Role, Topology, SERVER_ADDR};
-use crate::{Agent, LabError};
+use netsight_report::Report;
+
+use crate::{AgentLauncher, LabError};
 
 #[derive(Debug, Serialize)]
 pub struct Scenario {
@@ -25,7 +27,7 @@ pub struct Scenario {
     pub setup: fn(&Topology) -> Result<Vec<HostSysctl>, LabError>,
     /// Starts the load; what it returns is kept running until doctor is done.
     #[serde(skip)]
-    pub drive: fn(&Topology, &Agent) -> Result<Vec<Background>, LabError>,
+    pub drive: fn(&Topology, &AgentLauncher) -> Result<Vec<Background>, LabError>,
 }
 
 /// `lab run --capture DIR` captures the run on `capture_in`'s eth0 and runs `netsight analyze`
@@ -48,19 +50,23 @@ pub struct Fix {
     /// What the metric is, with its unit.
     pub metric: &'static str,
     #[serde(skip)]
-    pub measure: fn(&serde_json::Value) -> Option<f64>,
+    pub measure: fn(&Report) -> Option<f64>,
     pub higher_is_better: bool,
 }
 
-fn passive_opens_per_s(report: &serde_json::Value) -> Option<f64> {
-    report["workload"]["tcp_passive_opens_per_s"].as_f64()
+fn passive_opens_per_s(report: &Report) -> Option<f64> {
+    Some(report.workload.tcp_passive_opens_per_s)
 }
 
 /// The busiest socket's receive-window-limited share. Throughput itself cannot show
 /// the fix here: with no netem the namespaces' RTT is tens of µs, so even a 16 KiB
 /// window fills the 100 Mbit/s tbf and only the time spent waiting on it changes.
-fn rwnd_limited_percent(report: &serde_json::Value) -> Option<f64> {
-    report["workload"]["top_sockets_by_bytes"][0]["rwnd_limited_percent"].as_f64()
+fn rwnd_limited_percent(report: &Report) -> Option<f64> {
+    report
+        .workload
+        .top_sockets_by_bytes
+        .first()?
+        .rwnd_limited_percent
 }
 
 const TCP_PORT: &str = "8080";
@@ -392,7 +398,9 @@ pub static SCENARIOS: &[Scenario] = &[
                 return Err(LabError::Unsupported("softnet-backlog needs two CPUs (RPS to another CPU)".into()));
             }
             // A backlog only overflows when another CPU fills it faster than it drains.
-            t.exec_ok(Role::Server, "sh", &["-c", "echo 2 > /sys/class/net/eth0/queues/rx-0/rps_cpus"])?;
+            // The lab runs from the netsight binary: its agent writes the mask in the namespace.
+            let exe = std::env::current_exe().map_err(|e| LabError::Agent(format!("netsight binary: {e}")))?;
+            t.exec_ok(Role::Server, &exe.to_string_lossy(), &["lab", "agent", "rps", "eth0", "rx-0", "2"])?;
             Ok(vec![HostSysctl::set("net.core.netdev_max_backlog", "4")?])
         },
         drive: |t, a| {
@@ -422,7 +430,7 @@ pub static SCENARIOS: &[Scenario] = &[
     },
 ];
 
-fn syn_flood(t: &Topology, a: &Agent) -> Result<Vec<Background>, LabError> {
+fn syn_flood(t: &Topology, a: &AgentLauncher) -> Result<Vec<Background>, LabError> {
     let server = a.start(
         t,
         Role::Server,

@@ -331,7 +331,7 @@ pub struct HostSysctl {
 }
 
 fn pid_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
+    netsight_kernel::netns::process_exists(pid)
 }
 
 impl HostSysctl {

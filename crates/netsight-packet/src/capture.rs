@@ -297,13 +297,29 @@ fn interface_index(name: &str) -> Result<u32, CaptureError> {
     }
 }
 
-/// ARPHRD_* of an interface, from sysfs.
+/// ARPHRD_* of an interface: the hardware address family SIOCGIFHWADDR reports
+/// (what `ip link` shows as link/ether, link/none...).
+#[allow(unsafe_code)]
 fn interface_type(name: &str) -> Option<u32> {
-    std::fs::read_to_string(format!("/sys/class/net/{name}/type"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    if name.len() >= libc::IFNAMSIZ {
+        return None;
+    }
+    // SAFETY: socket() takes no pointers; the fd is closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: ifreq is plain data; zeroed is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFHWADDR reads the NUL-terminated name and writes the union of this ifreq.
+    let rc = unsafe { libc::ioctl(fd, libc::SIOCGIFHWADDR, &mut req) };
+    // SAFETY: fd is ours and open.
+    unsafe { libc::close(fd) };
+    // SAFETY: on success the kernel filled ifru_hwaddr.
+    (rc == 0).then(|| u32::from(unsafe { req.ifr_ifru.ifru_hwaddr.sa_family }))
 }
 
 /// One frame in a ring block, borrowed until the block is released.

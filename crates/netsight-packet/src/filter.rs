@@ -111,6 +111,11 @@ pub fn compile(
     }
 }
 
+/// The libpcap this process can load for filters, if any (for `--version`).
+pub fn libpcap_found() -> Option<&'static str> {
+    open_libpcap().ok().map(|(_, name)| name)
+}
+
 #[allow(unsafe_code)]
 fn open_libpcap() -> Result<(*mut c_void, &'static str), FilterError> {
     for name in LIBPCAP_NAMES {

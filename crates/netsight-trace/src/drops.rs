@@ -92,14 +92,14 @@ pub fn trace(
     filter: &EndpointFilter,
     mut on_event: impl FnMut(&DropEvent),
 ) -> Result<DropSummary, TraceError> {
-    let btf_bytes =
-        std::fs::read("/sys/kernel/btf/vmlinux").map_err(|e| TraceError::NoBtf(e.to_string()))?;
+    // One read and parse of the kernel BTF serves the enum names and the attach.
+    let btf = loader::KernelBtf::load()?;
     let reasons =
-        btf_enum::enum_values(&btf_bytes, "skb_drop_reason").map_err(|e| TraceError::Bpf {
+        btf_enum::enum_values(&btf.bytes, "skb_drop_reason").map_err(|e| TraceError::Bpf {
             what: "reading enum skb_drop_reason".into(),
             detail: e,
         })?;
-    let mut attached = loader::attach(OBJECT, &[("kfree_skb", "kfree_skb")], &[])?;
+    let mut attached = loader::attach_with(&btf, OBJECT, &[("kfree_skb", "kfree_skb")], &[])?;
     let kallsyms = Kallsyms::load();
     let (mut by_reason, mut by_location) = (Tally::default(), Tally::default());
     let mut total = 0u64;

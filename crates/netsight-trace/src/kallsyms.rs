@@ -1,4 +1,4 @@
-//! Kernel addresses to "function+0xoffset" from /proc/kallsyms (root sees real addresses).
+//! Kernel addresses to "function+0xoffset" from kallsyms (root sees real addresses).
 
 #[derive(Debug, Default)]
 pub struct Kallsyms {
@@ -8,7 +8,7 @@ pub struct Kallsyms {
 
 impl Kallsyms {
     pub fn load() -> Kallsyms {
-        Kallsyms::parse(&std::fs::read_to_string("/proc/kallsyms").unwrap_or_default())
+        Kallsyms::parse(&netsight_kernel::kernel_image::kallsyms().unwrap_or_default())
     }
 
     pub fn parse(text: &str) -> Kallsyms {

@@ -68,9 +68,35 @@ pub fn attach(
     programs: &[(&str, &str)],
     globals: &[(&str, Global)],
 ) -> Result<Attached, TraceError> {
-    let btf = Btf::from_sys_fs().map_err(|e| TraceError::NoBtf(e.to_string()))?;
+    attach_with(&KernelBtf::load()?, object, programs, globals)
+}
+
+/// The kernel's BTF, read and parsed once for a tracer that also needs its bytes.
+#[derive(Debug)]
+pub struct KernelBtf {
+    pub bytes: Vec<u8>,
+    parsed: Btf,
+}
+
+impl KernelBtf {
+    pub fn load() -> Result<KernelBtf, TraceError> {
+        let bytes = netsight_kernel::kernel_image::vmlinux_btf().map_err(TraceError::NoBtf)?;
+        let parsed = Btf::parse(&bytes, aya::Endianness::default())
+            .map_err(|e| TraceError::NoBtf(e.to_string()))?;
+        Ok(KernelBtf { bytes, parsed })
+    }
+}
+
+/// `attach` with BTF already loaded.
+pub fn attach_with(
+    kernel_btf: &KernelBtf,
+    object: &[u8],
+    programs: &[(&str, &str)],
+    globals: &[(&str, Global)],
+) -> Result<Attached, TraceError> {
+    let btf = &kernel_btf.parsed;
     let mut loader = EbpfLoader::new();
-    loader.btf(Some(&btf));
+    loader.btf(Some(btf));
     let netns = target_netns();
     loader.override_global("target_netns", &netns, true);
     for (name, value) in globals {
@@ -93,7 +119,7 @@ pub fn attach(
             })?
             .try_into()
             .map_err(|e| TraceError::bpf(program, e))?;
-        prog.load(tracepoint, &btf)
+        prog.load(tracepoint, btf)
             .map_err(|e| TraceError::bpf(&format!("loading tp_btf/{tracepoint}"), e))?;
         prog.attach()
             .map_err(|e| TraceError::bpf(&format!("attaching tp_btf/{tracepoint}"), e))?;

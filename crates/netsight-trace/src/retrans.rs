@@ -47,21 +47,6 @@ pub struct RetransSummary {
     pub top_flows: Vec<NsCount>,
 }
 
-fn tcp_state(v: u8) -> &'static str {
-    match v {
-        1 => "ESTAB",
-        2 => "SYN-SENT",
-        3 => "SYN-RECV",
-        4 => "FIN-WAIT-1",
-        5 => "FIN-WAIT-2",
-        7 => "CLOSE",
-        8 => "CLOSE-WAIT",
-        9 => "LAST-ACK",
-        11 => "CLOSING",
-        _ => "OTHER",
-    }
-}
-
 /// Decodes one ring buffer record.
 pub fn decode(raw: &[u8]) -> Option<RetransEvent> {
     let raw = raw.get(..EVENT_LEN)?;
@@ -82,7 +67,7 @@ pub fn decode(raw: &[u8]) -> Option<RetransEvent> {
         }
     };
     Some(RetransEvent {
-        state: tcp_state(raw[1]),
+        state: netsight_kernel::sockets::TcpState::from_kernel(raw[1]).kernel_name(),
         kind: match (raw[3], raw[2]) {
             (1, _) => "synack",
             (_, 4) => "rto",

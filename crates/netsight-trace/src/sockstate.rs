@@ -23,22 +23,9 @@ const TCP_SYN_SENT: u8 = 2;
 const TCP_SYN_RECV: u8 = 3;
 const TCP_CLOSE: u8 = 7;
 
+/// A tracepoint's state number as a name (include/net/tcp_states.h).
 pub fn state_name(v: u8) -> &'static str {
-    match v {
-        1 => "ESTAB",
-        2 => "SYN-SENT",
-        3 => "SYN-RECV",
-        4 => "FIN-WAIT-1",
-        5 => "FIN-WAIT-2",
-        6 => "TIME-WAIT",
-        7 => "CLOSE",
-        8 => "CLOSE-WAIT",
-        9 => "LAST-ACK",
-        10 => "LISTEN",
-        11 => "CLOSING",
-        12 => "NEW-SYN-RECV",
-        _ => "UNKNOWN",
-    }
+    netsight_kernel::sockets::TcpState::from_kernel(v).kernel_name()
 }
 
 /// One decoded state change.

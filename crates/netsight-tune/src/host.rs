@@ -1,9 +1,7 @@
-//! Facts the audit needs beyond the snapshot: CPUs, RPS/XPS masks, NIC IRQ
+//! Facts the audit needs, taken from the snapshot: CPUs, RPS/XPS masks, NIC IRQ
 //! affinity, the namespace, the round-trip times of live connections.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
 
 use netsight_kernel::sockets::TcpState;
 use netsight_kernel::Snapshot;
@@ -28,71 +26,41 @@ pub struct HostFacts {
 }
 
 impl HostFacts {
-    pub fn collect(proc_root: &Path, sys_root: &Path, snapshot: &Snapshot) -> HostFacts {
-        let cpus = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        let in_host_netns = match (
-            std::fs::read_link(proc_root.join("self/ns/net")),
-            std::fs::read_link(proc_root.join("1/ns/net")),
-        ) {
-            (Ok(me), Ok(init)) => me == init,
-            // Without access to PID 1's namespace assume the host (the common case).
-            _ => true,
+    /// The facts as the snapshot recorded them (live or from a bundle): nothing
+    /// here reads the kernel.
+    pub fn from_snapshot(snapshot: &Snapshot) -> HostFacts {
+        let layout = &snapshot.host;
+        let nics: BTreeSet<&str> = snapshot
+            .links
+            .iter()
+            .filter(|l| is_physical(l))
+            .map(|l| l.name.as_str())
+            .collect();
+        let of_nics = |map: &BTreeMap<String, Vec<(String, String)>>| {
+            map.iter()
+                .filter(|(nic, _)| nics.contains(nic.as_str()))
+                .map(|(nic, queues)| (nic.clone(), queues.clone()))
+                .collect()
         };
         let mut facts = HostFacts {
-            cpus,
-            in_host_netns,
-            ..HostFacts::default()
+            cpus: layout.cpus.unwrap_or(1),
+            in_host_netns: layout.in_host_netns,
+            rps: of_nics(&layout.rps),
+            xps: of_nics(&layout.xps),
+            irq_affinity: layout
+                .irq_affinity
+                .iter()
+                .filter(|(nic, _)| nics.contains(nic.as_str()))
+                .map(|(nic, irqs)| (nic.clone(), irqs.clone()))
+                .collect(),
+            median_rtt_us: None,
+            read_only_sysctls: layout
+                .read_only_sysctls
+                .iter()
+                .filter(|k| snapshot.sysctls.contains_key(*k))
+                .cloned()
+                .collect(),
         };
-        for key in snapshot.sysctls.keys() {
-            let path = proc_root.join("sys").join(key.replace('.', "/"));
-            if std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o222 == 0) {
-                facts.read_only_sysctls.insert(key.clone());
-            }
-        }
-        let interrupts = std::fs::read_to_string(proc_root.join("interrupts")).unwrap_or_default();
-        for link in snapshot.links.iter().filter(|l| is_physical(l)) {
-            let queues = sys_root.join("class/net").join(&link.name).join("queues");
-            if let Ok(entries) = std::fs::read_dir(&queues) {
-                let mut names: Vec<String> = entries
-                    .flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect();
-                names.sort();
-                for q in names {
-                    let (file, map) = if q.starts_with("rx-") {
-                        ("rps_cpus", &mut facts.rps)
-                    } else {
-                        ("xps_cpus", &mut facts.xps)
-                    };
-                    if let Ok(mask) = std::fs::read_to_string(queues.join(&q).join(file)) {
-                        map.entry(link.name.clone())
-                            .or_default()
-                            .push((q.clone(), mask.trim().to_string()));
-                    }
-                }
-            }
-            let irqs = interrupts
-                .lines()
-                .filter(|l| {
-                    l.split_whitespace()
-                        .last()
-                        .is_some_and(|n| n.starts_with(link.name.as_str()))
-                })
-                .filter_map(|l| l.split(':').next().map(|n| n.trim().to_string()));
-            for irq in irqs {
-                if let Ok(list) = std::fs::read_to_string(
-                    proc_root.join("irq").join(&irq).join("smp_affinity_list"),
-                ) {
-                    facts
-                        .irq_affinity
-                        .entry(link.name.clone())
-                        .or_default()
-                        .push(list.trim().to_string());
-                }
-            }
-        }
         if let Some(table) = &snapshot.sockets {
             let mut rtts: Vec<u64> = table
                 .sockets

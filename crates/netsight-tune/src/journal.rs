@@ -147,18 +147,9 @@ impl JournalStore {
         Ok(self.dir.lock(&self.watchdog_lock_name())?)
     }
 
-    /// Whether a watchdog process holds its lock now.
+    /// Whether a watchdog process holds its lock now (a killed one's file is removed).
     pub fn watchdog_alive(&self) -> bool {
-        let Ok(path) = self
-            .dir
-            .file(&format!("{}.lock", self.watchdog_lock_name()))
-        else {
-            return false;
-        };
-        match std::fs::File::open(path) {
-            Ok(f) => f.try_lock().is_err(),
-            Err(_) => false,
-        }
+        self.dir.lock_held(&self.watchdog_lock_name())
     }
 }
 
@@ -167,9 +158,7 @@ impl JournalStore {
 /// once a namespace is gone; the cookie never is within a boot, so a journal left
 /// by a deleted namespace is recognised as stale instead of being rolled back here.
 pub fn current_netns() -> String {
-    let inode = std::fs::read_link("/proc/self/ns/net")
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "net:[unknown]".into());
+    let inode = netsight_kernel::netns::self_link().unwrap_or_else(|| "net:[unknown]".into());
     match netns_cookie() {
         Some(cookie) => format!("{inode}#{cookie}"),
         None => inode,

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "netsight",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("NETSIGHT_COMMIT"), ", built ", env!("NETSIGHT_BUILD_DATE"), ")"),
     about = "See, explain and fix Linux network performance",
     long_about = "netsight reads what the kernel counts (procfs, sysctl, sysfs, rtnetlink, ethtool, \
                   sock_diag, tracepoints, AF_PACKET), diagnoses it with the USE method (doctor), explains \
@@ -18,8 +18,32 @@ use clap::{Args, Parser, Subcommand};
     after_help = "Examples:\n  sudo netsight doctor                  diagnose this host (5 s interval)\n  netsight explain ListenOverflows      what a counter means and what to do\n  netsight stat ALL 1 5                 sar-style: every keyword, five 1 s intervals\n  netsight sockets --summary            states, TIME-WAIT by peer, accept queues\n  sudo netsight trace drops --duration 10s\n  sudo netsight capture -i eth0 -w out.pcap tcp port 443\n  netsight analyze out.pcap             flows, TCP expert info, diagnoses\n  sudo netsight tune audit              settings vs workload and link\n  sudo netsight lab run listen-overflow a fault in namespaces, diagnosed\n  netsight snapshot -o host.nsb --interval 5s && netsight doctor --from host.nsb\n\nExit status (every verb): 0 success (doctor: nothing above info), 1 doctor found a warning,\n2 doctor found a critical problem, 3 could not run, 4 damaged input (what was readable was\nprocessed), 64 usage error, 130 interrupted (lab)."
 )]
 pub struct Cli {
+    /// Colour in text reports: auto (a terminal, and NO_COLOR unset), always or never.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
+    pub color: ColorWhen,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Shells `netsight completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +101,21 @@ pub enum Command {
         after_help = "Keywords follow `sar -n` (same columns, same meanings) plus QDISC and CONNTRACK; ALL is every one.\nINTERVAL takes units (2, 2s, 500ms).\n\nExamples:\n  netsight stat                   DEV, one 1-second interval\n  netsight stat DEV EDEV 1 10     ten 1-second intervals\n  netsight stat TCP ETCP 5        every 5 seconds until Ctrl-C\n  netsight stat ALL 1 3 --json    one JSON object per interval\n  netsight stat ALL --from host.nsb\n  netsight stat DEV EDEV 1 --iface eth0,eth1\n  netsight stat IP6 ICMP6 UDP6 500ms 10"
     )]
     Stat(StatArgs),
+
+    /// Print a shell completion script (bash, zsh or fish) to stdout.
+    #[command(
+        after_help = "Examples:\n  netsight completions bash > /etc/bash_completion.d/netsight\n  netsight completions zsh > \"${fpath[1]}/_netsight\"\n  netsight completions fish > ~/.config/fish/completions/netsight.fish"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+
+    /// Print the man page (roff) to stdout.
+    #[command(
+        after_help = "Examples:\n  netsight man > /usr/local/share/man/man1/netsight.1\n  netsight man | man -l -"
+    )]
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -403,12 +442,19 @@ pub struct TuneBasis {
     /// Round-trip time of the longest path that matters (80ms, 200us); default: median of live connections, else 20ms.
     #[arg(long, value_parser = rtt_us, value_name = "RTT")]
     pub rtt: Option<u64>,
-    /// Also set this sysctl (repeatable), e.g. --set net.ipv4.tcp_fin_timeout=30.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub overrides: Vec<String>,
     /// How long to watch the counters (drops, overflows, squeezes) the advice rests on.
     #[arg(long, default_value = "2s", value_parser = duration, value_name = "DURATION")]
     pub interval: Duration,
+}
+
+/// What plan, apply and export change: the audit's advice plus explicit settings.
+#[derive(Debug, Args)]
+pub struct ChangeBasis {
+    #[command(flatten)]
+    pub basis: TuneBasis,
+    /// Also set this sysctl (repeatable), e.g. --set net.ipv4.tcp_fin_timeout=30.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
 }
 
 fn parse_profile(text: &str) -> Result<netsight_tune::Profile, String> {
@@ -421,11 +467,14 @@ fn parse_profile(text: &str) -> Result<netsight_tune::Profile, String> {
 pub enum TuneCommand {
     /// Every relevant setting: current value, recommended value and why (sysctls and NICs).
     #[command(
-        after_help = "Examples:\n  netsight tune audit\n  netsight tune audit --profile throughput --link-speed 10G --rtt 80ms\n  netsight tune audit --profile connections --json"
+        after_help = "Examples:\n  netsight tune audit\n  netsight tune audit --profile throughput --link-speed 10G --rtt 80ms\n  netsight tune audit --profile connections --json\n  netsight tune audit --from host.bundle    (taken with `netsight snapshot -o host.bundle --interval 5`)"
     )]
     Audit {
         #[command(flatten)]
         basis: TuneBasis,
+        /// Audit a bundle's host (its first and last snapshots) instead of this one, offline.
+        #[arg(long, value_name = "BUNDLE", conflicts_with = "interval")]
+        from: Option<PathBuf>,
         /// Show every item, not only the ones that need attention.
         #[arg(long)]
         all: bool,
@@ -438,7 +487,7 @@ pub enum TuneCommand {
     )]
     Plan {
         #[command(flatten)]
-        basis: TuneBasis,
+        basis: ChangeBasis,
         #[arg(long)]
         json: bool,
     },
@@ -448,7 +497,7 @@ pub enum TuneCommand {
     )]
     Apply {
         #[command(flatten)]
-        basis: TuneBasis,
+        basis: ChangeBasis,
         /// Do not ask.
         #[arg(long, short = 'y')]
         yes: bool,
@@ -479,7 +528,7 @@ pub enum TuneCommand {
     )]
     Export {
         #[command(flatten)]
-        basis: TuneBasis,
+        basis: ChangeBasis,
         /// Every value the audit vouches for, not only the plan's changes.
         #[arg(long)]
         all: bool,

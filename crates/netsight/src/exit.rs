@@ -1,6 +1,7 @@
 //! Exit statuses, the same for every verb (documented in `--help` and the README):
 //! scripts and monitors can tell a finding from a failure from a typo.
 
+use std::io;
 use std::process::ExitCode;
 
 /// Success; for doctor: no finding above info.
@@ -43,3 +44,46 @@ impl std::fmt::Display for Usage {
 }
 
 impl std::error::Error for Usage {}
+
+/// Prints the error once and picks the exit status for it.
+pub fn failure(e: &anyhow::Error) -> ExitCode {
+    if is_broken_pipe(e) {
+        return code(OK);
+    }
+    eprintln!("netsight: {}", error_text(e));
+    if e.downcast_ref::<DamagedInput>().is_some() {
+        code(DAMAGED_INPUT)
+    } else if e.downcast_ref::<Usage>().is_some() {
+        code(USAGE)
+    } else {
+        code(FAILED)
+    }
+}
+
+/// The error and its causes, each said once: library errors often include their
+/// source in their own message, and anyhow's chain would repeat it.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if text.contains(&c) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&c);
+    }
+    text
+}
+
+/// A closed pipe (`netsight ... | head`) is a normal way to stop reading.
+/// serde_json wraps the io::Error without exposing it as a source.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .map(io::Error::kind)
+            .or_else(|| c.downcast_ref::<serde_json::Error>()?.io_error_kind())
+            == Some(io::ErrorKind::BrokenPipe)
+    })
+}

@@ -217,3 +217,122 @@ fn interrupted_stat_prints_the_average() {
         );
     }
 }
+
+/// Completions, the man page and --version come from the one clap definition.
+#[test]
+fn completions_man_page_and_version() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = output(netsight(), &["completions", shell]);
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        for verb in ["doctor", "analyze", "tune", "completions"] {
+            assert!(script.contains(verb), "{shell} completion lacks {verb}");
+        }
+    }
+    let bash = output(netsight(), &["completions", "bash"]).stdout;
+    let script =
+        std::env::temp_dir().join(format!("netsight-completion-{}.bash", std::process::id()));
+    std::fs::write(&script, &bash).unwrap();
+    let syntax = output("bash", &["-n", script.to_str().unwrap()]);
+    std::fs::remove_file(&script).ok();
+    assert!(syntax.status.success(), "bash -n: {syntax:?}");
+    assert_eq!(
+        output(netsight(), &["completions", "tcsh"]).status.code(),
+        Some(64)
+    );
+
+    let man = output(netsight(), &["man"]);
+    assert!(man.status.success());
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(page.contains(".TH netsight 1"), "{page}");
+    for section in ["NETSIGHT DOCTOR", "NETSIGHT TUNE", "\\-\\-interval"] {
+        assert!(page.contains(section), "man page lacks {section}");
+    }
+    // Every line of the rendered help is literal text, not a roff request.
+    assert!(!page
+        .lines()
+        .any(|l| l.starts_with(".nf.") || l.starts_with(".Examples")));
+
+    let version = String::from_utf8_lossy(&output(netsight(), &["--version"]).stdout).into_owned();
+    assert!(version.contains("(commit "), "{version}");
+    assert!(version.contains("kernel BTF: "), "{version}");
+    assert!(version.contains("libpcap: "), "{version}");
+}
+
+/// --color decides over the terminal test; NO_COLOR is honoured under auto.
+#[test]
+fn color_flag_is_obeyed() {
+    let bundle = std::env::temp_dir().join(format!("netsight-color-{}.nsb", std::process::id()));
+    let taken = output(
+        netsight(),
+        &[
+            "snapshot",
+            "-o",
+            bundle.to_str().unwrap(),
+            "--interval",
+            "100ms",
+            "--count",
+            "2",
+        ],
+    );
+    assert!(taken.status.success(), "{taken:?}");
+    let doctor = |color: &str| {
+        let out = output(
+            netsight(),
+            &[
+                "doctor",
+                "--from",
+                bundle.to_str().unwrap(),
+                "--color",
+                color,
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (always, never, auto) = (doctor("always"), doctor("never"), doctor("auto"));
+    std::fs::remove_file(&bundle).ok();
+    assert!(always.contains("\x1b["), "{always}");
+    assert!(!never.contains("\x1b["), "{never}");
+    assert!(!auto.contains("\x1b["), "auto to a pipe: {auto}");
+    assert!(!never.is_empty());
+}
+
+/// `tune audit --from` audits a bundle offline: the same answer every time, and
+/// no live interval to set.
+#[test]
+fn tune_audit_reads_a_bundle() {
+    let bundle = std::env::temp_dir().join(format!("netsight-audit-{}.nsb", std::process::id()));
+    let path = bundle.to_str().unwrap();
+    let taken = output(
+        netsight(),
+        &[
+            "snapshot",
+            "-o",
+            path,
+            "--interval",
+            "100ms",
+            "--count",
+            "2",
+            "--sockets",
+        ],
+    );
+    assert!(taken.status.success(), "{taken:?}");
+    let first = output(netsight(), &["tune", "audit", "--from", path, "--json"]);
+    let again = output(netsight(), &["tune", "audit", "--from", path, "--json"]);
+    let with_interval = output(
+        netsight(),
+        &["tune", "audit", "--from", path, "--interval", "1s"],
+    );
+    std::fs::remove_file(&bundle).ok();
+    assert!(first.status.success(), "{first:?}");
+    assert_eq!(
+        first.stdout, again.stdout,
+        "an offline audit is deterministic"
+    );
+    let audit: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert!(
+        audit["items"].as_array().is_some_and(|i| !i.is_empty()),
+        "{audit}"
+    );
+    assert_eq!(with_interval.status.code(), Some(64));
+}

@@ -10,8 +10,8 @@ mod sysctls;
 
 use serde::Serialize;
 
-use crate::finding::Layer;
 use crate::rules;
+use netsight_report::Layer;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Explanation {
@@ -272,7 +272,7 @@ fn known_names() -> Vec<String> {
 pub fn explain(query: &str) -> Result<Explanation, ExplainError> {
     let q = query.trim();
     // Sysctls: dotted or slashed, with or without "net.".
-    let dotted = q.trim_start_matches("/proc/sys/").replace('/', ".");
+    let dotted = netsight_kernel::sysctl::name_from_path(q);
     for candidate in [
         dotted.clone(),
         format!("net.{dotted}"),

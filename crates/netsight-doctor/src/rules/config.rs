@@ -1,7 +1,7 @@
 //! Configuration risks: settings that are wrong before any load shows it.
 
 use super::{Context, Hit, Rule};
-use crate::finding::{Evidence, Layer, Severity, UseKind};
+use netsight_report::{Evidence, Layer, Severity, UseKind};
 
 pub static RULES: &[Rule] = &[
     Rule {

@@ -1,7 +1,7 @@
 //! Connection tracking: table fill and drops.
 
 use super::{grade, Context, Hit, Rule};
-use crate::finding::{Evidence, Layer, Severity, UseKind};
+use netsight_report::{Evidence, Layer, Severity, UseKind};
 
 pub static RULES: &[Rule] = &[
     Rule {

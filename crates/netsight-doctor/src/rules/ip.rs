@@ -1,7 +1,7 @@
 //! IP: fragmentation, reassembly, discards, routing; PMTU hints.
 
 use super::{counter_must_not_rise, grade, Context, Hit, Rule};
-use crate::finding::{Evidence, Layer, Severity, UseKind};
+use netsight_report::{Evidence, Layer, Severity, UseKind};
 
 pub static RULES: &[Rule] = &[
     Rule {

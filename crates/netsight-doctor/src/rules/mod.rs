@@ -15,7 +15,7 @@ use netsight_kernel::delta::Rates;
 use netsight_kernel::sockets::summary::SocketSummary;
 use netsight_kernel::{sysctl, Snapshot};
 
-use crate::finding::{Evidence, Layer, Severity, UseKind};
+use netsight_report::{Evidence, Layer, Severity, UseKind};
 
 /// Everything a check may read: both snapshots, their rates, and (when sockets
 /// were collected) the socket summary of the second snapshot.

@@ -1,7 +1,7 @@
 //! NIC and driver: utilization against link speed, drops, errors, FIFO and CRC errors.
 
 use super::{grade, Context, Hit, Rule};
-use crate::finding::{Evidence, Layer, Severity, UseKind};
+use netsight_report::{Evidence, Layer, Severity, UseKind};
 
 pub static RULES: &[Rule] = &[
     Rule {

@@ -1,7 +1,7 @@
 //! Queueing disciplines: drops, standing queues (bufferbloat), throttling, requeues.
 
 use super::{grade, Context, Hit, Rule};
-use crate::finding::{Evidence, Layer, Severity, UseKind};
+use netsight_report::{Evidence, Layer, Severity, UseKind};
 
 pub static RULES: &[Rule] = &[
     Rule {

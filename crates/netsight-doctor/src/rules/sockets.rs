@@ -2,7 +2,7 @@
 //! accept queues, SYN-queue pressure per listener.
 
 use super::{Context, Hit, Rule};
-use crate::finding::{Evidence, Layer, Severity, UseKind};
+use netsight_report::{Evidence, Layer, Severity, UseKind};
 
 pub static RULES: &[Rule] = &[
     Rule {

@@ -1,7 +1,7 @@
 //! softirq/NAPI: the per-CPU backlog (softnet_stat).
 
 use super::{Context, Hit, Rule};
-use crate::finding::{Evidence, Layer, Severity, UseKind};
+use netsight_report::{Evidence, Layer, Severity, UseKind};
 
 pub static RULES: &[Rule] = &[
     Rule {

@@ -2,7 +2,7 @@
 //! orphans, TIME-WAIT, receive pruning, failed connects.
 
 use super::{counter_must_not_rise, grade, Context, Hit, Rule};
-use crate::finding::{Evidence, Layer, Severity, UseKind};
+use netsight_report::{Evidence, Layer, Severity, UseKind};
 
 pub static RULES: &[Rule] = &[
     Rule {

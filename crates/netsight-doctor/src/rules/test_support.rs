@@ -4,7 +4,7 @@
 use netsight_kernel::{LiveSource, Snapshot};
 
 use super::{all, Context, Hit};
-use crate::finding::Severity;
+use netsight_report::Severity;
 
 pub const INTERVAL_S: f64 = 10.0;
 

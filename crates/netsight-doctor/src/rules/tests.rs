@@ -11,7 +11,7 @@ use netsight_kernel::sockets::{ProcessRef, Protocol, Socket, SocketTable, TcpSta
 use netsight_kernel::{Snapshot, Support};
 
 use super::test_support::{bump, pair, quiet, run, severity_of};
-use crate::finding::Severity::{self, Critical, Info, Warning};
+use netsight_report::Severity::{self, Critical, Info, Warning};
 
 fn link<'a>(s: &'a mut Snapshot, name: &str) -> &'a mut netsight_kernel::link::Link {
     s.links

@@ -1,7 +1,7 @@
 //! UDP: receive/send buffer overflows, checksum errors, closed ports.
 
 use super::{Context, Hit, Rule};
-use crate::finding::{Evidence, Layer, Severity, UseKind};
+use netsight_report::{Evidence, Layer, Severity, UseKind};
 
 pub static RULES: &[Rule] = &[
     Rule {

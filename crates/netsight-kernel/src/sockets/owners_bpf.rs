@@ -18,8 +18,9 @@ const RECORD_LEN: usize = 32;
 
 /// The iterator's raw records (see `parse_records`), or why it could not run.
 pub fn scan() -> Result<Vec<u8>, String> {
+    let bytes = crate::kernel_image::vmlinux_btf()?;
     let btf =
-        Btf::from_sys_fs().map_err(|e| format!("kernel BTF (/sys/kernel/btf/vmlinux): {e}"))?;
+        Btf::parse(&bytes, aya::Endianness::default()).map_err(|e| format!("kernel BTF: {e}"))?;
     // One parse of the kernel BTF (~17 ms here) serves relocation and attach.
     let mut ebpf = EbpfLoader::new()
         .btf(Some(&btf))

@@ -9,30 +9,9 @@ use std::process::Command;
 use etherparse::{PacketBuilder, TcpOptionElement};
 use netsight_packet::pcap_write::{Format, PcapWriter};
 
-/// True when CI demands that tests which need tools or privileges run instead of skipping.
-pub fn required() -> bool {
-    std::env::var_os("NETSIGHT_REQUIRE_PRIVILEGED_TESTS").is_some()
-}
-
-/// Skips (printing `SKIPPED <test>: <reason>`, as every netsight test does) or, in CI, fails.
-pub fn skip(test: &str, reason: &str) {
-    assert!(!required(), "required test {test} cannot run: {reason}");
-    eprintln!("SKIPPED {test}: {reason}");
-}
-
-/// Like `skip`, said once per test binary (for property tests, which run many cases).
-pub fn skip_once(test: &str, reason: &str) {
-    static SAID: std::sync::Once = std::sync::Once::new();
-    SAID.call_once(|| skip(test, reason));
-}
-
-/// The shared folder beside the checkout (`../shared`, relative to the repository),
-/// or $NETSIGHT_SHARED.
-fn shared_dir() -> PathBuf {
-    std::env::var_os("NETSIGHT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
+use netsight_testkit::shared_dir;
+#[allow(unused_imports)]
+pub use netsight_testkit::{have, required, skip, skip_once};
 
 /// The shared capture corpus: $NETSIGHT_CORPUS, or shared/corpus/pcaps beside the checkout.
 pub fn corpus_dir() -> Option<PathBuf> {
@@ -60,13 +39,6 @@ fn captures_in(dir: &Path) -> Vec<PathBuf> {
     files.retain(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"));
     files.sort();
     files
-}
-
-pub fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 /// Flag names in netsight's JSON order, with the tshark field each one counts.

@@ -2,59 +2,12 @@
 //! Drop removes them (and everything inside) even when a test fails.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Set by CI: a privileged test that cannot run is a failure there, not a skip.
-const REQUIRE_ENV: &str = "NETSIGHT_REQUIRE_PRIVILEGED_TESTS";
-
-/// True when the test may run. Otherwise prints why (past the test harness's
-/// output capture, so a skip is always visible) and returns false.
-pub fn privileged(test: &str, tools: &[&str]) -> bool {
-    let mut reasons = Vec::new();
-    // SAFETY-free check: geteuid via /proc/self/status avoids unsafe in tests.
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid_zero = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        == Some("0");
-    if !euid_zero {
-        reasons.push("needs root (CAP_NET_ADMIN + CAP_SYS_ADMIN for `ip netns`)".to_string());
-    }
-    for tool in tools {
-        if !have(tool) {
-            reasons.push(format!("needs `{tool}` (run scripts/setup as root)"));
-        }
-    }
-    if reasons.is_empty() {
-        return true;
-    }
-    let msg = format!("SKIPPED {test}: {}", reasons.join("; "));
-    if std::env::var_os(REQUIRE_ENV).is_some() {
-        panic!("{msg} ({REQUIRE_ENV} is set)");
-    }
-    let _ = writeln!(std::io::stderr().lock(), "{msg}");
-    false
-}
-
-/// Skips a test that needs no privilege but a tool: `SKIPPED <test>: <reason>`, or fails in CI.
-pub fn skip(test: &str, reason: &str) {
-    let msg = format!("SKIPPED {test}: {reason}");
-    if std::env::var_os(REQUIRE_ENV).is_some() {
-        panic!("{msg} ({REQUIRE_ENV} is set)");
-    }
-    let _ = writeln!(std::io::stderr().lock(), "{msg}");
-}
-
-pub fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
+// Each test binary uses a subset.
+#[allow(unused_imports)]
+pub use netsight_testkit::{have, privileged, skip};
 
 /// Runs a command and returns stdout; panics with stderr on failure.
 pub fn run(program: &str, args: &[&str]) -> String {

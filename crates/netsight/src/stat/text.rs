@@ -1,7 +1,7 @@
 //! Text rendering of `stat` reports in sar's layout: a time column, then
 //! right-aligned columns, a header before each interval's block.
 
-use crate::stat_report::StatReport;
+use super::report::StatReport;
 
 /// A block of rows under one header, as sar prints for one keyword.
 struct Block {

@@ -24,16 +24,6 @@ fn now_unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn clock(unix_ms: u64) -> String {
-    chrono::DateTime::from_timestamp_millis(unix_ms as i64)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%H:%M:%S%.3f")
-                .to_string()
-        })
-        .unwrap_or_else(|| "?".into())
-}
-
 /// Prints events as they come: one JSON object per line, or a timestamped text
 /// line; the first write error is kept and ends the command afterwards.
 struct EventPrinter<'o> {
@@ -60,7 +50,12 @@ impl EventPrinter<'_> {
             .map_err(io::Error::from)
             .and_then(|()| writeln!(self.out))
         } else {
-            writeln!(self.out, "{} {}", clock(time_unix_ms), line())
+            writeln!(
+                self.out,
+                "{} {}",
+                crate::clock::millis(time_unix_ms),
+                line()
+            )
         };
         if let Err(e) = result {
             self.failed = Some(e);
@@ -334,7 +329,7 @@ pub fn run(cmd: &TraceCommand) -> Result<()> {
 
 /// Runs the drops and retrans tracers side by side for `duration` (doctor --deep).
 /// A tracer that cannot run (privilege, BTF) is recorded, not fatal.
-pub fn for_doctor(duration: Duration) -> netsight_doctor::deep::DeepEvidence {
+pub fn for_doctor(duration: Duration) -> netsight_report::DeepEvidence {
     let started = std::time::Instant::now();
     netsight_trace::on_attached(|what| eprintln!("netsight doctor: attached to {what}; tracing"));
     let all = EndpointFilter::default();
@@ -343,7 +338,7 @@ pub fn for_doctor(duration: Duration) -> netsight_doctor::deep::DeepEvidence {
     });
     let retrans = netsight_trace::retrans::trace(duration, &all, |_| {});
     let drops = drops.join();
-    let mut deep = netsight_doctor::deep::DeepEvidence {
+    let mut deep = netsight_report::DeepEvidence {
         seconds: duration.as_secs_f64(),
         ..Default::default()
     };

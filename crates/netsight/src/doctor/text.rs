@@ -2,10 +2,10 @@
 
 use std::fmt::Write as _;
 
-use netsight_doctor::finding::{Evidence, Report, Severity};
 use netsight_doctor::rules::Rule;
+use netsight_report::{Evidence, Report, Severity};
 
-/// ANSI colours, only when writing to a terminal and NO_COLOR is unset.
+/// ANSI colours (see `term::color_stdout`: --color, a terminal, NO_COLOR).
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
     pub color: bool,

@@ -1,4 +1,5 @@
-//! What a diagnosis produces: plain data, serialized as is for `--json`.
+//! What a diagnosis produces: plain data, no logic. doctor writes it (`--json` is
+//! exactly this); the lab and the verbs that store, serve or show reports read it.
 
 use serde::{Deserialize, Serialize};
 
@@ -121,6 +122,24 @@ pub struct Workload {
     pub top_sockets_by_retrans: Vec<SocketLoad>,
 }
 
+/// What `doctor --deep`'s eBPF tracers saw during the interval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeepEvidence {
+    pub seconds: f64,
+    /// kfree_skb drop reasons by count, most frequent first.
+    pub drop_reasons: Vec<(String, u64)>,
+    /// Dropping kernel functions by count.
+    pub drop_locations: Vec<(String, u64)>,
+    /// Retransmitting connections ("a:p -> b:q") by count.
+    pub retrans_flows: Vec<(String, u64)>,
+    /// Retransmissions by kind (rto, fast, other).
+    pub retrans_kinds: Vec<(String, u64)>,
+    /// Events the tracers lost (ring buffer full); counts are short by this much.
+    pub lost_events: u64,
+    /// Why a tracer could not run (privilege, BTF), if one could not.
+    pub unavailable: Vec<String>,
+}
+
 /// A source the diagnosis could not use, and why (missing privilege, absent module).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Skipped {
@@ -136,7 +155,7 @@ pub struct Report {
     pub rules_run: usize,
     /// What `--deep` tracing saw during the interval.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub deep: Option<crate::deep::DeepEvidence>,
+    pub deep: Option<DeepEvidence>,
 }
 
 impl Report {

@@ -11,20 +11,23 @@ use netsight_tune::export::{self, ExportFormat};
 use netsight_tune::journal::{self, ConfirmOutcome, JournalStore, SysctlChange, SysctlTree};
 use netsight_tune::{Audit, HostFacts, Status, TuneOptions};
 
-use crate::cli::{TuneBasis, TuneCommand};
+use crate::cli::{ChangeBasis, TuneBasis, TuneCommand};
+use crate::snapshot::read_bundle;
 
 pub fn run(cmd: &TuneCommand) -> Result<()> {
     let mut out = io::stdout().lock();
     match cmd {
-        TuneCommand::Audit { basis, all, json } => {
-            if !basis.overrides.is_empty() {
-                return Err(crate::exit::Usage(
-                    "--set belongs to plan, apply and export; audit shows the settings as they are"
-                        .into(),
-                )
-                .into());
-            }
-            let (audit, _) = audit_for(basis)?;
+        TuneCommand::Audit {
+            basis,
+            from,
+            all,
+            json,
+        } => {
+            let (before, after) = match from {
+                Some(path) => bundle_interval(path)?,
+                None => live_interval(basis),
+            };
+            let audit = audit_of(basis, &before, &after);
             if *json {
                 serde_json::to_writer_pretty(&mut out, &audit)?;
                 writeln!(out)?;
@@ -177,8 +180,37 @@ pub fn revert_expired_apply() {
     }
 }
 
-fn audit_for(basis: &TuneBasis) -> Result<(Audit, Vec<SysctlChange>)> {
-    let overrides = basis
+/// The bundle's first and last snapshots: the interval it was recorded over.
+fn bundle_interval(path: &Path) -> Result<(Snapshot, Snapshot)> {
+    let raws = read_bundle(path)?;
+    let (Some(first), Some(last)) = (raws.first(), raws.last()) else {
+        bail!("bundle {} holds no snapshots", path.display());
+    };
+    Ok((Snapshot::from_raw(first), Snapshot::from_raw(last)))
+}
+
+/// Counters over an interval, as doctor reads them: advice follows what happens now.
+/// Sockets (no owners) in the second give the median RTT of live connections.
+fn live_interval(basis: &TuneBasis) -> (Snapshot, Snapshot) {
+    let before = Snapshot::take();
+    crate::term::wait(basis.interval, "netsight tune: watching the counters");
+    (before, Snapshot::take_with_sockets(false))
+}
+
+fn audit_of(basis: &TuneBasis, before: &Snapshot, after: &Snapshot) -> Audit {
+    let activity = netsight_tune::Activity::from_rates(&netsight_kernel::delta(before, after));
+    let facts = HostFacts::from_snapshot(after);
+    let options = TuneOptions {
+        profile: basis.profile,
+        speed_bits_per_s: basis.link_speed,
+        rtt_us: basis.rtt,
+    };
+    netsight_tune::audit(after, &facts, &options, Some(&activity))
+}
+
+/// The live audit and the explicit `--set` changes, each checked against this host.
+fn audit_for(change: &ChangeBasis) -> Result<(Audit, Vec<SysctlChange>)> {
+    let overrides = change
         .overrides
         .iter()
         .map(|o| netsight_tune::audit::parse_override(o))
@@ -188,22 +220,8 @@ fn audit_for(basis: &TuneBasis) -> Result<(Audit, Vec<SysctlChange>)> {
         netsight_tune::audit::check_override(&tree, o)
             .with_context(|| format!("--set {}={}", o.key, o.value))?;
     }
-    // Counters over an interval, as doctor reads them: advice follows what happens now.
-    let before = Snapshot::take();
-    std::thread::sleep(basis.interval);
-    // Sockets (no owners) give the median RTT of live connections.
-    let snapshot = Snapshot::take_with_sockets(false);
-    let activity = netsight_tune::Activity::from_rates(&netsight_kernel::delta(&before, &snapshot));
-    let facts = HostFacts::collect(Path::new("/proc"), Path::new("/sys"), &snapshot);
-    let options = TuneOptions {
-        profile: basis.profile,
-        speed_bits_per_s: basis.link_speed,
-        rtt_us: basis.rtt,
-    };
-    Ok((
-        netsight_tune::audit(&snapshot, &facts, &options, Some(&activity)),
-        overrides,
-    ))
+    let (before, after) = live_interval(&change.basis);
+    Ok((audit_of(&change.basis, &before, &after), overrides))
 }
 
 fn write_audit(out: &mut impl Write, audit: &Audit, all: bool) -> io::Result<()> {
@@ -375,7 +393,7 @@ fn start_watchdog(state_dir: Option<&Path>, token: &str) -> Result<()> {
 }
 
 fn apply(
-    basis: &TuneBasis,
+    basis: &ChangeBasis,
     yes: bool,
     confirm_within: Option<std::time::Duration>,
     state_dir: Option<&Path>,

@@ -1,0 +1,100 @@
+//! `netsight doctor`: two snapshots (and, with --deep, the tracers between them)
+//! → findings ranked by severity; the exit status carries the worst.
+
+pub mod text;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use netsight_kernel::Snapshot;
+use netsight_report::{Severity, Skipped};
+
+use crate::cli::DoctorArgs;
+use crate::{exit, snapshot::read_bundle, trace};
+
+pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
+    let mut out = io::stdout().lock();
+    if args.list_rules {
+        let rules = netsight_doctor::rules::all();
+        if args.json {
+            let infos: Vec<_> = rules.iter().map(|r| r.info()).collect();
+            serde_json::to_writer_pretty(&mut out, &infos)?;
+            writeln!(out)?;
+        } else {
+            write!(out, "{}", text::render_rules(&rules))?;
+        }
+        return Ok(exit::code(exit::OK));
+    }
+    let mut deep_evidence = None;
+    let (prev, cur) = match &args.from {
+        Some(path) => {
+            let raws = read_bundle(path)?;
+            let (Some(first), Some(last)) = (raws.first(), raws.last()) else {
+                bail!("bundle {} holds no snapshots", path.display());
+            };
+            if raws.len() < 2 {
+                bail!(
+                    "bundle {} holds one snapshot; doctor needs two (`netsight snapshot -o FILE --interval 5 --sockets`)",
+                    path.display()
+                );
+            }
+            (Snapshot::from_raw(first), Snapshot::from_raw(last))
+        }
+        None => {
+            let interval = args.deep.unwrap_or(args.interval);
+            let prev = Snapshot::take();
+            // The readiness signal scripts and tests wait for (stderr, never stdout).
+            eprintln!(
+                "netsight doctor: first snapshot taken; the second follows in {:.1} s",
+                interval.as_secs_f64()
+            );
+            match args.deep {
+                Some(_) => deep_evidence = Some(trace::for_doctor(interval)),
+                None => crate::term::wait(interval, "netsight doctor: taking the second snapshot"),
+            }
+            // Only the second snapshot needs sockets: their state at the end is what counts.
+            let cur = if args.no_sockets {
+                Snapshot::take()
+            } else {
+                Snapshot::take_with_sockets(true)
+            };
+            (prev, cur)
+        }
+    };
+    if let Some(why) = netsight_doctor::cannot_diagnose(&prev, &cur) {
+        bail!("{why}");
+    }
+    let mut report = netsight_doctor::diagnose(&prev, &cur);
+    if let Some(deep) = deep_evidence {
+        for why in &deep.unavailable {
+            report.skipped.push(Skipped {
+                source: "--deep tracing".into(),
+                reason: why.clone(),
+            });
+        }
+        netsight_doctor::deep::attach(&mut report, deep);
+    }
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        let style = text::Style {
+            color: crate::term::color_stdout(),
+        };
+        let header = format!(
+            "netsight doctor: host {}, kernel {}, {:.1} s interval, {} rules",
+            cur.meta.hostname.as_deref().unwrap_or("?"),
+            cur.meta.kernel_release.as_deref().unwrap_or("?"),
+            report.workload.interval_s,
+            report.rules_run
+        );
+        write!(out, "{}", text::render(&report, &header, style))?;
+    }
+    out.flush()?;
+    Ok(exit::code(match report.worst() {
+        Some(Severity::Critical) => exit::CRITICAL,
+        Some(Severity::Warning) => exit::WARNING,
+        _ => exit::OK,
+    }))
+}

@@ -3,6 +3,7 @@
 //! the kernel or prints: snapshots come in, plain data goes out.
 
 pub mod deep;
+pub mod drop_reasons;
 pub mod explain;
 pub mod rules;
 pub mod workload;
@@ -85,6 +86,7 @@ pub fn diagnose(prev: &Snapshot, cur: &Snapshot) -> Report {
         skipped,
         rules_run: all.len(),
         deep: None,
+        kernel_drops: None,
     }
 }
 

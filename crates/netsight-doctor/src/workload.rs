@@ -29,7 +29,6 @@ pub fn summarize(cur: &Snapshot, rates: &Rates) -> Workload {
                 },
                 utilization_percent: l
                     .speed_mbps
-                    .filter(|s| *s > 0)
                     .map(|speed| s.rx_bytes.max(s.tx_bytes) * 8.0 * 100.0 / (speed as f64 * 1e6)),
             }
         })

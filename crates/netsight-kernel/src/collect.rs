@@ -92,9 +92,18 @@ impl LiveSource {
         for rel in PROC_FILES {
             self.read_into(&mut raw, key::proc(rel), &self.proc_root.join(rel));
         }
+        let child_netns =
+            crate::sysctl_tree::SysctlTree::at(self.proc_root.join("sys")).is_child_netns();
         for name in DIAGNOSTIC_SYSCTLS {
             let rel = proc_relative_path(name);
-            self.read_into(&mut raw, key::proc(&rel), &self.proc_root.join(&rel));
+            let key = key::proc(&rel);
+            self.read_into(&mut raw, key.clone(), &self.proc_root.join(&rel));
+            // A child namespace does not see the init-only table: say so, not "absent".
+            if child_netns && crate::sysctl_tree::HOST_WIDE_SYSCTLS.contains(name) {
+                if let Some(why) = raw.missing.get_mut(&key) {
+                    *why = format!("{name} is host-wide: not visible from this network namespace");
+                }
+            }
         }
 
         let interfaces: Vec<String> = raw

@@ -23,6 +23,7 @@ pub const MIB_GAUGES: &[(&str, &str)] = &[
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinkRates {
     pub name: String,
+    /// The line rate: only a physical NIC's (see `Link::line_rate_mbps`).
     pub speed_mbps: Option<u64>,
     pub duplex: Option<String>,
     #[serde(flatten)]
@@ -157,7 +158,7 @@ pub fn delta(prev: &Snapshot, cur: &Snapshot) -> Rates {
                 d.record_resets(&format!("link {}", l.name), l.stats.resets_since(&p.stats));
                 links.push(LinkRates {
                     name: l.name.clone(),
-                    speed_mbps: l.speed_mbps,
+                    speed_mbps: l.line_rate_mbps(),
                     duplex: l.duplex.clone(),
                     stats: l.stats.rates_since(&p.stats, secs),
                 })

@@ -123,6 +123,17 @@ pub struct Link {
 }
 
 impl Link {
+    /// A NIC: no rtnetlink kind (veth, bridge, bond, tun, macvlan... have one) and not lo.
+    pub fn is_physical(&self) -> bool {
+        self.kind.is_none() && self.name != "lo"
+    }
+
+    /// The speed, when it is a real line rate: virtual devices report a nominal
+    /// speed (veth says 10000) or none, and rules must not measure load against it.
+    pub fn line_rate_mbps(&self) -> Option<u64> {
+        self.speed_mbps.filter(|s| *s > 0 && self.is_physical())
+    }
+
     fn new(name: String, stats_source: LinkStatsSource, stats: LinkStats) -> Self {
         Link {
             name,

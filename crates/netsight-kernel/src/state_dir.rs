@@ -427,7 +427,10 @@ mod tests {
         assert!(state.lock_held("k"), "held by this process' open file");
         std::fs::write(dir.join("stale.lock"), b"").unwrap();
         assert!(!state.lock_held("stale"));
-        assert!(!dir.join("stale.lock").exists(), "a stale lock file is removed");
+        assert!(
+            !dir.join("stale.lock").exists(),
+            "a stale lock file is removed"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

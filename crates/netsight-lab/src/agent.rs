@@ -92,6 +92,7 @@ pub fn run(args: &[String]) -> Result<(), LabError> {
         "bulk" => bulk(rest),
         "udp-sink" => udp_sink(rest),
         "udp-blast" => udp_blast(rest),
+        "udp-read" => udp_read(rest),
         "rr" => request_response(rest),
         "syn-flood" => syn_flood(rest),
         "churn" => churn(rest),
@@ -266,18 +267,48 @@ fn deadline(args: &[String], i: usize) -> Result<Instant, LabError> {
 
 const DEFAULT_BURST_SECONDS: u64 = 10;
 
-/// udp-blast ADDR PORT COUNT SIZE [SECONDS]
+/// udp-read PORT SECONDS: a socket that reads everything; prints the count.
+fn udp_read(args: &[String]) -> Result<(), LabError> {
+    let port: u16 = arg(args, 0, "port")?;
+    let until = Instant::now() + seconds(args, 1)?;
+    let s = UdpSocket::bind(("0.0.0.0", port)).map_err(io("bind"))?;
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .map_err(io("SO_RCVTIMEO"))?;
+    println!("READY");
+    let mut buf = vec![0u8; 65_536];
+    let mut received = 0u64;
+    while Instant::now() < until {
+        if s.recv(&mut buf).is_ok() {
+            received += 1;
+        }
+    }
+    println!("received {received}");
+    Ok(())
+}
+
+/// udp-blast ADDR PORT COUNT SIZE [SECONDS [PER_SECOND]]: as fast as possible,
+/// or paced at PER_SECOND datagrams.
 fn udp_blast(args: &[String]) -> Result<(), LabError> {
     let target = addr(args, 0)?;
     let count: usize = arg(args, 2, "count")?;
     let size: usize = arg(args, 3, "size")?;
     let until = deadline(args, 4)?;
+    let pace: Option<f64> = match args.get(5) {
+        Some(_) => Some(arg::<f64>(args, 5, "per_second")?).filter(|p| *p > 0.0 && p.is_finite()),
+        None => None,
+    };
     let s = UdpSocket::bind("0.0.0.0:0").map_err(io("bind"))?;
     let payload = vec![0u8; size.min(65_000)];
     let mut sent = 0;
     let started = Instant::now();
     for i in 0..count.min(1_000_000) {
-        if i % 256 == 0 && Instant::now() >= until {
+        if let Some(per_s) = pace {
+            let due = started + Duration::from_secs_f64(i as f64 / per_s);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            if Instant::now() >= until {
+                break;
+            }
+        } else if i % 256 == 0 && Instant::now() >= until {
             break;
         }
         if s.send_to(&payload, target).is_ok() {

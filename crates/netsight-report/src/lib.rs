@@ -23,6 +23,10 @@ pub enum Layer {
     Udp,
     Sockets,
     Conntrack,
+    /// Packet filters: netfilter, tc, BPF, XFRM, security modules.
+    Filter,
+    /// Layer 2 and virtual links: bridges, tunnels, VXLAN.
+    Link,
     Config,
 }
 
@@ -126,10 +130,6 @@ pub struct Workload {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeepEvidence {
     pub seconds: f64,
-    /// kfree_skb drop reasons by count, most frequent first.
-    pub drop_reasons: Vec<(String, u64)>,
-    /// Dropping kernel functions by count.
-    pub drop_locations: Vec<(String, u64)>,
     /// Retransmitting connections ("a:p -> b:q") by count.
     pub retrans_flows: Vec<(String, u64)>,
     /// Retransmissions by kind (rto, fast, other).
@@ -138,6 +138,29 @@ pub struct DeepEvidence {
     pub lost_events: u64,
     /// Why a tracer could not run (privilege, BTF), if one could not.
     pub unavailable: Vec<String>,
+}
+
+/// One (network namespace, drop reason, dropping function) cell of what the
+/// kernel's kfree_skb tracepoint counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropCell {
+    /// The namespace's inode (0 when the skb had neither device nor socket).
+    pub netns: u32,
+    /// Without the SKB_DROP_REASON_ prefix ("NO_SOCKET").
+    pub reason: String,
+    /// "function+0xoffset" (a hex address without CAP_SYSLOG).
+    pub location: String,
+    pub count: u64,
+}
+
+/// Every packet the kernel dropped during doctor's interval, counted in the kernel.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KernelDrops {
+    pub seconds: f64,
+    /// Drops that found the count map full (0: every drop is counted).
+    pub lost: u64,
+    /// Most drops first.
+    pub cells: Vec<DropCell>,
 }
 
 /// A source the diagnosis could not use, and why (missing privilege, absent module).
@@ -156,6 +179,10 @@ pub struct Report {
     /// What `--deep` tracing saw during the interval.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub deep: Option<DeepEvidence>,
+    /// What the kernel dropped, by reason, during the interval (absent with --no-trace
+    /// or without the privilege or BTF; `skipped` says which).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kernel_drops: Option<KernelDrops>,
 }
 
 impl Report {

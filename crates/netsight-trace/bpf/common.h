@@ -37,17 +37,41 @@ struct {
 // programs built against this vmlinux.h adapt to older tracepoint layouts.
 #define field_exists(field) __builtin_preserve_field_info(field, 2 /* BPF_FIELD_EXISTS */)
 
+static inline __attribute__((always_inline)) void count_lost(void)
+{
+    __u32 zero = 0;
+    __u64 *n = bpf_map_lookup_elem(&lost, &zero);
+    if (n)
+        (*n)++;
+}
+
 // Reserves an event, or counts it as lost.
 static inline __attribute__((always_inline)) void *reserve_event(__u64 size)
 {
     void *e = bpf_ringbuf_reserve(&events, size, 0);
-    if (!e) {
-        __u32 zero = 0;
-        __u64 *n = bpf_map_lookup_elem(&lost, &zero);
-        if (n)
-            (*n)++;
-    }
+    if (!e)
+        count_lost();
     return e;
+}
+
+// Adds one to a hash map's count for `key`. A full map loses the count (counted
+// as lost); a key another CPU inserted first is added to, not lost.
+static inline __attribute__((always_inline)) void count_key(void *map, const void *key)
+{
+    __u64 *n = bpf_map_lookup_elem(map, key);
+    if (n) {
+        __sync_fetch_and_add(n, 1);
+        return;
+    }
+    __u64 one = 1;
+    long rc = bpf_map_update_elem(map, key, &one, 1 /* BPF_NOEXIST */);
+    if (rc == -17 /* EEXIST */) {
+        n = bpf_map_lookup_elem(map, key);
+        if (n)
+            __sync_fetch_and_add(n, 1);
+    } else if (rc) {
+        count_lost();
+    }
 }
 
 // Set at load time when netsight runs inside a child network namespace: only

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
-// `netsight trace drops`: every skb freed as dropped (tracepoint skb:kfree_skb,
-// attached as tp_btf so no tracefs is needed), with its drop reason, protocol and
-// the kernel address that dropped it, sent to user space through a ring buffer.
+// Every skb freed as dropped (tracepoint skb:kfree_skb, attached as tp_btf so no
+// tracefs is needed). Two programs, one attached at a time:
+// - kfree_skb (`netsight trace drops`): one event per drop through the ring buffer,
+//   with its reason, protocol, addresses and the kernel address that dropped it;
+// - kfree_skb_count (doctor): counts per (namespace, reason, dropping function) in
+//   a hash map, read once at the end; no per-packet event crosses to user space.
 // Built by scripts/build-bpf; the object is committed.
 
 #include "common.h"
@@ -23,24 +26,66 @@ struct drop_event {
 #define ETH_P_IP_BE 0x0008   // htons(0x0800)
 #define ETH_P_IPV6_BE 0xdd86 // htons(0x86dd)
 
-SEC("tp_btf/kfree_skb")
-int kfree_skb(__u64 *ctx)
+// Read by crates/netsight-trace/src/drops.rs (count): keep the layout in sync.
+struct drop_key {
+    __u32 netns;
+    __u32 reason;
+    __u64 location;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1 << 14);
+    __type(key, struct drop_key);
+    __type(value, __u64);
+} drop_counts SEC(".maps");
+
+// The drop's reason, or 0 for a normal free (SKB_CONSUMED and below).
+static inline __attribute__((always_inline)) __u32 drop_reason(__u64 *ctx)
 {
-    struct sk_buff *skb = (struct sk_buff *)ctx[0];
     // The reason argument arrived in 5.17; without it every drop is "not specified".
     __u32 reason = SKB_DROP_REASON_NOT_SPECIFIED;
     if (field_exists(((struct trace_event_raw_kfree_skb *)0)->reason))
         reason = (__u32)ctx[2];
     // SKB_CONSUMED marks a normal free that happens to use this tracepoint.
-    if (reason <= SKB_CONSUMED)
-        return 0;
-    __u32 netns = 0;
+    return reason <= SKB_CONSUMED ? 0 : reason;
+}
+
+// The namespace a dropped skb belongs to: its device's, else its socket's.
+static inline __attribute__((always_inline)) __u32 skb_netns(struct sk_buff *skb)
+{
     struct net_device *dev = skb->dev;
     const struct sock *owner = skb->sk; // read once: the verifier tracks its null check
     if (dev)
-        netns = dev->nd_net.net->ns.inum;
-    else if (owner)
-        netns = sk_netns(owner);
+        return dev->nd_net.net->ns.inum;
+    if (owner)
+        return sk_netns(owner);
+    return 0;
+}
+
+SEC("tp_btf/kfree_skb")
+int kfree_skb_count(__u64 *ctx)
+{
+    struct sk_buff *skb = (struct sk_buff *)ctx[0];
+    __u32 reason = drop_reason(ctx);
+    if (!reason)
+        return 0;
+    __u32 netns = skb_netns(skb);
+    if (!netns_wanted(netns))
+        return 0;
+    struct drop_key key = {.netns = netns, .reason = reason, .location = ctx[1]};
+    count_key(&drop_counts, &key);
+    return 0;
+}
+
+SEC("tp_btf/kfree_skb")
+int kfree_skb(__u64 *ctx)
+{
+    struct sk_buff *skb = (struct sk_buff *)ctx[0];
+    __u32 reason = drop_reason(ctx);
+    if (!reason)
+        return 0;
+    __u32 netns = skb_netns(skb);
     if (!netns_wanted(netns))
         return 0;
     struct drop_event *e = reserve_event(sizeof(*e));

@@ -59,19 +59,7 @@ int tcp_probe(__u64 *ctx)
     else
         __builtin_memcpy(key.addr, &sk->__sk_common.skc_v6_daddr, 16);
     key.bucket = log2_u32(srtt8 >> 3);
-    __u64 *n = bpf_map_lookup_elem(&hist, &key);
-    if (n) {
-        __sync_fetch_and_add(n, 1);
-    } else {
-        __u64 one = 1;
-        // A full map loses the sample: counted, as a full ring is elsewhere.
-        if (bpf_map_update_elem(&hist, &key, &one, 1 /* BPF_NOEXIST */) == -7 /* E2BIG */) {
-            __u32 zero = 0;
-            __u64 *lost_n = bpf_map_lookup_elem(&lost, &zero);
-            if (lost_n)
-                (*lost_n)++;
-        }
-    }
+    count_key(&hist, &key);
     return 0;
 }
 

@@ -150,9 +150,75 @@ pub fn trace(
     })
 }
 
+pub use netsight_report::{DropCell, KernelDrops};
+
+/// Decodes a `drop_counts` key: netns u32, reason u32, location u64.
+fn decode_count_key(k: &[u8; 16]) -> (u32, u32, u64) {
+    let u32_at = |at: usize| u32::from_ne_bytes([k[at], k[at + 1], k[at + 2], k[at + 3]]);
+    let mut loc = [0u8; 8];
+    loc.copy_from_slice(&k[8..16]);
+    (u32_at(0), u32_at(4), u64::from_ne_bytes(loc))
+}
+
+/// Counts drops in the kernel per (namespace, reason, function) while `wait`
+/// runs (it is given `duration`), then reads the counts once: no per-packet
+/// event reaches user space, so the cost stays in the kernel's hash update.
+pub fn count(duration: Duration, wait: impl FnOnce(Duration)) -> Result<KernelDrops, TraceError> {
+    let btf = loader::KernelBtf::load()?;
+    let reasons =
+        btf_enum::enum_values(&btf.bytes, "skb_drop_reason").map_err(|e| TraceError::Bpf {
+            what: "reading enum skb_drop_reason".into(),
+            detail: e,
+        })?;
+    let attached = loader::attach_with(&btf, OBJECT, &[("kfree_skb_count", "kfree_skb")], &[])?;
+    let started = std::time::Instant::now();
+    wait(duration);
+    let duration_s = started.elapsed().as_secs_f64();
+    let map = attached.map("drop_counts").ok_or_else(|| TraceError::Bpf {
+        what: "drops.bpf.o".into(),
+        detail: "no drop_counts map".into(),
+    })?;
+    let counts = aya::maps::HashMap::<_, [u8; 16], u64>::try_from(map)
+        .map_err(|e| TraceError::bpf("drop counts", e))?;
+    let kallsyms = Kallsyms::load();
+    let mut cells: Vec<DropCell> = counts
+        .iter()
+        .filter_map(Result::ok)
+        .map(|(k, count)| {
+            let (netns, code, location) = decode_count_key(&k);
+            let reason = reasons
+                .get(&u64::from(code))
+                .map_or("UNKNOWN", String::as_str)
+                .trim_start_matches("SKB_DROP_REASON_")
+                .to_string();
+            DropCell {
+                netns,
+                reason,
+                location: kallsyms.name(location),
+                count,
+            }
+        })
+        .collect();
+    cells.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+    Ok(KernelDrops {
+        seconds: duration_s,
+        lost: attached.lost_events(),
+        cells,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn count_keys_decode() {
+        let mut k = [0u8; 16];
+        k[0..4].copy_from_slice(&4026531840u32.to_ne_bytes());
+        k[4..8].copy_from_slice(&3u32.to_ne_bytes());
+        k[8..16].copy_from_slice(&0xffff_ffff_8100_0000u64.to_ne_bytes());
+        assert_eq!(decode_count_key(&k), (4026531840, 3, 0xffff_ffff_8100_0000));
+    }
 
     #[test]
     fn packet_fields_decode() {

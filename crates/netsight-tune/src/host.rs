@@ -33,7 +33,7 @@ impl HostFacts {
         let nics: BTreeSet<&str> = snapshot
             .links
             .iter()
-            .filter(|l| is_physical(l))
+            .filter(|l| l.is_physical())
             .map(|l| l.name.as_str())
             .collect();
         let of_nics = |map: &BTreeMap<String, Vec<(String, String)>>| {
@@ -74,9 +74,4 @@ impl HostFacts {
         }
         facts
     }
-}
-
-/// A NIC: no rtnetlink kind (veth, bridge, tun... have one) and not loopback.
-pub fn is_physical(link: &netsight_kernel::link::Link) -> bool {
-    link.kind.is_none() && link.name != "lo"
 }

@@ -206,6 +206,10 @@ pub struct DoctorArgs {
     /// and attach the top drop reasons and retransmitting flows to matching findings.
     #[arg(long, value_parser = duration, value_name = "DURATION", conflicts_with_all = ["from", "interval"])]
     pub deep: Option<Duration>,
+    /// Do not count the kernel's drop reasons during the interval (counted by default
+    /// when privileged and the kernel has BTF: one in-kernel hash update per drop).
+    #[arg(long, conflicts_with_all = ["from", "deep"])]
+    pub no_trace: bool,
 }
 
 #[derive(Debug, Args)]

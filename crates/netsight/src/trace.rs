@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use anyhow::Result;
+use netsight_report::{DeepEvidence, KernelDrops};
 use netsight_trace::{across_namespaces, EndpointFilter, NsCount};
 use serde::Serialize;
 
@@ -327,41 +328,49 @@ pub fn run(cmd: &TraceCommand) -> Result<()> {
     Ok(())
 }
 
-/// Runs the drops and retrans tracers side by side for `duration` (doctor --deep).
-/// A tracer that cannot run (privilege, BTF) is recorded, not fatal.
-pub fn for_doctor(duration: Duration) -> netsight_report::DeepEvidence {
+/// What doctor's tracers gathered during its interval.
+pub struct DoctorTracing {
+    /// Drops counted in the kernel, or why they could not be (None: not asked).
+    pub drops: Option<Result<KernelDrops, String>>,
+    /// `--deep`: retransmitting flows.
+    pub deep: Option<DeepEvidence>,
+}
+
+/// Spends doctor's interval: counting drops in the kernel (unless `count_drops`
+/// is off) and, with `deep`, tracing retransmissions. A tracer that fails at
+/// once does not shorten the interval.
+pub fn for_doctor(duration: Duration, count_drops: bool, deep: bool) -> DoctorTracing {
     let started = std::time::Instant::now();
     netsight_trace::on_attached(|what| eprintln!("netsight doctor: attached to {what}; tracing"));
-    let all = EndpointFilter::default();
-    let drops = std::thread::spawn(move || {
-        netsight_trace::drops::trace(duration, &EndpointFilter::default(), |_| {})
+    let retrans = deep.then(|| {
+        std::thread::spawn(move || {
+            netsight_trace::retrans::trace(duration, &EndpointFilter::default(), |_| {})
+        })
     });
-    let retrans = netsight_trace::retrans::trace(duration, &all, |_| {});
-    let drops = drops.join();
-    let mut deep = netsight_report::DeepEvidence {
-        seconds: duration.as_secs_f64(),
-        ..Default::default()
-    };
-    match drops {
-        Ok(Ok(s)) => {
-            deep.drop_reasons = across_namespaces(&s.by_reason);
-            deep.drop_locations = across_namespaces(&s.by_location);
-            deep.lost_events += s.lost_events;
+    let wait = |d: Duration| crate::term::wait(d, "netsight doctor: taking the second snapshot");
+    let drops = count_drops
+        .then(|| netsight_trace::drops::count(duration, wait).map_err(|e| e.to_string()));
+    let deep = retrans.map(|handle| {
+        let mut deep = DeepEvidence {
+            seconds: duration.as_secs_f64(),
+            ..Default::default()
+        };
+        match handle.join() {
+            Ok(Ok(s)) => {
+                deep.retrans_flows = across_namespaces(&s.top_flows);
+                deep.retrans_kinds = across_namespaces(&s.by_kind);
+                deep.lost_events += s.lost_events;
+            }
+            Ok(Err(e)) => deep.unavailable.push(format!("trace retrans: {e}")),
+            Err(_) => deep
+                .unavailable
+                .push("trace retrans: tracer thread panicked".into()),
         }
-        Ok(Err(e)) => deep.unavailable.push(format!("trace drops: {e}")),
-        Err(_) => deep
-            .unavailable
-            .push("trace drops: tracer thread panicked".into()),
-    }
-    match retrans {
-        Ok(s) => {
-            deep.retrans_flows = across_namespaces(&s.top_flows);
-            deep.retrans_kinds = across_namespaces(&s.by_kind);
-            deep.lost_events += s.lost_events;
-        }
-        Err(e) => deep.unavailable.push(format!("trace retrans: {e}")),
-    }
-    // A tracer that failed at once must not shorten the interval.
-    std::thread::sleep(duration.saturating_sub(started.elapsed()));
-    deep
+        deep
+    });
+    crate::term::wait(
+        duration.saturating_sub(started.elapsed()),
+        "netsight doctor: taking the second snapshot",
+    );
+    DoctorTracing { drops, deep }
 }

@@ -336,3 +336,38 @@ fn tune_audit_reads_a_bundle() {
     );
     assert_eq!(with_interval.status.code(), Some(64));
 }
+
+/// Every drop reason this kernel defines is in doctor's inventory, and explain knows it.
+#[test]
+fn drop_reason_inventory_covers_this_kernel() {
+    let btf = match netsight_kernel::kernel_image::vmlinux_btf() {
+        Ok(btf) => btf,
+        Err(e) => return support::skip("drop_reason_inventory_covers_this_kernel", &e),
+    };
+    let reasons = netsight_trace::btf_enum::enum_values(&btf, "skb_drop_reason").unwrap();
+    let mut missing = Vec::new();
+    for name in reasons.values() {
+        let name = name.trim_start_matches("SKB_DROP_REASON_");
+        // Not drops: markers and the enum's bounds.
+        if matches!(
+            name,
+            "SKB_NOT_DROPPED_YET" | "SKB_CONSUMED" | "MAX" | "SUBSYS_MASK"
+        ) {
+            continue;
+        }
+        if netsight_doctor::drop_reasons::find(name).is_none() {
+            missing.push(name.to_string());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "reasons this kernel has and the inventory lacks: {missing:?}"
+    );
+    let out = output(
+        netsight(),
+        &["explain", "SKB_DROP_REASON_NEIGH_FAILED", "--json"],
+    );
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["kind"], "drop reason");
+    assert!(e["meaning"].as_str().unwrap().contains("ARP"), "{e}");
+}

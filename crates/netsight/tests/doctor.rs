@@ -27,7 +27,11 @@ fn doctor_during(pair: &NetnsPair, ns: &str, interval: &str, fault: impl FnOnce(
         .spawn()
         .expect("doctor");
     let mut child = child;
-    let stderr = wait_on_stderr(&mut child, &["first snapshot taken"]);
+    // The fault starts once the interval has begun and drops are being counted.
+    let stderr = wait_on_stderr(
+        &mut child,
+        &["first snapshot taken", "attached to kfree_skb"],
+    );
     fault();
     let out = child.wait_with_output().expect("doctor output");
     let _ = stderr.join();
@@ -204,20 +208,72 @@ fn list_rules_and_offline_bundle() {
 }
 
 #[test]
-fn deep_mode_attaches_traced_drop_reasons() {
-    if !privileged("deep_mode_attaches_traced_drop_reasons", &["ip", "python3"]) {
+fn drop_reasons_are_counted_by_default_and_attached_where_they_explain() {
+    if !privileged(
+        "drop_reasons_are_counted_by_default_and_attached_where_they_explain",
+        &["ip", "python3"],
+    ) {
         return;
     }
     let pair = NetnsPair::new();
-    let mut child = Command::new("ip")
+    let mut holder = None;
+    let (_, report) = doctor_during(&pair, &pair.b, "3", || {
+        holder = Some(ConnHolder::start(&pair.b, &["udp-overflow"]));
+    });
+    drop(holder);
+    let f = finding(&report, "udp.receive_buffer_errors").unwrap_or_else(|| panic!("{report}"));
+    let reason = f["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["metric"]
+                .as_str()
+                .unwrap()
+                .starts_with("kernel drop reason SOCKET_RCVBUFF in this network namespace")
+        })
+        .unwrap_or_else(|| panic!("{f}"));
+    assert!(reason["value"].as_f64().unwrap() > 0.0);
+    let cells = report["kernel_drops"]["cells"].as_array().unwrap();
+    assert!(
+        cells.iter().any(|c| c["reason"] == "SOCKET_RCVBUFF"),
+        "{cells:?}"
+    );
+    assert_eq!(report["kernel_drops"]["lost"], 0);
+    // Attached only where the reason explains the finding; no finding of its own.
+    assert!(finding(&report, "drops.socket_rcvbuff").is_none());
+    for other in report["findings"].as_array().unwrap() {
+        if other["rule_id"] != "udp.receive_buffer_errors"
+            && other["rule_id"] != "tcp.receive_pruning"
+        {
+            assert!(!other.to_string().contains("SOCKET_RCVBUFF"), "{other}");
+        }
+    }
+    // --no-trace opts out.
+    let out = pair.exec(
+        &pair.b,
+        netsight(),
+        &["doctor", "--interval", "200ms", "--json", "--no-trace"],
+    );
+    let quiet: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(quiet.get("kernel_drops").is_none(), "{quiet}");
+}
+
+#[test]
+fn deep_mode_attaches_retransmitting_flows() {
+    if !privileged("deep_mode_attaches_retransmitting_flows", &["ip"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let child = Command::new("ip")
         .args([
             "netns",
             "exec",
-            &pair.b,
+            &pair.a,
             netsight(),
             "doctor",
             "--deep",
-            "3",
+            "2",
             "--json",
             "--no-sockets",
         ])
@@ -225,43 +281,299 @@ fn deep_mode_attaches_traced_drop_reasons() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("doctor");
-    // Both tracers say when they are attached.
+    let mut child = child;
     let stderr = wait_on_stderr(
         &mut child,
         &["attached to kfree_skb", "attached to tcp_retransmit_skb"],
     );
-    let holder = ConnHolder::start(&pair.b, &["udp-overflow"]);
     let out = child.wait_with_output().expect("doctor output");
     let _ = stderr.join();
-    drop(holder);
     let report: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    let f = finding(&report, "udp.receive_buffer_errors").unwrap_or_else(|| panic!("{report}"));
+    assert!(report["deep"]["retrans_flows"].is_array(), "{report}");
+    assert_eq!(report["deep"]["lost_events"], 0);
     assert!(
-        f["evidence"]
-            .as_array()
-            .unwrap()
+        report["deep"].get("drop_reasons").is_none(),
+        "drops are counted by default now"
+    );
+}
+
+/// A fault no counter-based rule reads: a netfilter rule dropping a service's
+/// datagrams. The kernel's drop reason names it, in the right namespace.
+#[test]
+fn a_firewall_drop_is_named_by_its_drop_reason() {
+    if !privileged(
+        "a_firewall_drop_is_named_by_its_drop_reason",
+        &["ip", "iptables"],
+    ) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    pair.exec_ok(
+        &pair.b,
+        "iptables",
+        &["-A", "INPUT", "-p", "udp", "--dport", "9977", "-j", "DROP"],
+    );
+    let inode = pair.exec_ok(&pair.b, "stat", &["-L", "-c", "%i", "/proc/self/ns/net"]);
+    let (code, report) = doctor_during(&pair, &pair.b, "3", || {
+        pair.exec_ok(
+            &pair.a,
+            netsight(),
+            &[
+                "lab",
+                "agent",
+                "udp-blast",
+                &pair.addr_b,
+                "9977",
+                "2000",
+                "64",
+                "2",
+                "1000",
+            ],
+        );
+    });
+    let f = finding(&report, "drops.netfilter_drop").unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(f["severity"], "warning", "{f}");
+    assert_eq!(f["layer"], "filter");
+    assert!(f["subject"].as_str().unwrap().contains(inode.trim()), "{f}");
+    // The dropping function: nftables' chain walk (iptables-nft) or the legacy hook.
+    assert!(
+        ["nft_do_chain", "nf_hook_slow", "ipt_do_table"]
             .iter()
-            .any(|e| e["metric"] == "traced drop reason SOCKET_RCVBUFF"),
+            .any(|function| f.to_string().contains(&format!("dropped in {function}"))),
         "{f}"
     );
-    assert!(report["deep"]["drop_reasons"]
+    assert!(f["fix"][0].as_str().unwrap().contains("nft list ruleset"));
+    assert!(code >= 1);
+}
+
+/// Another fault outside the lab: packets to a next hop that never answers ARP.
+#[test]
+fn a_dead_next_hop_is_named_by_its_drop_reason() {
+    if !privileged("a_dead_next_hop_is_named_by_its_drop_reason", &["ip"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    // An on-link route to an address nobody holds: ARP for it fails.
+    pair.exec_ok(
+        &pair.a,
+        "ip",
+        &["route", "add", "10.231.254.9/32", "dev", "va"],
+    );
+    let (_, report) = doctor_during(&pair, &pair.a, "5", || {
+        pair.exec_ok(
+            &pair.a,
+            netsight(),
+            &[
+                "lab",
+                "agent",
+                "udp-blast",
+                "10.231.254.9",
+                "9",
+                "3000",
+                "64",
+                "1",
+                "3000",
+            ],
+        );
+    });
+    let neigh: Vec<&Value> = report["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .any(|r| r[0] == "SOCKET_RCVBUFF"));
-    // Attached only where the reason explains the finding.
-    for other in report["findings"].as_array().unwrap() {
-        if other["rule_id"] != "udp.receive_buffer_errors"
-            && other["rule_id"] != "tcp.receive_pruning"
-        {
-            assert!(
-                !other
-                    .to_string()
-                    .contains("traced drop reason SOCKET_RCVBUFF"),
-                "{other}"
-            );
-        }
+        .filter(|f| f["rule_id"].as_str().unwrap().starts_with("drops.neigh_"))
+        .collect();
+    assert!(!neigh.is_empty(), "{report}");
+    assert!(neigh.iter().any(|f| f["severity"] != "info"), "{neigh:?}");
+    assert!(neigh.iter().all(|f| f["layer"] == "ip"));
+}
+
+/// Runs doctor in both namespaces of the pair at once while `load` runs.
+fn doctors_during(pair: &NetnsPair, interval: &str, load: impl FnOnce()) -> [Value; 2] {
+    let spawn = |ns: &str| {
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                netsight(),
+                "doctor",
+                "--interval",
+                interval,
+                "--json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("doctor");
+        let stderr = wait_on_stderr(
+            &mut child,
+            &["first snapshot taken", "attached to kfree_skb"],
+        );
+        (child, stderr)
+    };
+    let (a, b) = (spawn(&pair.a), spawn(&pair.b));
+    load();
+    [a, b].map(|(child, stderr)| {
+        let out = child.wait_with_output().expect("doctor output");
+        let _ = stderr.join();
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("doctor JSON: {e}: {}", String::from_utf8_lossy(&out.stderr))
+        })
+    })
+}
+
+/// Waits for an agent's READY line (its socket is bound).
+fn ready(mut child: std::process::Child) -> std::process::Child {
+    use std::io::BufRead as _;
+    let stdout = child.stdout.take().expect("stdout");
+    let mut reader = std::io::BufReader::new(stdout);
+    let mut line = String::new();
+    while !line.contains("READY") {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap_or(0) > 0,
+            "agent ended before READY"
+        );
     }
-    assert_eq!(report["deep"]["lost_events"], 0);
+    // The rest of its output is read by whoever waits on it.
+    child.stdout = Some(reader.into_inner());
+    child
+}
+
+fn assert_quiet(reports: &[Value], load: &str) {
+    for report in reports {
+        let loud: Vec<&Value> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["severity"] != "info")
+            .collect();
+        assert!(loud.is_empty(), "{load}: false alarm: {loud:#?}");
+    }
+}
+
+#[test]
+fn healthy_bulk_transfer_over_veth_gets_no_warning() {
+    if !privileged("healthy_bulk_transfer_over_veth_gets_no_warning", &["ip"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let sink = ready(pair.spawn(
+        &pair.b,
+        netsight(),
+        &["lab", "agent", "listen", "5001", "128", "sink", "6"],
+    ));
+    let reports = doctors_during(&pair, "3", || {
+        pair.exec_ok(
+            &pair.a,
+            netsight(),
+            &["lab", "agent", "bulk", &pair.addr_b, "5001", "3"],
+        );
+    });
+    drop(sink);
+    // The transfer ran at full speed during the interval.
+    let sent: f64 = reports[0]["workload"]["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["name"] == "va")
+        .map(|i| i["tx_mbit_per_s"].as_f64().unwrap())
+        .sum();
+    assert!(sent > 500.0, "a real load: {sent} Mbit/s");
+    assert_quiet(&reports, "bulk TCP over veth");
+}
+
+#[test]
+fn healthy_bulk_transfer_over_a_bridge_gets_no_warning() {
+    if !privileged(
+        "healthy_bulk_transfer_over_a_bridge_gets_no_warning",
+        &["ip"],
+    ) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    // Put a bridge between them: b's end of the veth becomes a bridge port.
+    pair.exec_ok(
+        &pair.b,
+        "ip",
+        &["addr", "del", &format!("{}/30", pair.addr_b), "dev", "vb"],
+    );
+    pair.exec_ok(&pair.b, "ip", &["link", "add", "br0", "type", "bridge"]);
+    pair.exec_ok(&pair.b, "ip", &["link", "set", "vb", "master", "br0"]);
+    pair.exec_ok(
+        &pair.b,
+        "ip",
+        &["addr", "add", &format!("{}/30", pair.addr_b), "dev", "br0"],
+    );
+    pair.exec_ok(&pair.b, "ip", &["link", "set", "br0", "up"]);
+    let sink = ready(pair.spawn(
+        &pair.b,
+        netsight(),
+        &["lab", "agent", "listen", "5001", "128", "sink", "6"],
+    ));
+    let reports = doctors_during(&pair, "3", || {
+        pair.exec_ok(
+            &pair.a,
+            netsight(),
+            &["lab", "agent", "bulk", &pair.addr_b, "5001", "3"],
+        );
+    });
+    drop(sink);
+    assert_quiet(&reports, "bulk TCP over a bridge");
+}
+
+#[test]
+fn steady_connection_churn_gets_no_warning() {
+    if !privileged("steady_connection_churn_gets_no_warning", &["ip"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let reports = doctors_during(&pair, "3", || {
+        pair.exec_ok(&pair.a, netsight(), &["lab", "agent", "churn", "3"]);
+    });
+    let opens = reports[0]["workload"]["tcp_connections_per_s"]
+        .as_f64()
+        .unwrap();
+    assert!(opens > 500.0, "a real churn: {opens}/s");
+    assert_quiet(&reports, "connection churn");
+}
+
+#[test]
+fn udp_streaming_within_capacity_gets_no_warning() {
+    if !privileged("udp_streaming_within_capacity_gets_no_warning", &["ip"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let reader = ready(pair.spawn(
+        &pair.b,
+        netsight(),
+        &["lab", "agent", "udp-read", "9300", "6"],
+    ));
+    let reports = doctors_during(&pair, "3", || {
+        // 5000 datagrams/s of 1200 bytes (48 Mbit/s): well within one reader's capacity.
+        pair.exec_ok(
+            &pair.a,
+            netsight(),
+            &[
+                "lab",
+                "agent",
+                "udp-blast",
+                &pair.addr_b,
+                "9300",
+                "15000",
+                "1200",
+                "3",
+                "5000",
+            ],
+        );
+    });
+    let out = reader.wait_with_output().unwrap();
+    let received: u64 = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .last()
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(received > 10_000, "the stream arrived: {received}");
+    assert_quiet(&reports, "UDP streaming");
 }

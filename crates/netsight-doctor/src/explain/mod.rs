@@ -10,6 +10,7 @@ mod sysctls;
 
 use serde::Serialize;
 
+use crate::drop_reasons::{DropReason, DROP_REASONS};
 use crate::rules;
 use netsight_report::Layer;
 
@@ -266,7 +267,29 @@ fn known_names() -> Vec<String> {
         .map(|(g, n, _, _)| format!("{g}.{n}"))
         .collect();
     names.extend(sysctls::SYSCTLS.iter().map(|(n, _, _)| n.to_string()));
+    names.extend(DROP_REASONS.iter().map(|r| r.name.to_string()));
     names
+}
+
+fn explain_drop_reason(r: &DropReason) -> Explanation {
+    let kind = r.kind.as_str();
+    Explanation {
+        name: r.name.to_string(),
+        kind: "drop reason",
+        layer: r.layer,
+        meaning: r.meaning.to_string(),
+        interpretation: format!(
+            "a {kind} signal: kfree_skb drops with this reason are counted by doctor{}",
+            if r.rules.is_empty() {
+                "; no counter-based rule covers it, so it is a finding of its own when significant"
+                    .to_string()
+            } else {
+                format!(" and attached to {}", r.rules.join(", "))
+            }
+        ),
+        related_rules: r.rules.to_vec(),
+        fixes: vec![r.fix],
+    }
 }
 
 pub fn explain(query: &str) -> Result<Explanation, ExplainError> {
@@ -282,6 +305,10 @@ pub fn explain(query: &str) -> Result<Explanation, ExplainError> {
         if let Some(e) = explain_sysctl(&candidate) {
             return Ok(e);
         }
+    }
+    // A kernel drop reason: NO_SOCKET or SKB_DROP_REASON_NO_SOCKET.
+    if let Some(r) = crate::drop_reasons::find(q) {
+        return Ok(explain_drop_reason(r));
     }
     // "Group.Name".
     if let Some((g, n)) = q.split_once('.') {

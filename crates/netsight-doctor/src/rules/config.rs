@@ -187,16 +187,12 @@ pub fn bdp_bytes(speed_mbps: u64, rtt_ms: f64) -> f64 {
 }
 
 fn buffers_vs_link_speed(ctx: &Context) -> Vec<Hit> {
-    // Physical NICs only: veth, bridges and tunnels (IFLA_INFO_KIND set) report nominal speeds.
-    let physical = ctx
-        .cur
-        .links
-        .iter()
-        .filter(|l| l.name != "lo" && l.kind.is_none());
-    let Some(link) = physical.max_by_key(|l| l.speed_mbps.unwrap_or(0)) else {
+    // Real line rates only: veth, bridges and tunnels report nominal speeds.
+    let physical = ctx.cur.links.iter().filter(|l| l.is_physical());
+    let Some(link) = physical.max_by_key(|l| l.line_rate_mbps().unwrap_or(0)) else {
         return Vec::new();
     };
-    let Some(speed) = link.speed_mbps else {
+    let Some(speed) = link.line_rate_mbps() else {
         return Vec::new();
     };
     let bdp = bdp_bytes(speed, 10.0);

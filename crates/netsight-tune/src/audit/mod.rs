@@ -8,7 +8,7 @@ use netsight_kernel::{Snapshot, Support};
 use serde::Serialize;
 
 use crate::bdp::{bdp, human_bytes, human_speed, Bdp, KERNEL_TCP_RMEM_MAX};
-use crate::host::{is_physical, HostFacts};
+use crate::host::HostFacts;
 use crate::journal::{SysctlChange, SysctlTree};
 use crate::TuneError;
 
@@ -351,8 +351,7 @@ fn link_basis(snap: &Snapshot, facts: &HostFacts, opts: &TuneOptions) -> LinkBas
     let nic = snap
         .links
         .iter()
-        .filter(|l| is_physical(l))
-        .filter_map(|l| Some((l.speed_mbps?, l.name.as_str())))
+        .filter_map(|l| Some((l.line_rate_mbps()?, l.name.as_str())))
         .max();
     let (speed_bits_per_s, speed_known, speed_source) = match (opts.speed_bits_per_s, nic) {
         (Some(s), _) => (s, true, "--link-speed".to_string()),

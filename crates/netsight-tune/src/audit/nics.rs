@@ -15,7 +15,7 @@ pub(super) fn nics(a: &mut Auditor) {
         .snap
         .links
         .iter()
-        .filter(|l| is_physical(l))
+        .filter(|l| l.is_physical())
         .cloned()
         .collect();
     for link in &links {

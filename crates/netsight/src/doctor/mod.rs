@@ -27,6 +27,7 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
         return Ok(exit::code(exit::OK));
     }
     let mut deep_evidence = None;
+    let mut kernel_drops = None;
     let (prev, cur) = match &args.from {
         Some(path) => {
             let raws = read_bundle(path)?;
@@ -49,10 +50,9 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
                 "netsight doctor: first snapshot taken; the second follows in {:.1} s",
                 interval.as_secs_f64()
             );
-            match args.deep {
-                Some(_) => deep_evidence = Some(trace::for_doctor(interval)),
-                None => crate::term::wait(interval, "netsight doctor: taking the second snapshot"),
-            }
+            let traced = trace::for_doctor(interval, !args.no_trace, args.deep.is_some());
+            kernel_drops = traced.drops;
+            deep_evidence = traced.deep;
             // Only the second snapshot needs sockets: their state at the end is what counts.
             let cur = if args.no_sockets {
                 Snapshot::take()
@@ -66,6 +66,18 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
         bail!("{why}");
     }
     let mut report = netsight_doctor::diagnose(&prev, &cur);
+    match kernel_drops {
+        Some(Ok(drops)) => netsight_doctor::drop_reasons::attach(
+            &mut report,
+            drops,
+            netsight_kernel::netns::self_inode(),
+        ),
+        Some(Err(why)) => report.skipped.push(Skipped {
+            source: "drop reasons (kfree_skb, counted in the kernel)".into(),
+            reason: format!("{why}; --no-trace skips this"),
+        }),
+        None => {}
+    }
     if let Some(deep) = deep_evidence {
         for why in &deep.unavailable {
             report.skipped.push(Skipped {

@@ -151,8 +151,6 @@ pub fn render(report: &Report, header: &str, style: Style) -> String {
         let title = style.paint("1", "Traced during the interval");
         let _ = writeln!(out, "\n{title} (eBPF, {:.1} s)", deep.seconds);
         for (label, list) in [
-            ("drop reasons", &deep.drop_reasons),
-            ("dropped in", &deep.drop_locations),
             ("retransmitting connections", &deep.retrans_flows),
             ("retransmission kinds", &deep.retrans_kinds),
         ] {
@@ -168,6 +166,25 @@ pub fn render(report: &Report, header: &str, style: Style) -> String {
         }
         if deep.lost_events > 0 {
             let _ = writeln!(out, "  {} events lost (ring buffer full)", deep.lost_events);
+        }
+    }
+    if let Some(drops) = &report.kernel_drops {
+        let total: u64 = drops.cells.iter().map(|c| c.count).sum();
+        let title = style.paint("1", "Kernel drops");
+        let _ = writeln!(
+            out,
+            "\n{title} (kfree_skb, counted in the kernel over {:.1} s): {total}",
+            drops.seconds
+        );
+        for c in drops.cells.iter().take(5) {
+            let _ = writeln!(
+                out,
+                "  {:<24} {:>9}  at {}  (net:[{}])",
+                c.reason, c.count, c.location, c.netns
+            );
+        }
+        if drops.lost > 0 {
+            let _ = writeln!(out, "  {} drops not counted (count map full)", drops.lost);
         }
     }
     if !report.skipped.is_empty() {

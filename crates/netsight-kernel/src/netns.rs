@@ -32,3 +32,207 @@ pub fn process_exists(pid: u32) -> bool {
         .join(pid.to_string())
         .exists()
 }
+
+/// One network namespace on the host: how to enter it and what runs in it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NetnsInfo {
+    /// The namespace's inode (`net:[N]`), what drop counts are keyed by.
+    pub inode: u32,
+    /// Its names under /run/netns (`ip netns`), if any.
+    pub names: Vec<String>,
+    /// Processes in it, "comm[pid]", fewest pids first (at most 8).
+    pub processes: Vec<String>,
+    /// Container ids and pod uids read from the processes' cgroup paths
+    /// ("docker:0123456789ab", "containerd:…", "cri-o:…", "k8s-pod:…").
+    pub labels: Vec<String>,
+    /// A file to setns() into it: /run/netns/NAME or /proc/PID/ns/net.
+    pub handle: std::path::PathBuf,
+}
+
+const RUN_NETNS: &str = "/run/netns";
+
+fn inode_of(path: &std::path::Path) -> Option<u32> {
+    std::fs::metadata(path)
+        .ok()
+        .and_then(|m| u32::try_from(m.ino()).ok())
+}
+
+/// Container and pod labels in a /proc/PID/cgroup text (cgroup v1 and v2 layouts
+/// of docker, containerd, CRI-O and the kubelet).
+pub fn cgroup_labels(cgroup: &str) -> Vec<String> {
+    let mut labels = Vec::new();
+    let hex_id = |s: &str| {
+        let id: String = s.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+        (id.len() == 64).then(|| id[..12].to_string())
+    };
+    for line in cgroup.lines() {
+        let path = line.splitn(3, ':').nth(2).unwrap_or("");
+        for part in path.split('/') {
+            let found = [
+                ("docker-", "docker"),
+                ("cri-containerd-", "containerd"),
+                ("crio-", "cri-o"),
+                ("libpod-", "podman"),
+            ]
+            .iter()
+            .find_map(|(prefix, runtime)| {
+                Some(format!("{runtime}:{}", hex_id(part.strip_prefix(prefix)?)?))
+            })
+            .or_else(|| {
+                // cgroup v1 docker: /docker/<id>; containerd: /<namespace>/<id>
+                hex_id(part)
+                    .filter(|_| path.contains("docker"))
+                    .map(|id| format!("docker:{id}"))
+            })
+            .or_else(|| {
+                let pod = part.strip_prefix("kubepods-").map_or(part, |p| p);
+                let uid = pod.rsplit("pod").next().filter(|_| pod.contains("pod"))?;
+                let uid = uid.trim_end_matches(".slice").replace('_', "-");
+                (uid.len() == 36 && uid.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+                    .then(|| format!("k8s-pod:{uid}"))
+            });
+            if let Some(label) = found {
+                if !labels.contains(&label) {
+                    labels.push(label);
+                }
+            }
+        }
+    }
+    labels
+}
+
+/// Every network namespace on the host: named ones (/run/netns) and those held
+/// only by processes. Needs root to see other users' processes' namespaces.
+pub fn list() -> Vec<NetnsInfo> {
+    let mut found: std::collections::BTreeMap<u32, NetnsInfo> = std::collections::BTreeMap::new();
+    fn entry(
+        found: &mut std::collections::BTreeMap<u32, NetnsInfo>,
+        inode: u32,
+        handle: std::path::PathBuf,
+    ) -> &mut NetnsInfo {
+        found.entry(inode).or_insert_with(|| NetnsInfo {
+            inode,
+            names: Vec::new(),
+            processes: Vec::new(),
+            labels: Vec::new(),
+            handle,
+        })
+    }
+    let mut named: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(RUN_NETNS)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    named.sort();
+    for (name, path) in named {
+        if let Some(inode) = inode_of(&path) {
+            entry(&mut found, inode, path).names.push(name);
+        }
+    }
+    let proc_root = std::path::Path::new(crate::PROC_ROOT);
+    let mut pids: Vec<u32> = std::fs::read_dir(proc_root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    for pid in pids {
+        let dir = proc_root.join(pid.to_string());
+        let Some(inode) = inode_of(&dir.join("ns/net")) else {
+            continue;
+        };
+        let info = entry(&mut found, inode, dir.join("ns/net"));
+        if info.processes.len() < 8 {
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            info.processes.push(format!("{}[{pid}]", comm.trim()));
+        }
+        let cgroup = std::fs::read_to_string(dir.join("cgroup")).unwrap_or_default();
+        for label in cgroup_labels(&cgroup) {
+            if !info.labels.contains(&label) {
+                info.labels.push(label);
+            }
+        }
+    }
+    found.into_values().collect()
+}
+
+/// Makes `cmd` start inside the namespace `handle` names, with its own mount
+/// namespace and a sysfs of that network namespace (what `ip netns exec` does),
+/// so /proc/net, /sys/class/net and netlink all describe the namespace.
+#[allow(unsafe_code)]
+pub fn enter_on_exec(
+    cmd: &mut std::process::Command,
+    handle: &std::path::Path,
+) -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt as _;
+    let ns = std::fs::File::open(handle)?;
+    // SAFETY: the closure runs in the forked child before exec and makes only
+    // system calls (setns, unshare, mount), which are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            use std::os::fd::AsRawFd as _;
+            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0
+                || libc::unshare(libc::CLONE_NEWNS) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            let root = c"/";
+            let sys = c"/sys";
+            let sysfs = c"sysfs";
+            // Keep the new mount namespace's changes from reaching the host's.
+            if libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_SLAVE,
+                std::ptr::null(),
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::umount2(sys.as_ptr(), libc::MNT_DETACH);
+            if libc::mount(
+                sysfs.as_ptr(),
+                sys.as_ptr(),
+                sysfs.as_ptr(),
+                0,
+                std::ptr::null(),
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_labels_from_cgroup_paths() {
+        let id = "4f0b2e1c9d8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c";
+        let docker_v2 = format!("0::/system.slice/docker-{id}.scope\n");
+        assert_eq!(cgroup_labels(&docker_v2), vec!["docker:4f0b2e1c9d8a"]);
+        let docker_v1 = format!("12:memory:/docker/{id}\n");
+        assert_eq!(cgroup_labels(&docker_v1), vec!["docker:4f0b2e1c9d8a"]);
+        let k8s = format!(
+            "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1b2c3d4e_5f60_7182_93a4_b5c6d7e8f901.slice/cri-containerd-{id}.scope\n"
+        );
+        assert_eq!(
+            cgroup_labels(&k8s),
+            vec![
+                "k8s-pod:1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901",
+                "containerd:4f0b2e1c9d8a"
+            ]
+        );
+        let crio = format!("0::/machine.slice/crio-{id}.scope");
+        assert_eq!(cgroup_labels(&crio), vec!["cri-o:4f0b2e1c9d8a"]);
+        assert!(cgroup_labels("0::/user.slice/user-1000.slice/session-2.scope").is_empty());
+        assert!(cgroup_labels("garbage without colons").is_empty());
+    }
+}

@@ -7,7 +7,6 @@ pub mod scenarios;
 pub mod topology;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use netsight_report::{Evidence, Report};
 use serde::Serialize;
@@ -307,7 +306,7 @@ fn observe(
         )?),
         None => None,
     };
-    let doctor = topo.spawn(
+    let mut doctor = topo.spawn(
         s.observe,
         &agent.exe.to_string_lossy(),
         &[
@@ -317,8 +316,14 @@ fn observe(
             "--json".into(),
         ],
     )?;
-    // Let doctor take its first snapshot before the fault shows.
-    std::thread::sleep(Duration::from_millis(300));
+    // The fault starts once doctor's interval has: its first snapshot is taken.
+    if let Err(e) = doctor.wait_for_stderr("first snapshot taken") {
+        let out = doctor.wait()?;
+        return Err(LabError::Doctor {
+            role: s.observe,
+            detail: format!("{e}: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        });
+    }
     let load = (s.drive)(topo, agent)?;
     let out = doctor.wait()?;
     if let Some(recorder) = recorder {

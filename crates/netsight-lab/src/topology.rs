@@ -157,7 +157,10 @@ impl Topology {
         if let Ok(mut live) = CHILDREN.lock() {
             live.push(child.id());
         }
-        Ok(Background(Some(child)))
+        Ok(Background {
+            child: Some(child),
+            stderr: None,
+        })
     }
 }
 
@@ -194,26 +197,64 @@ pub fn stop_background() {
 
 /// A background process killed on drop.
 #[derive(Debug)]
-pub struct Background(Option<std::process::Child>);
+pub struct Background {
+    child: Option<std::process::Child>,
+    /// Once `wait_for_stderr` read part of stderr: the rest, drained on a thread.
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+}
 
 impl Background {
+    /// Reads its stderr until a line holding `needle` (a readiness line); the rest
+    /// is drained on a thread and handed back by `wait`.
+    pub fn wait_for_stderr(&mut self, needle: &str) -> Result<(), LabError> {
+        use std::io::BufRead as _;
+        let pipe = self
+            .child
+            .as_mut()
+            .and_then(|c| c.stderr.take())
+            .ok_or(LabError::Internal("stderr already taken"))?;
+        let mut reader = std::io::BufReader::new(pipe);
+        let mut seen = Vec::new();
+        let found = loop {
+            let before = seen.len();
+            match reader.read_until(b'\n', &mut seen) {
+                Ok(0) | Err(_) => break false,
+                Ok(_) if String::from_utf8_lossy(&seen[before..]).contains(needle) => break true,
+                Ok(_) => {}
+            }
+        };
+        self.stderr = Some(std::thread::spawn(move || {
+            let _ = std::io::Read::read_to_end(&mut reader, &mut seen);
+            seen
+        }));
+        if found {
+            Ok(())
+        } else {
+            Err(LabError::Internal("ended before its readiness line"))
+        }
+    }
+
     /// Waits for it to finish and returns its output.
     pub fn wait(mut self) -> Result<Output, LabError> {
         let child = self
-            .0
+            .child
             .take()
             .ok_or(LabError::Internal("background process already taken"))?;
         forget_child(child.id());
-        child.wait_with_output().map_err(|e| LabError::Spawn {
+        let mut out = child.wait_with_output().map_err(|e| LabError::Spawn {
             command: "wait".into(),
             source: e,
-        })
+        })?;
+        if let Some(rest) = self.stderr.take() {
+            out.stderr = rest.join().unwrap_or_default();
+        }
+        Ok(out)
     }
 }
 
 impl Drop for Background {
     fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
+        if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
             forget_child(child.id());

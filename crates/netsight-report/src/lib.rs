@@ -190,3 +190,37 @@ impl Report {
         self.findings.iter().map(|f| f.severity).max()
     }
 }
+
+/// One network namespace's diagnosis within `doctor --netns all`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NamespaceReport {
+    /// The namespace's inode (`net:[id]`).
+    pub id: u32,
+    /// Its `ip netns` name, if it has one.
+    pub name: Option<String>,
+    /// What runs in it: "comm[pid]".
+    pub processes: Vec<String>,
+    /// Container and pod ids from the processes' cgroups ("docker:0123456789ab").
+    pub labels: Vec<String>,
+    #[serde(flatten)]
+    pub report: Report,
+}
+
+/// `doctor --netns all`: the host once (host-wide signals live here), then every
+/// other network namespace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostReport {
+    pub host: Report,
+    pub namespaces: Vec<NamespaceReport>,
+    /// Namespaces that could not be diagnosed, and why.
+    pub skipped: Vec<Skipped>,
+}
+
+impl HostReport {
+    pub fn worst(&self) -> Option<Severity> {
+        std::iter::once(&self.host)
+            .chain(self.namespaces.iter().map(|n| &n.report))
+            .filter_map(Report::worst)
+            .max()
+    }
+}

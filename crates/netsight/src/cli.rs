@@ -50,7 +50,7 @@ pub enum Shell {
 pub enum Command {
     /// Diagnose: two snapshots an interval apart, every USE rule, ranked findings with fixes.
     #[command(
-        after_help = "Exit status: 0 no problem (or info only), 1 warning, 2 critical, 3 could not run, 64 usage error.\n\nExamples:\n  netsight doctor                      5-second interval, text report\n  netsight doctor --interval 10 --json\n  netsight snapshot -o host.nsb --interval 5 --sockets && netsight doctor --from host.nsb\n  netsight doctor --list-rules"
+        after_help = "Exit status: 0 no problem (or info only), 1 warning, 2 critical, 3 could not run, 64 usage error.\n\nExamples:\n  netsight doctor                      5-second interval, text report\n  netsight doctor --interval 10 --json\n  netsight snapshot -o host.nsb --interval 5 --sockets && netsight doctor --from host.nsb\n  netsight doctor --list-rules\n  sudo netsight doctor --netns all       the host, then every namespace (containers labelled)\n  sudo netsight doctor --netns blue      one namespace, by ip netns name or by PID"
     )]
     Doctor(DoctorArgs),
 
@@ -206,6 +206,10 @@ pub struct DoctorArgs {
     /// and attach the top drop reasons and retransmitting flows to matching findings.
     #[arg(long, value_parser = duration, value_name = "DURATION", conflicts_with_all = ["from", "interval"])]
     pub deep: Option<Duration>,
+    /// Diagnose other network namespaces: `all` (the host once, then every namespace,
+    /// named or held only by processes), or one by `ip netns` name or by PID.
+    #[arg(long, value_name = "all|NAME|PID", conflicts_with_all = ["from", "deep", "list_rules"])]
+    pub netns: Option<String>,
     /// Do not count the kernel's drop reasons during the interval (counted by default
     /// when privileged and the kernel has BTF: one in-kernel hash update per drop).
     #[arg(long, conflicts_with_all = ["from", "deep"])]

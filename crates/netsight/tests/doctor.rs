@@ -577,3 +577,190 @@ fn udp_streaming_within_capacity_gets_no_warning() {
     assert!(received > 10_000, "the stream arrived: {received}");
     assert_quiet(&reports, "UDP streaming");
 }
+
+/// A process moved into a cgroup named like a docker container's; removed on drop.
+struct FakeContainer {
+    process: std::process::Child,
+    cgroup: std::path::PathBuf,
+    id: String,
+}
+
+impl FakeContainer {
+    fn start(pair: &NetnsPair, ns: &str) -> FakeContainer {
+        let id = format!("{:064x}", 0xc0ffee_u64 + u64::from(std::process::id()));
+        // cgroup v1 (pids) as on this host, or the v2 hierarchy.
+        let cgroup = [
+            "/sys/fs/cgroup/pids",
+            "/sys/fs/cgroup/unified",
+            "/sys/fs/cgroup",
+        ]
+        .iter()
+        .map(std::path::Path::new)
+        .find(|root| root.join("cgroup.procs").exists())
+        .map(|root| root.join("docker").join(&id))
+        .expect("a writable cgroup hierarchy");
+        std::fs::create_dir_all(&cgroup).unwrap();
+        let process = pair.spawn(ns, "sleep", &["30"]);
+        // `ip netns exec` forks sleep itself: move the sleep, found by its namespace.
+        let netns = pair.exec_ok(ns, "readlink", &["/proc/self/ns/net"]);
+        let pid = wait_for_sleep_in(netns.trim());
+        std::fs::write(cgroup.join("cgroup.procs"), pid.to_string()).unwrap();
+        FakeContainer {
+            process,
+            cgroup,
+            id,
+        }
+    }
+}
+
+fn wait_for_sleep_in(netns: &str) -> u32 {
+    for _ in 0..200 {
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let ns = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap_or_default();
+            if comm.trim() == "sleep" && ns.to_string_lossy() == netns {
+                return pid;
+            }
+        }
+        // Polling for a process to appear: it has no readiness signal of its own.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("no sleep in {netns}");
+}
+
+impl Drop for FakeContainer {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        // The cgroup empties once the process is reaped.
+        for _ in 0..100 {
+            if std::fs::remove_dir(&self.cgroup).is_ok() || !self.cgroup.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if let Some(parent) = self.cgroup.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
+#[test]
+fn netns_all_attributes_each_fault_to_its_namespace_and_container() {
+    if !privileged(
+        "netns_all_attributes_each_fault_to_its_namespace_and_container",
+        &["ip", "iptables", "python3"],
+    ) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    pair.exec_ok(
+        &pair.b,
+        "iptables",
+        &["-A", "INPUT", "-p", "udp", "--dport", "9978", "-j", "DROP"],
+    );
+    let container = FakeContainer::start(&pair, &pair.a);
+    let mut child = Command::new(netsight())
+        .args(["doctor", "--netns", "all", "--interval", "3", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("doctor");
+    let stderr = wait_on_stderr(
+        &mut child,
+        &["first snapshot taken", "attached to kfree_skb"],
+    );
+    // Namespace a: a UDP socket overflowing; namespace b: a firewall dropping a service.
+    let holder = ConnHolder::start(&pair.a, &["udp-overflow"]);
+    pair.exec_ok(
+        &pair.a,
+        netsight(),
+        &[
+            "lab",
+            "agent",
+            "udp-blast",
+            &pair.addr_b,
+            "9978",
+            "2000",
+            "64",
+            "2",
+            "1000",
+        ],
+    );
+    let out = child.wait_with_output().expect("doctor output");
+    let _ = stderr.join();
+    drop(holder);
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let ns = |name: &str| {
+        report["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == name)
+            .unwrap_or_else(|| panic!("no namespace {name}: {report}"))
+            .clone()
+    };
+    let ids = |v: &Value| -> Vec<String> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (a, b) = (ns(&pair.a), ns(&pair.b));
+    assert!(
+        ids(&a).contains(&"udp.receive_buffer_errors".to_string()),
+        "{a}"
+    );
+    assert!(
+        !ids(&a).contains(&"drops.netfilter_drop".to_string()),
+        "{a}"
+    );
+    assert!(ids(&b).contains(&"drops.netfilter_drop".to_string()), "{b}");
+    assert!(
+        !ids(&b).contains(&"udp.receive_buffer_errors".to_string()),
+        "{b}"
+    );
+    let host = ids(&report["host"]);
+    assert!(
+        !host
+            .iter()
+            .any(|id| id == "drops.netfilter_drop" || id == "udp.receive_buffer_errors"),
+        "the host is not blamed: {host:?}"
+    );
+    let label = format!("docker:{}", &container.id[..12]);
+    assert!(
+        a["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == label.as_str()),
+        "{a}"
+    );
+    assert!(a["processes"].to_string().contains("sleep["), "{a}");
+    assert!(
+        out.status.code().unwrap_or(0) >= 1,
+        "the worst namespace sets the exit status"
+    );
+    // One namespace by name: its report alone.
+    let single = support::output(
+        netsight(),
+        &[
+            "doctor",
+            "--netns",
+            &pair.b,
+            "--interval",
+            "200ms",
+            "--json",
+        ],
+    );
+    let single: Value = serde_json::from_slice(&single.stdout).unwrap();
+    assert_eq!(single["name"], pair.b.as_str());
+    let unknown = support::output(netsight(), &["doctor", "--netns", "no-such-namespace-x"]);
+    assert_eq!(unknown.status.code(), Some(64));
+}

@@ -1,6 +1,7 @@
 //! `netsight doctor`: two snapshots (and, with --deep, the tracers between them)
 //! → findings ranked by severity; the exit status carries the worst.
 
+mod netns;
 pub mod text;
 
 use std::io::{self, Write};
@@ -25,6 +26,9 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
             write!(out, "{}", text::render_rules(&rules))?;
         }
         return Ok(exit::code(exit::OK));
+    }
+    if let Some(which) = &args.netns {
+        return netns::run(args, which);
     }
     let mut deep_evidence = None;
     let mut kernel_drops = None;
@@ -104,9 +108,14 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
         write!(out, "{}", text::render(&report, &header, style))?;
     }
     out.flush()?;
-    Ok(exit::code(match report.worst() {
+    Ok(exit_status(report.worst()))
+}
+
+/// The exit status carries the worst severity.
+fn exit_status(worst: Option<Severity>) -> ExitCode {
+    exit::code(match worst {
         Some(Severity::Critical) => exit::CRITICAL,
         Some(Severity::Warning) => exit::WARNING,
         _ => exit::OK,
-    }))
+    })
 }

@@ -311,6 +311,7 @@ pub fn attach(report: &mut Report, drops: KernelDrops, own_netns: Option<u32>) {
         ));
     }
     report.findings.extend(own);
+    crate::causes::fold(&mut report.findings);
     report.findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -377,6 +378,7 @@ fn reason_finding(
         ],
         fix: vec![info.map_or("Read the kernel source at the dropping function.", |i| i.fix).to_string()],
         impact: rate / warn,
+        symptoms: Vec::new(),
     }
 }
 
@@ -461,6 +463,7 @@ mod tests {
             confirm: vec![],
             fix: vec![],
             impact: 1.0,
+            symptoms: vec![],
         });
         let drops = KernelDrops {
             seconds: 1.0,

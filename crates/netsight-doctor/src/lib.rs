@@ -2,9 +2,11 @@
 //! → ranked findings with evidence, plus a workload summary. Nothing here reads
 //! the kernel or prints: snapshots come in, plain data goes out.
 
+pub mod causes;
 pub mod deep;
 pub mod drop_reasons;
 pub mod explain;
+pub mod fixes;
 pub mod rules;
 pub mod workload;
 
@@ -44,9 +46,12 @@ pub fn diagnose(prev: &Snapshot, cur: &Snapshot) -> Report {
                 confirm: rule.confirm.iter().map(|s| s.to_string()).collect(),
                 fix,
                 impact: hit.impact,
+                symptoms: Vec::new(),
             });
         }
     }
+    fixes::drop_what_is_in_place(&mut findings, &cur.sysctls);
+    causes::fold(&mut findings);
     // Worst first; within a severity, furthest past its threshold first.
     findings.sort_by(|a, b| {
         b.severity

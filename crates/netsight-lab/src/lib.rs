@@ -167,10 +167,9 @@ pub fn run_scenario(
         capture.as_ref().map(|(f, c)| (f.as_path(), c.capture_in)),
     )?;
     let findings = rule_ids(&report);
-    let expected = report
-        .findings
-        .iter()
-        .find(|f| f.rule_id == s.expected_rule);
+    // The expected finding on its own, or grouped as a symptom under its cause.
+    let all = report.all_findings();
+    let expected = all.iter().find(|f| f.rule_id == s.expected_rule);
     let mut result = LabResult {
         name: s.name.to_string(),
         expected_rule: s.expected_rule.to_string(),
@@ -337,7 +336,11 @@ fn observe(
 }
 
 fn rule_ids(report: &Report) -> Vec<String> {
-    report.findings.iter().map(|f| f.rule_id.clone()).collect()
+    report
+        .all_findings()
+        .iter()
+        .map(|f| f.rule_id.clone())
+        .collect()
 }
 
 pub fn find(name: &str) -> Result<&'static Scenario, LabError> {

@@ -184,9 +184,18 @@ fn forget_child(pid: u32) {
     }
 }
 
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True once a signal handler began stopping the lab: what fails from here on
+/// (a killed doctor, a deleted namespace) is the stop, not a fault to report.
+pub fn stopping() -> bool {
+    STOPPING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Kills the background processes this process started (for a signal handler):
 /// agents would otherwise keep their namespace alive until their time bound.
 pub fn stop_background() {
+    STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
     let pids: Vec<u32> = CHILDREN.lock().map(|l| l.clone()).unwrap_or_default();
     for pid in pids {
         if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {

@@ -80,6 +80,10 @@ pub struct Finding {
     pub fix: Vec<String>,
     /// For ranking within a severity: how far past its threshold (1.0 = at it).
     pub impact: f64,
+    /// Findings this one explains (a full accept queue explains SYN retransmits):
+    /// grouped under their cause, with their own evidence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub symptoms: Vec<Finding>,
 }
 
 /// What every interface and the host did during the interval.
@@ -186,8 +190,28 @@ pub struct Report {
 }
 
 impl Report {
+    /// The worst severity, symptoms included.
     pub fn worst(&self) -> Option<Severity> {
-        self.findings.iter().map(|f| f.severity).max()
+        fn worst_of(findings: &[Finding]) -> Option<Severity> {
+            findings
+                .iter()
+                .map(|f| f.severity.max(worst_of(&f.symptoms).unwrap_or(f.severity)))
+                .max()
+        }
+        worst_of(&self.findings)
+    }
+
+    /// Every finding, symptoms included, each cause before what it explains.
+    pub fn all_findings(&self) -> Vec<&Finding> {
+        fn walk<'a>(findings: &'a [Finding], out: &mut Vec<&'a Finding>) {
+            for f in findings {
+                out.push(f);
+                walk(&f.symptoms, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.findings, &mut out);
+        out
     }
 }
 

@@ -74,7 +74,12 @@ pub fn run(cmd: &LabCommand) -> Result<()> {
                 if let Some(dir) = capture {
                     std::fs::create_dir_all(dir)?;
                 }
-                let result = run_scenario(s, &exe, &tag, *keep, *fix, capture.as_deref())?;
+                let result = run_scenario(s, &exe, &tag, *keep, *fix, capture.as_deref());
+                // A stop in progress: the signal handler cleans up and exits (130).
+                while topology::stopping() {
+                    std::thread::park();
+                }
+                let result = result?;
                 missed += usize::from(!result.detected);
                 missed += usize::from(result.packets.as_ref().is_some_and(|p| !p.detected));
                 let unfixed = result

@@ -763,14 +763,12 @@ fn findings_rank_by_severity_then_impact() {
     });
     let report = crate::diagnose(&prev, &cur);
     let ids: Vec<&str> = report.findings.iter().map(|f| f.rule_id.as_str()).collect();
+    // The RTOs are the overflowing listener's SYN retries: grouped under it.
     assert_eq!(
-        &ids[..3],
-        [
-            "tcp.listen_overflows",
-            "tcp.rto_timeouts",
-            "udp.receive_buffer_errors"
-        ]
+        &ids[..2],
+        ["tcp.listen_overflows", "udp.receive_buffer_errors"]
     );
+    assert_eq!(report.findings[0].symptoms[0].rule_id, "tcp.rto_timeouts");
     assert_eq!(report.worst(), Some(Critical));
     let _ = quiet();
 }

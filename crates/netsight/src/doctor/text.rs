@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use netsight_doctor::rules::Rule;
-use netsight_report::{Evidence, Report, Severity};
+use netsight_report::{Evidence, Finding, Report, Severity};
 
 /// ANSI colours (see `term::color_stdout`: --color, a terminal, NO_COLOR).
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +60,24 @@ fn evidence_line(e: &Evidence) -> String {
     s
 }
 
+/// A finding explained by another: its title and evidence, indented under its cause.
+fn write_symptom(out: &mut String, f: &Finding, depth: usize) {
+    let pad = "  ".repeat(depth);
+    let _ = writeln!(
+        out,
+        "         {pad}explains: {} {} ({})",
+        format!("{:?}", f.severity).to_lowercase(),
+        f.title,
+        f.rule_id
+    );
+    for e in &f.evidence {
+        let _ = writeln!(out, "         {pad}  evidence: {}", evidence_line(e));
+    }
+    for s in &f.symptoms {
+        write_symptom(out, s, depth + 1);
+    }
+}
+
 pub fn render(report: &Report, header: &str, style: Style) -> String {
     let mut out = format!("{header}\n\n");
     if report.findings.is_empty() {
@@ -88,6 +106,9 @@ pub fn render(report: &Report, header: &str, style: Style) -> String {
         }
         for x in &f.fix {
             let _ = writeln!(out, "         fix:      {x}");
+        }
+        for symptom in &f.symptoms {
+            write_symptom(&mut out, symptom, 1);
         }
         out.push('\n');
     }

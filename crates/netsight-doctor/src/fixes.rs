@@ -1,0 +1,151 @@
+//! A fix never recommends what is already in place: a `sysctl -w KEY=VALUE` whose
+//! every KEY already holds VALUE is replaced by a note saying so.
+
+use std::collections::BTreeMap;
+
+use netsight_report::Finding;
+
+/// One `sysctl -w` command in a fix line: its byte span and its assignments.
+struct SysctlCommand {
+    span: std::ops::Range<usize>,
+    assignments: Vec<(String, String)>,
+}
+
+fn commands(line: &str) -> Vec<SysctlCommand> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(at) = line[from..].find("sysctl -w ") {
+        let start = from + at;
+        let mut pos = start + "sysctl -w ".len();
+        let mut assignments = Vec::new();
+        loop {
+            let rest = &line[pos..];
+            let key_len = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || "._/-".contains(c)))
+                .unwrap_or(rest.len());
+            if key_len == 0 || !rest[key_len..].starts_with('=') {
+                break;
+            }
+            let key = &rest[..key_len];
+            let value_at = key_len + 1;
+            let (value, used) = if let Some(quoted) = rest[value_at..].strip_prefix('\'') {
+                match quoted.find('\'') {
+                    Some(end) => (quoted[..end].to_string(), value_at + end + 2),
+                    None => break,
+                }
+            } else {
+                let v = &rest[value_at..];
+                let end = v
+                    .find(|c: char| c.is_whitespace() || ",;)".contains(c))
+                    .unwrap_or(v.len());
+                (v[..end].to_string(), value_at + end)
+            };
+            if value.is_empty() {
+                break;
+            }
+            assignments.push((key.to_string(), value));
+            pos += used;
+            // Further assignments of the same command follow after one space.
+            match line[pos..].strip_prefix(' ') {
+                Some(next)
+                    if next.contains('=')
+                        && next.split(' ').next().is_some_and(|t| t.contains('=')) =>
+                {
+                    pos += 1
+                }
+                _ => break,
+            }
+        }
+        if !assignments.is_empty() {
+            out.push(SysctlCommand {
+                span: start..pos,
+                assignments,
+            });
+        }
+        from = pos.max(start + 1);
+    }
+    out
+}
+
+fn same(current: &str, wanted: &str) -> bool {
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    norm(current) == norm(wanted)
+}
+
+/// Rewrites the findings' fix lines against the current sysctl values.
+pub fn drop_what_is_in_place(findings: &mut [Finding], sysctls: &BTreeMap<String, String>) {
+    for f in findings {
+        for line in &mut f.fix {
+            let mut rewritten = line.clone();
+            // Right to left, so earlier spans stay valid.
+            for cmd in commands(line).into_iter().rev() {
+                let in_place = cmd
+                    .assignments
+                    .iter()
+                    .all(|(k, v)| sysctls.get(k).is_some_and(|current| same(current, v)));
+                if in_place {
+                    let note: Vec<String> = cmd
+                        .assignments
+                        .iter()
+                        .map(|(k, v)| format!("{k} is already {v}"))
+                        .collect();
+                    rewritten.replace_range(cmd.span, &format!("({})", note.join(", ")));
+                }
+            }
+            *line = rewritten;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(fix: &[&str]) -> Finding {
+        Finding {
+            rule_id: "t".into(),
+            layer: netsight_report::Layer::Tcp,
+            use_kind: netsight_report::UseKind::Saturation,
+            severity: netsight_report::Severity::Warning,
+            title: String::new(),
+            subject: None,
+            evidence: vec![],
+            why: String::new(),
+            confirm: vec![],
+            fix: fix.iter().map(|s| s.to_string()).collect(),
+            impact: 1.0,
+            symptoms: vec![],
+        }
+    }
+
+    #[test]
+    fn settings_in_place_are_not_recommended() {
+        let sysctls: BTreeMap<String, String> = [
+            ("net.core.somaxconn", "4096"),
+            ("net.ipv4.tcp_congestion_control", "bbr"),
+            ("net.ipv4.ip_local_port_range", "1024\t65535"),
+            ("net.ipv4.tcp_keepalive_time", "7200"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let mut f = [finding(&[
+            "Raise the backlog: the application's listen() argument and sysctl -w net.core.somaxconn=4096",
+            "For lossy long paths consider BBR: sysctl -w net.ipv4.tcp_congestion_control=bbr",
+            "Widen the port range: sysctl -w net.ipv4.ip_local_port_range='1024 65535'",
+            "sysctl -w net.ipv4.tcp_keepalive_time=600 net.core.somaxconn=4096 (applies to sockets with SO_KEEPALIVE)",
+            "sysctl -w net.core.somaxconn=8192, and a listen() backlog to match",
+        ])];
+        drop_what_is_in_place(&mut f, &sysctls);
+        assert_eq!(
+            f[0].fix,
+            [
+                "Raise the backlog: the application's listen() argument and (net.core.somaxconn is already 4096)",
+                "For lossy long paths consider BBR: (net.ipv4.tcp_congestion_control is already bbr)",
+                "Widen the port range: (net.ipv4.ip_local_port_range is already 1024 65535)",
+                "sysctl -w net.ipv4.tcp_keepalive_time=600 net.core.somaxconn=4096 (applies to sockets with SO_KEEPALIVE)",
+                "sysctl -w net.core.somaxconn=8192, and a listen() backlog to match",
+            ]
+        );
+    }
+}

@@ -19,6 +19,7 @@ const LOSS_CAUSES: &[&str] = &[
     "nic.driver_drops",
     "qdisc.drops",
     "softnet.dropped",
+    "filter.rule_drops",
     "drops.netfilter_drop",
     "drops.neigh_failed",
     "drops.neigh_queuefull",

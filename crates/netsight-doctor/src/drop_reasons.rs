@@ -71,7 +71,7 @@ pub const DROP_REASONS: &[DropReason] = reasons![
     ("PKT_TOO_SMALL", Ip, Error, "The packet is shorter than its headers say.", ["ip.input_errors"], "Find the sender of truncated packets (netsight capture)."),
     ("TCP_CSUM", Tcp, Error, "TCP checksum error: corruption on the path or a broken offload.", [], "Check NIC offloads (ethtool -k) and the link's error counters."),
     ("UDP_CSUM", Udp, Error, "UDP checksum error.", ["udp.checksum_errors"], "Check NIC offloads (ethtool -k) and the link's error counters."),
-    ("NETFILTER_DROP", Filter, Policy, "A netfilter rule (iptables / nftables) dropped the packet.", ["conntrack.drops"], "Find the rule: nft list ruleset (or iptables-save -c); counters show which one matches."),
+    ("NETFILTER_DROP", Filter, Policy, "A netfilter rule (iptables / nftables) dropped the packet.", ["filter.rule_drops", "conntrack.drops"], "Find the rule: nft list ruleset (or iptables-save -c); counters show which one matches."),
     ("OTHERHOST", Ip, Benign, "The packet was addressed to another host's MAC (promiscuous mode, bridges).", [], NO_FIX),
     ("IP_CSUM", Ip, Error, "IP header checksum error.", ["ip.input_errors"], "Check the path for corruption and the NIC's error counters."),
     ("IP_INHDR", Ip, Error, "Invalid IP header (version, length, options).", ["ip.input_errors"], "Find the sender (netsight capture)."),

@@ -218,6 +218,7 @@ fn collect_netlink(raw: &mut RawSnapshot) {
     };
     put(key::ROUTE_LINK.into(), link::dump_links());
     put(key::ROUTE_QDISC.into(), qdisc::dump_qdiscs());
+    put(key::NFTABLES_RULES.into(), crate::nftables::dump_rules());
     match ethtool::resolve_family() {
         Ok(family) => {
             for what in EthtoolDump::ALL {

@@ -18,6 +18,7 @@ pub mod kernel_image;
 pub mod link;
 pub mod netlink_io;
 pub mod netns;
+pub mod nftables;
 pub mod procfs;
 pub mod qdisc;
 pub mod raw;

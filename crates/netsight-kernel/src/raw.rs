@@ -30,6 +30,7 @@ pub struct RawSnapshot {
 pub mod key {
     pub const ROUTE_LINK: &str = "netlink/route/link";
     pub const ROUTE_QDISC: &str = "netlink/route/qdisc";
+    pub const NFTABLES_RULES: &str = "netlink/nftables/rules";
 
     pub fn proc(rel: &str) -> String {
         format!("proc/{rel}")

@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::ethtool::{self, EthtoolDump, EthtoolValues};
 use crate::host_layout::{self, HostLayout};
 use crate::link::{self, Link};
+use crate::nftables::{self, NfRule};
 use crate::procfs::{conntrack, netdev, snmp, sockstat, softnet};
 use crate::qdisc::{self, Qdisc};
 use crate::raw::{key, RawSnapshot};
@@ -53,6 +54,9 @@ pub struct Snapshot {
     pub sockets: Option<SocketTable>,
     /// Diagnostic sysctls by dotted name; values as `sysctl -n` prints them.
     pub sysctls: BTreeMap<String, String>,
+    /// Netfilter rules (nftables and iptables-nft) with their counters.
+    #[serde(default)]
+    pub netfilter_rules: Vec<NfRule>,
     /// CPUs, queue masks, IRQ affinity and namespace (what tune's audit reads).
     #[serde(default)]
     pub host: HostLayout,
@@ -163,6 +167,18 @@ impl Snapshot {
         });
 
         let sockets = parse_sockets(raw, &mut note);
+        let netfilter_rules = match raw
+            .entries
+            .get(key::NFTABLES_RULES)
+            .map(|b| nftables::parse_rules(b))
+        {
+            Some(Ok(rules)) => rules,
+            Some(Err(e)) => {
+                note(key::NFTABLES_RULES, Err(e));
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
 
         let trimmed = |rel: &str| text(rel).map(|t| t.trim().to_string());
         Snapshot {
@@ -181,6 +197,7 @@ impl Snapshot {
             conntrack,
             sockets,
             sysctls,
+            netfilter_rules,
             host: host_layout::parse(raw),
             unavailable: problems,
         }

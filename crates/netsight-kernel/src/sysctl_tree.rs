@@ -133,6 +133,10 @@ pub const HOST_WIDE_SYSCTLS: &[&str] = &[
     "net.netfilter.nf_conntrack_max",
     "net.netfilter.nf_conntrack_buckets",
     "net.nf_conntrack_max",
+    // Protocol memory limits and the orphan limit are global too.
+    "net.ipv4.tcp_mem",
+    "net.ipv4.udp_mem",
+    "net.ipv4.tcp_max_orphans",
 ];
 
 /// The sysctl tree of the running kernel as this network namespace sees it.

@@ -338,18 +338,36 @@ fn a_firewall_drop_is_named_by_its_drop_reason() {
             ],
         );
     });
-    let f = finding(&report, "drops.netfilter_drop").unwrap_or_else(|| panic!("{report}"));
+    // The rule is named from its counter (netlink), and the kernel's drop reason,
+    // with the dropping function and the namespace, is its evidence.
+    let f = finding(&report, "filter.rule_drops").unwrap_or_else(|| panic!("{report}"));
     assert_eq!(f["severity"], "warning", "{f}");
     assert_eq!(f["layer"], "filter");
-    assert!(f["subject"].as_str().unwrap().contains(inode.trim()), "{f}");
+    assert!(
+        f["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("ip filter INPUT rule #1 (handle "),
+        "{f}"
+    );
+    let text = f.to_string();
+    assert!(text.contains("matched 2000 packets"), "{f}");
+    assert!(
+        text.contains("kernel drop reason NETFILTER_DROP in this network namespace")
+            && text.contains(inode.trim()),
+        "{f}"
+    );
     // The dropping function: nftables' chain walk (iptables-nft) or the legacy hook.
     assert!(
         ["nft_do_chain", "nf_hook_slow", "ipt_do_table"]
             .iter()
-            .any(|function| f.to_string().contains(&format!("dropped in {function}"))),
+            .any(|function| text.contains(&format!("(at {function})"))),
         "{f}"
     );
-    assert!(f["fix"][0].as_str().unwrap().contains("nft list ruleset"));
+    assert!(
+        finding(&report, "drops.netfilter_drop").is_none(),
+        "explained, not repeated"
+    );
     assert!(code >= 1);
 }
 
@@ -727,11 +745,8 @@ fn netns_all_attributes_each_fault_to_its_namespace_and_container() {
         ids(&a).contains(&"udp.receive_buffer_errors".to_string()),
         "{a}"
     );
-    assert!(
-        !ids(&a).contains(&"drops.netfilter_drop".to_string()),
-        "{a}"
-    );
-    assert!(ids(&b).contains(&"drops.netfilter_drop".to_string()), "{b}");
+    assert!(!ids(&a).contains(&"filter.rule_drops".to_string()), "{a}");
+    assert!(ids(&b).contains(&"filter.rule_drops".to_string()), "{b}");
     assert!(
         !ids(&b).contains(&"udp.receive_buffer_errors".to_string()),
         "{b}"
@@ -740,7 +755,7 @@ fn netns_all_attributes_each_fault_to_its_namespace_and_container() {
     assert!(
         !host
             .iter()
-            .any(|id| id == "drops.netfilter_drop" || id == "udp.receive_buffer_errors"),
+            .any(|id| id == "filter.rule_drops" || id == "udp.receive_buffer_errors"),
         "the host is not blamed: {host:?}"
     );
     let label = format!("docker:{}", &container.id[..12]);

@@ -3,6 +3,7 @@
 
 mod config;
 mod conntrack;
+mod filter;
 mod ip;
 mod nic;
 mod qdisc;
@@ -166,6 +167,7 @@ pub fn all() -> Vec<&'static Rule> {
         udp::RULES,
         sockets::RULES,
         conntrack::RULES,
+        filter::RULES,
         config::RULES,
     ]
     .into_iter()

@@ -792,3 +792,42 @@ fn every_rule_is_documented() {
         );
     }
 }
+
+#[test]
+fn filter_rule_drops_at_its_edges() {
+    use netsight_kernel::nftables::NfRule;
+    let rule = |verdict: &str, packets: u64| NfRule {
+        family: "ip".into(),
+        table: "filter".into(),
+        chain: "INPUT".into(),
+        position: 3,
+        handle: 7,
+        verdict: verdict.into(),
+        packets: Some(packets),
+    };
+    // 10 s apart: the increase over 10 is the rate.
+    let at = |verdict: &str, increase: u64| {
+        let mut prev = quiet();
+        prev.netfilter_rules = vec![rule(verdict, 1000)];
+        let (_, mut cur) = pair(|_| {});
+        cur.netfilter_rules = vec![rule(verdict, 1000 + increase)];
+        let hits = run("filter.rule_drops", &prev, &cur);
+        hits.first().map(|h| (h.severity, h.subject.clone()))
+    };
+    assert_eq!(at("drop", 0), None);
+    assert_eq!(at("drop", 1).map(|h| h.0), Some(Info));
+    assert_eq!(at("drop", 99).map(|h| h.0), Some(Info));
+    let (severity, subject) = at("reject", 100).unwrap();
+    assert_eq!(severity, Warning);
+    assert_eq!(
+        subject.as_deref(),
+        Some("ip filter INPUT rule #3 (handle 7)")
+    );
+    assert_eq!(at("accept", 100_000), None, "accepting rules are not drops");
+    // A rule that appeared during the interval has no earlier count: not rated.
+    let mut prev = quiet();
+    prev.netfilter_rules = vec![];
+    let (_, mut cur) = pair(|_| {});
+    cur.netfilter_rules = vec![rule("drop", 5000)];
+    assert!(run("filter.rule_drops", &prev, &cur).is_empty());
+}

@@ -22,6 +22,13 @@ pub struct Owners {
 /// Owners of the running system: the BPF iterator when privileges allow (one
 /// read), else the /proc/PID/fd scan; `bpf_error` says why the iterator was not used.
 pub fn scan_live(proc_root: &Path) -> (Owners, Option<String>) {
+    // In a child namespace (a container, one of `doctor --netns all`'s), only its
+    // own processes are read: a few readlinks instead of loading the iterator.
+    if proc_root == Path::new(crate::PROC_ROOT) && crate::netns::in_child() {
+        if let Some(me) = crate::netns::self_inode() {
+            return (scan_netns(proc_root, me), None);
+        }
+    }
     if proc_root == Path::new("/proc") {
         match super::owners_bpf::scan() {
             Ok(records) => {
@@ -75,6 +82,22 @@ pub fn scan(proc_root: &Path) -> Owners {
         }
     }
     owners
+}
+
+/// The /proc scan restricted to processes in the network namespace `inode`.
+fn scan_netns(proc_root: &Path, inode: u32) -> Owners {
+    use std::os::unix::fs::MetadataExt as _;
+    let pids: Vec<u32> = std::fs::read_dir(proc_root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|pid: &u32| {
+            std::fs::metadata(proc_root.join(pid.to_string()).join("ns/net"))
+                .is_ok_and(|m| m.ino() == u64::from(inode))
+        })
+        .collect();
+    scan_pids(proc_root, &pids)
 }
 
 fn scan_pids(proc_root: &Path, pids: &[u32]) -> Owners {

@@ -133,6 +133,10 @@ fn finish(started: Started, drops: Option<&KernelDrops>) -> Result<NamespaceRepo
     report
         .findings
         .retain(|f| !HOST_WIDE_RULES.iter().any(|p| f.rule_id.starts_with(p)));
+    // Host-wide settings are the host's: said once, under it.
+    report
+        .skipped
+        .retain(|s| !s.reason.contains("is host-wide"));
     if let Some(drops) = drops {
         let mine = KernelDrops {
             seconds: drops.seconds,
@@ -159,10 +163,34 @@ pub fn run(args: &DoctorArgs, which: &str) -> Result<ExitCode> {
     let own = netsight_kernel::netns::self_inode();
     let targets = select(which, netsight_kernel::netns::list(), own)?;
     // Every namespace's doctor starts first; their intervals and ours overlap.
-    let mut started: Vec<Started> = targets.into_iter().map(|n| start(n, args)).collect();
-    for s in &mut started {
-        s.wait_ready();
+    // Started and waited for on a few threads: each start sets up a mount namespace
+    // and a sysfs, and each doctor takes its first snapshot.
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 8);
+    let mut chunks: Vec<Vec<NetnsInfo>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, n) in targets.into_iter().enumerate() {
+        chunks[i % threads].push(n);
     }
+    let started: Vec<Started> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    let mut mine: Vec<Started> =
+                        chunk.into_iter().map(|n| start(n, args)).collect();
+                    for s in &mut mine {
+                        s.wait_ready();
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
     let prev = Snapshot::take();
     eprintln!(
         "netsight doctor: first snapshot taken; {} namespace(s) diagnosed alongside; the second follows in {:.1} s",

@@ -158,6 +158,11 @@ pub fn list() -> Vec<NetnsInfo> {
     found.into_values().collect()
 }
 
+/// Whether this process can see and enter every namespace (root).
+pub fn can_enter_all() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
 /// Makes `cmd` start inside the namespace `handle` names, with its own mount
 /// namespace and a sysfs of that network namespace (what `ip netns exec` does),
 /// so /proc/net, /sys/class/net and netlink all describe the namespace.

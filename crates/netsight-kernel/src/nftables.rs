@@ -57,7 +57,21 @@ impl netlink_packet_core::NetlinkDeserializable for GetRules {
 
 /// Every rule of every table, as the kernel sent them.
 pub fn dump_rules() -> Result<Vec<u8>> {
-    netlink_io::request(NETLINK_NETFILTER, "nftables", GetRules, true)
+    netlink_io::request(NETLINK_NETFILTER, "nftables", GetRules, true).map_err(|e| match e {
+        KernelError::Netlink {
+            family,
+            operation,
+            source,
+        } if source.raw_os_error() == Some(libc::EPERM) => KernelError::Netlink {
+            family,
+            operation,
+            source: std::io::Error::new(
+                source.kind(),
+                "reading firewall rules needs CAP_NET_ADMIN (run as root)",
+            ),
+        },
+        other => other,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

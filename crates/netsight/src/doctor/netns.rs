@@ -217,6 +217,12 @@ pub fn run(args: &DoctorArgs, which: &str) -> Result<ExitCode> {
     };
     let mut namespaces = Vec::new();
     let mut skipped = Vec::new();
+    if !netsight_kernel::netns::can_enter_all() {
+        skipped.push(Skipped {
+            source: "other users' network namespaces".into(),
+            reason: "seeing and entering them needs root (CAP_SYS_ADMIN, CAP_SYS_PTRACE)".into(),
+        });
+    }
     for s in started {
         match finish(s, drops.as_ref()) {
             Ok(n) => namespaces.push(n),

@@ -7,6 +7,7 @@ pub mod deep;
 pub mod drop_reasons;
 pub mod explain;
 pub mod fixes;
+pub mod inventory;
 pub mod rules;
 pub mod workload;
 

@@ -52,6 +52,8 @@ macro_rules! counter_set {
         impl $name {
             /// The kind of each counter, by field name.
             pub const KIND: fn(&str) -> $crate::rates::CounterKind = $kind;
+            /// Every counter's name, in declaration order.
+            pub const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
 
             pub fn rates_since(&self, prev: &Self, seconds: f64) -> $rates {
                 $rates { $($field: $crate::rates::per_second(Self::KIND(stringify!($field)), prev.$field, self.$field, seconds),)* }

@@ -371,3 +371,53 @@ fn drop_reason_inventory_covers_this_kernel() {
     assert_eq!(e["kind"], "drop reason");
     assert!(e["meaning"].as_str().unwrap().contains("ARP"), "{e}");
 }
+
+/// Every /proc/net/stat column and 64-bit link stats field this kernel has is in
+/// the loss inventory, and explain knows it.
+#[test]
+fn loss_inventory_covers_this_kernels_tables_and_link_stats() {
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir("/proc/net/stat").unwrap().flatten() {
+        let table = entry.file_name().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for column in text.lines().next().unwrap_or("").split_whitespace() {
+            if netsight_doctor::inventory::find(&table, column).is_none() {
+                missing.push(format!("{table}.{column}"));
+            }
+        }
+    }
+    // ip -s -s -j link: {"rx": {"over_errors"...}, "tx": {...}} → rx_over_errors.
+    let out = output("ip", &["-s", "-s", "-j", "link", "show", "lo"]);
+    let links: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (dir, fields) in links[0]["stats64"].as_object().unwrap() {
+        for field in fields.as_object().unwrap().keys() {
+            let name = match (dir.as_str(), field.as_str()) {
+                (_, "multicast") => "multicast".to_string(),
+                (_, "collisions") => "collisions".to_string(),
+                // iproute2's name for the device's carrier transitions, not a stats64 field.
+                (_, "carrier_changes") => continue,
+                (d, f) => format!("{d}_{f}"),
+            };
+            if netsight_doctor::inventory::find("link", &name).is_none() {
+                missing.push(format!("link.{name}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "signals this kernel has that the inventory lacks: {missing:?}"
+    );
+    let out = output(
+        netsight(),
+        &["explain", "arp_cache.unresolved_discards", "--json"],
+    );
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["kind"], "/proc/net/stat column");
+    assert!(
+        e["interpretation"]
+            .as_str()
+            .unwrap()
+            .contains("NEIGH_QUEUEFULL"),
+        "{e}"
+    );
+}

@@ -268,7 +268,41 @@ fn known_names() -> Vec<String> {
         .collect();
     names.extend(sysctls::SYSCTLS.iter().map(|(n, _, _)| n.to_string()));
     names.extend(DROP_REASONS.iter().map(|r| r.name.to_string()));
+    names.extend(
+        crate::inventory::SIGNALS
+            .iter()
+            .map(|s| format!("{}.{}", s.source, s.name)),
+    );
     names
+}
+
+fn explain_signal(s: &crate::inventory::Signal) -> Explanation {
+    use crate::inventory::Coverage;
+    let (covered, related_rules): (String, Vec<&'static str>) = match s.coverage {
+        Coverage::Rules(rules) => (format!("read by {}", rules.join(", ")), rules.to_vec()),
+        Coverage::DropReason(r) => (
+            format!(
+                "the same loss is counted by the kernel drop reason {r} (netsight explain {r})"
+            ),
+            Vec::new(),
+        ),
+        Coverage::None(why) => (why.to_string(), Vec::new()),
+    };
+    Explanation {
+        name: format!("{}.{}", s.source, s.name),
+        kind: match s.source {
+            "link" => "link counter",
+            "softnet" => "softnet_stat column",
+            "qdisc" => "qdisc counter",
+            "conntrack" => "conntrack value",
+            _ => "/proc/net/stat column",
+        },
+        layer: s.layer,
+        meaning: s.meaning.to_string(),
+        interpretation: format!("a {} signal; {covered}", s.kind.as_str()),
+        related_rules,
+        fixes: Vec::new(),
+    }
 }
 
 fn explain_drop_reason(r: &DropReason) -> Explanation {
@@ -340,6 +374,10 @@ pub fn explain(query: &str) -> Result<Explanation, ExplainError> {
     }
     if let Some(e) = hits.pop() {
         return Ok(e);
+    }
+    // Link stats, qdisc, conntrack and /proc/net/stat columns.
+    if let Some(s) = crate::inventory::lookup(q) {
+        return Ok(explain_signal(s));
     }
     Err(ExplainError::Unknown {
         name: q.to_string(),

@@ -1,0 +1,227 @@
+//! The loss inventory outside the MIBs, as data: every field of the 64-bit link
+//! stats, every softnet_stat column, every /proc/net/stat table column, the qdisc
+//! and conntrack counters. Each says what it means, what kind of signal it is,
+//! and what covers it: a rule, a kernel drop reason (counted by doctor), or why
+//! none is needed. MIB counters are in `explain` (with the rules that read them);
+//! drop reasons in `drop_reasons`. A test walks this kernel's sources against it.
+
+use crate::drop_reasons::SignalKind::{self, Benign, Error, Loss, Saturation};
+use netsight_report::Layer::{self, Conntrack, Ip, Nic, Qdisc, Softirq};
+
+#[derive(Debug, Clone, Copy)]
+pub enum Coverage {
+    /// Findings of these rules read it.
+    Rules(&'static [&'static str]),
+    /// The same loss is counted by this kernel drop reason (doctor counts them all).
+    DropReason(&'static str),
+    /// No finding needed, and why.
+    None(&'static str),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Signal {
+    /// "link", "softnet", "qdisc", "conntrack", or the /proc/net/stat table ("arp_cache").
+    pub source: &'static str,
+    pub name: &'static str,
+    pub layer: Layer,
+    pub kind: SignalKind,
+    pub meaning: &'static str,
+    pub coverage: Coverage,
+}
+
+use Coverage::{DropReason, Rules};
+
+const ACTIVITY: Coverage = Coverage::None("activity, not loss: read for rates and the workload");
+const GAUGE: Coverage = Coverage::None("a gauge or a cache statistic, not a count of lost packets");
+
+macro_rules! signals {
+    ($(($source:literal, $name:literal, $layer:expr, $kind:expr, $meaning:literal, $coverage:expr)),* $(,)?) => {
+        &[$(Signal { source: $source, name: $name, layer: $layer, kind: $kind, meaning: $meaning, coverage: $coverage }),*]
+    };
+}
+
+pub const SIGNALS: &[Signal] = signals![
+    // struct rtnl_link_stats64 (ip -s -s link).
+    ("link", "rx_packets", Nic, Benign, "Packets received.", ACTIVITY),
+    ("link", "tx_packets", Nic, Benign, "Packets sent.", ACTIVITY),
+    ("link", "rx_bytes", Nic, Benign, "Bytes received.", Rules(&["nic.utilization"])),
+    ("link", "tx_bytes", Nic, Benign, "Bytes sent.", Rules(&["nic.utilization"])),
+    ("link", "rx_errors", Nic, Error, "Receive errors of any kind (the sum of the rx_*_errors).", Rules(&["nic.errors"])),
+    ("link", "tx_errors", Nic, Error, "Transmit errors of any kind.", Rules(&["nic.errors"])),
+    ("link", "rx_dropped", Nic, Loss, "Received but dropped by the device or stack before a protocol took it (no buffer, filtered, unknown VLAN).", Rules(&["nic.rx_drops"])),
+    ("link", "tx_dropped", Nic, Loss, "Dropped on transmit (device down, no buffer).", Rules(&["nic.tx_drops"])),
+    ("link", "multicast", Nic, Benign, "Multicast packets received.", ACTIVITY),
+    ("link", "collisions", Nic, Error, "Collisions (half duplex).", Rules(&["nic.half_duplex"])),
+    ("link", "rx_length_errors", Nic, Error, "Frames with a bad length.", Rules(&["nic.crc_frame_errors"])),
+    ("link", "rx_over_errors", Nic, Saturation, "Receiver ring overrun: the NIC had no descriptor for a frame.", Rules(&["nic.fifo_errors"])),
+    ("link", "rx_crc_errors", Nic, Error, "Frames with a bad CRC: cabling, optics, or a duplex mismatch.", Rules(&["nic.crc_frame_errors"])),
+    ("link", "rx_frame_errors", Nic, Error, "Misaligned frames.", Rules(&["nic.crc_frame_errors"])),
+    ("link", "rx_fifo_errors", Nic, Saturation, "Receive FIFO overrun.", Rules(&["nic.fifo_errors"])),
+    ("link", "rx_missed_errors", Nic, Saturation, "Missed by the NIC for lack of host buffers (the ring was full).", Rules(&["nic.rx_drops"])),
+    ("link", "tx_aborted_errors", Nic, Error, "Transmissions aborted (excessive collisions, link loss).", Rules(&["nic.errors"])),
+    ("link", "tx_carrier_errors", Nic, Error, "Carrier lost while sending.", Rules(&["nic.no_carrier", "nic.errors"])),
+    ("link", "tx_fifo_errors", Nic, Saturation, "Transmit FIFO underrun.", Rules(&["nic.fifo_errors"])),
+    ("link", "tx_heartbeat_errors", Nic, Error, "SQE heartbeat errors (old Ethernet).", Rules(&["nic.errors"])),
+    ("link", "tx_window_errors", Nic, Error, "Late collisions.", Rules(&["nic.errors"])),
+    ("link", "rx_compressed", Nic, Benign, "Compressed packets received (CSLIP, PPP).", ACTIVITY),
+    ("link", "tx_compressed", Nic, Benign, "Compressed packets sent.", ACTIVITY),
+    ("link", "rx_nohandler", Nic, Benign, "Dropped because no protocol handler wanted them (an Ethertype nothing listens for).", DropReason("UNHANDLED_PROTO")),
+    ("link", "rx_otherhost_dropped", Nic, Benign, "Dropped because addressed to another host's MAC.", DropReason("OTHERHOST")),
+    // /proc/net/softnet_stat, per CPU.
+    ("softnet", "processed", Softirq, Benign, "Packets the CPU's receive softirq processed.", ACTIVITY),
+    ("softnet", "dropped", Softirq, Saturation, "Dropped because the CPU's input backlog was full (netdev_max_backlog).", Rules(&["softnet.dropped"])),
+    ("softnet", "time_squeeze", Softirq, Saturation, "The receive softirq ran out of budget or time with work left.", Rules(&["softnet.time_squeeze"])),
+    ("softnet", "received_rps", Softirq, Benign, "Times this CPU was woken by RPS to process another CPU's packets.", ACTIVITY),
+    ("softnet", "flow_limit_count", Softirq, Saturation, "Packets dropped by the flow limit (one flow hogging the backlog).", Rules(&["softnet.flow_limit"])),
+    ("softnet", "backlog_len", Softirq, Benign, "Packets waiting in the CPU's backlog now.", GAUGE),
+    // Queueing disciplines (tc -s qdisc), every qdisc and class including ingress/clsact.
+    ("qdisc", "bytes", Qdisc, Benign, "Bytes dequeued.", ACTIVITY),
+    ("qdisc", "packets", Qdisc, Benign, "Packets dequeued.", ACTIVITY),
+    ("qdisc", "drops", Qdisc, Saturation, "Packets the qdisc dropped (queue limit, AQM, policer).", Rules(&["qdisc.drops"])),
+    ("qdisc", "overlimits", Qdisc, Saturation, "Times a shaper throttled (over rate).", Rules(&["qdisc.overlimits"])),
+    ("qdisc", "requeues", Qdisc, Saturation, "Packets the driver pushed back (device busy).", Rules(&["qdisc.requeues"])),
+    ("qdisc", "backlog", Qdisc, Saturation, "Bytes queued now.", Rules(&["qdisc.standing_queue"])),
+    ("qdisc", "qlen", Qdisc, Saturation, "Packets queued now.", Rules(&["qdisc.standing_queue"])),
+    // Connection tracking.
+    ("conntrack", "count", Conntrack, Saturation, "Entries in the table now.", Rules(&["conntrack.table_fill"])),
+    ("conntrack", "max", Conntrack, Benign, "The table's limit.", Rules(&["conntrack.table_fill"])),
+    // /proc/net/stat/nf_conntrack (conntrack -S), summed over CPUs.
+    ("nf_conntrack", "entries", Conntrack, Benign, "Entries in the table.", GAUGE),
+    ("nf_conntrack", "clashres", Conntrack, Benign, "Insert clashes resolved (parallel UDP from one socket).", ACTIVITY),
+    ("nf_conntrack", "found", Conntrack, Benign, "Lookups that found an entry.", ACTIVITY),
+    ("nf_conntrack", "new", Conntrack, Benign, "Entries created.", ACTIVITY),
+    ("nf_conntrack", "invalid", Conntrack, Error, "Packets that matched no valid connection state (dropped by rules matching ctstate INVALID).", DropReason("NETFILTER_DROP")),
+    ("nf_conntrack", "ignore", Conntrack, Benign, "Packets already tracked or untracked.", ACTIVITY),
+    ("nf_conntrack", "delete", Conntrack, Benign, "Entries deleted.", ACTIVITY),
+    ("nf_conntrack", "chainlength", Conntrack, Benign, "Hash chain length statistic.", GAUGE),
+    ("nf_conntrack", "insert", Conntrack, Benign, "Entries inserted.", ACTIVITY),
+    ("nf_conntrack", "insert_failed", Conntrack, Loss, "Packets dropped because their entry could not be inserted (a race, often DNS over NAT).", Rules(&["conntrack.drops"])),
+    ("nf_conntrack", "drop", Conntrack, Saturation, "Packets dropped because the table was full.", Rules(&["conntrack.drops"])),
+    ("nf_conntrack", "early_drop", Conntrack, Saturation, "Unassured entries evicted to make room.", Rules(&["conntrack.drops"])),
+    ("nf_conntrack", "icmp_error", Conntrack, Error, "ICMP errors that matched no connection.", Coverage::None("usually scans or late errors; the packets are not the host's own traffic")),
+    ("nf_conntrack", "expect_new", Conntrack, Benign, "Expectations created (FTP, SIP helpers).", ACTIVITY),
+    ("nf_conntrack", "expect_create", Conntrack, Benign, "Expectations created.", ACTIVITY),
+    ("nf_conntrack", "expect_delete", Conntrack, Benign, "Expectations deleted.", ACTIVITY),
+    ("nf_conntrack", "search_restart", Conntrack, Benign, "Lookups restarted (table resized meanwhile).", ACTIVITY),
+    // /proc/net/stat/arp_cache and ndisc_cache: the neighbour tables.
+    ("arp_cache", "entries", Ip, Benign, "Neighbour entries.", GAUGE),
+    ("arp_cache", "allocs", Ip, Benign, "Entries allocated.", ACTIVITY),
+    ("arp_cache", "destroys", Ip, Benign, "Entries freed.", ACTIVITY),
+    ("arp_cache", "hash_grows", Ip, Benign, "Hash table resizes.", ACTIVITY),
+    ("arp_cache", "lookups", Ip, Benign, "Lookups.", ACTIVITY),
+    ("arp_cache", "hits", Ip, Benign, "Lookups that found an entry.", ACTIVITY),
+    ("arp_cache", "res_failed", Ip, Loss, "Resolutions that failed: the next hop does not answer.", DropReason("NEIGH_FAILED")),
+    ("arp_cache", "rcv_probes_mcast", Ip, Benign, "Multicast probes received.", ACTIVITY),
+    ("arp_cache", "rcv_probes_ucast", Ip, Benign, "Unicast probes received.", ACTIVITY),
+    ("arp_cache", "periodic_gc_runs", Ip, Benign, "Garbage collections.", ACTIVITY),
+    ("arp_cache", "forced_gc_runs", Ip, Saturation, "Collections forced by a full table (gc_thresh3).", DropReason("NEIGH_CREATEFAIL")),
+    ("arp_cache", "unresolved_discards", Ip, Loss, "Packets discarded while waiting for resolution (queue full or resolution failed).", DropReason("NEIGH_QUEUEFULL")),
+    ("arp_cache", "table_fulls", Ip, Saturation, "Entries refused: the table is full.", DropReason("NEIGH_CREATEFAIL")),
+    ("ndisc_cache", "entries", Ip, Benign, "IPv6 neighbour entries.", GAUGE),
+    ("ndisc_cache", "allocs", Ip, Benign, "Entries allocated.", ACTIVITY),
+    ("ndisc_cache", "destroys", Ip, Benign, "Entries freed.", ACTIVITY),
+    ("ndisc_cache", "hash_grows", Ip, Benign, "Hash table resizes.", ACTIVITY),
+    ("ndisc_cache", "lookups", Ip, Benign, "Lookups.", ACTIVITY),
+    ("ndisc_cache", "hits", Ip, Benign, "Lookups that found an entry.", ACTIVITY),
+    ("ndisc_cache", "res_failed", Ip, Loss, "Resolutions that failed.", DropReason("NEIGH_FAILED")),
+    ("ndisc_cache", "rcv_probes_mcast", Ip, Benign, "Multicast probes received.", ACTIVITY),
+    ("ndisc_cache", "rcv_probes_ucast", Ip, Benign, "Unicast probes received.", ACTIVITY),
+    ("ndisc_cache", "periodic_gc_runs", Ip, Benign, "Garbage collections.", ACTIVITY),
+    ("ndisc_cache", "forced_gc_runs", Ip, Saturation, "Collections forced by a full table.", DropReason("NEIGH_CREATEFAIL")),
+    ("ndisc_cache", "unresolved_discards", Ip, Loss, "Packets discarded while waiting for resolution.", DropReason("NEIGH_QUEUEFULL")),
+    ("ndisc_cache", "table_fulls", Ip, Saturation, "Entries refused: the table is full.", DropReason("NEIGH_CREATEFAIL")),
+    // /proc/net/stat/rt_cache: route lookups (the cache itself is gone since 3.6).
+    ("rt_cache", "entries", Ip, Benign, "Dst entries.", GAUGE),
+    ("rt_cache", "in_hit", Ip, Benign, "Input route hits.", ACTIVITY),
+    ("rt_cache", "in_slow_tot", Ip, Benign, "Input route slow-path lookups.", ACTIVITY),
+    ("rt_cache", "in_slow_mc", Ip, Benign, "Multicast input lookups.", ACTIVITY),
+    ("rt_cache", "in_no_route", Ip, Loss, "Incoming packets with no route.", Rules(&["ip.no_route"])),
+    ("rt_cache", "in_brd", Ip, Benign, "Broadcasts received.", ACTIVITY),
+    ("rt_cache", "in_martian_dst", Ip, Error, "Martian destinations dropped.", DropReason("IP_INVALID_DEST")),
+    ("rt_cache", "in_martian_src", Ip, Error, "Martian sources dropped.", DropReason("IP_INVALID_SOURCE")),
+    ("rt_cache", "out_hit", Ip, Benign, "Output route hits.", ACTIVITY),
+    ("rt_cache", "out_slow_tot", Ip, Benign, "Output slow-path lookups.", ACTIVITY),
+    ("rt_cache", "out_slow_mc", Ip, Benign, "Multicast output lookups.", ACTIVITY),
+    ("rt_cache", "gc_total", Ip, Benign, "Dst garbage collections.", ACTIVITY),
+    ("rt_cache", "gc_ignored", Ip, Benign, "Collections skipped.", ACTIVITY),
+    ("rt_cache", "gc_goal_miss", Ip, Benign, "Collections that missed their goal.", ACTIVITY),
+    ("rt_cache", "gc_dst_overflow", Ip, Saturation, "Dst table overflows (routes refused).", DropReason("IP_OUTNOROUTES")),
+    ("rt_cache", "in_hlist_search", Ip, Benign, "Input hash searches.", ACTIVITY),
+    ("rt_cache", "out_hlist_search", Ip, Benign, "Output hash searches.", ACTIVITY),
+    // /proc/net/stat/synproxy.
+    ("synproxy", "entries", Conntrack, Benign, "SYN proxy entries.", GAUGE),
+    ("synproxy", "syn_received", Conntrack, Benign, "SYNs the proxy answered.", ACTIVITY),
+    ("synproxy", "cookie_invalid", Conntrack, Error, "ACKs with an invalid cookie (dropped).", DropReason("NETFILTER_DROP")),
+    ("synproxy", "cookie_valid", Conntrack, Benign, "Valid cookies.", ACTIVITY),
+    ("synproxy", "cookie_retrans", Conntrack, Benign, "Retransmitted cookies.", ACTIVITY),
+    ("synproxy", "conn_reopened", Conntrack, Benign, "Connections reopened.", ACTIVITY),
+];
+
+pub fn find(source: &str, name: &str) -> Option<&'static Signal> {
+    SIGNALS
+        .iter()
+        .find(|s| s.source == source && s.name == name)
+}
+
+/// "arp_cache.unresolved_discards", "link.rx_missed_errors", or a bare name
+/// that only one source has.
+pub fn lookup(query: &str) -> Option<&'static Signal> {
+    if let Some((source, name)) = query.split_once('.') {
+        if let Some(s) = find(source, name) {
+            return Some(s);
+        }
+    }
+    let mut hits = SIGNALS.iter().filter(|s| s.name == query);
+    match (hits.next(), hits.next()) {
+        (Some(one), None) => Some(one),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cover_exists() {
+        let ids: Vec<&str> = crate::rules::all().iter().map(|r| r.id).collect();
+        for s in SIGNALS {
+            match s.coverage {
+                Rules(rules) => {
+                    for r in rules {
+                        assert!(ids.contains(r), "{}.{}: unknown rule {r}", s.source, s.name);
+                    }
+                }
+                DropReason(reason) => assert!(
+                    crate::drop_reasons::find(reason).is_some(),
+                    "{}.{}: unknown reason {reason}",
+                    s.source,
+                    s.name
+                ),
+                Coverage::None(why) => assert!(!why.is_empty()),
+            }
+            // A loss or saturation signal is covered by something that can report it.
+            if matches!(s.kind, Loss | Saturation | Error) {
+                assert!(
+                    !matches!(s.coverage, Coverage::None(_)) || s.name == "icmp_error",
+                    "{}.{} loses packets but nothing covers it",
+                    s.source,
+                    s.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_counter_the_snapshot_keeps_is_listed() {
+        let sets = [
+            ("link", netsight_kernel::link::LinkStats::FIELDS),
+            ("qdisc", netsight_kernel::qdisc::QdiscCounters::FIELDS),
+        ];
+        for (source, fields) in sets {
+            for f in fields {
+                assert!(find(source, f).is_some(), "{source} counter {f} missing");
+            }
+        }
+    }
+}

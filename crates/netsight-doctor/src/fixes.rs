@@ -72,25 +72,40 @@ fn same(current: &str, wanted: &str) -> bool {
     norm(current) == norm(wanted)
 }
 
-/// Rewrites the findings' fix lines against the current sysctl values.
+/// Rewrites the findings' fix lines against the current sysctl values. In a child
+/// network namespace a host-wide key cannot be set here: the note says so.
 pub fn drop_what_is_in_place(findings: &mut [Finding], sysctls: &BTreeMap<String, String>) {
+    // The init-only table is absent in a child namespace (see SysctlTree::is_child_netns).
+    let child_netns = !sysctls.contains_key("net.core.netdev_max_backlog")
+        && sysctls.contains_key("net.core.somaxconn");
+    let host_wide = |k: &str| netsight_kernel::sysctl_tree::HOST_WIDE_SYSCTLS.contains(&k);
     for f in findings {
         for line in &mut f.fix {
             let mut rewritten = line.clone();
             // Right to left, so earlier spans stay valid.
             for cmd in commands(line).into_iter().rev() {
+                let keys: Vec<&str> = cmd.assignments.iter().map(|(k, _)| k.as_str()).collect();
                 let in_place = cmd
                     .assignments
                     .iter()
                     .all(|(k, v)| sysctls.get(k).is_some_and(|current| same(current, v)));
-                if in_place {
-                    let note: Vec<String> = cmd
+                let note = if child_netns && keys.iter().any(|k| host_wide(k)) {
+                    let verb = if keys.len() > 1 { "are" } else { "is" };
+                    format!(
+                        "(on the host, not in this namespace: {} {verb} host-wide)",
+                        keys.join(", ")
+                    )
+                } else if in_place {
+                    let set: Vec<String> = cmd
                         .assignments
                         .iter()
                         .map(|(k, v)| format!("{k} is already {v}"))
                         .collect();
-                    rewritten.replace_range(cmd.span, &format!("({})", note.join(", ")));
-                }
+                    format!("({})", set.join(", "))
+                } else {
+                    continue;
+                };
+                rewritten.replace_range(cmd.span, &note);
             }
             *line = rewritten;
         }
@@ -125,6 +140,7 @@ mod tests {
             ("net.ipv4.tcp_congestion_control", "bbr"),
             ("net.ipv4.ip_local_port_range", "1024\t65535"),
             ("net.ipv4.tcp_keepalive_time", "7200"),
+            ("net.core.netdev_max_backlog", "1000"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -137,6 +153,16 @@ mod tests {
             "sysctl -w net.core.somaxconn=8192, and a listen() backlog to match",
         ])];
         drop_what_is_in_place(&mut f, &sysctls);
+        let mut in_namespace = [finding(&[
+            "Raise: sysctl -w net.core.rmem_max=26214400 net.core.rmem_default=1048576",
+        ])];
+        let mut ns_sysctls = sysctls.clone();
+        ns_sysctls.remove("net.core.netdev_max_backlog");
+        drop_what_is_in_place(&mut in_namespace, &ns_sysctls);
+        assert_eq!(
+            in_namespace[0].fix,
+            ["Raise: (on the host, not in this namespace: net.core.rmem_max, net.core.rmem_default are host-wide)"]
+        );
         assert_eq!(
             f[0].fix,
             [

@@ -831,3 +831,52 @@ fn filter_rule_drops_at_its_edges() {
     cur.netfilter_rules = vec![rule("drop", 5000)];
     assert!(run("filter.rule_drops", &prev, &cur).is_empty());
 }
+
+#[test]
+fn udp_overflow_names_the_socket_and_the_buffer_it_chose() {
+    use netsight_kernel::sockets::SkMemInfo;
+    let udp = |port: u16, rcvbuf: u32, drops: u32| Socket {
+        protocol: Protocol::Udp,
+        state: TcpState::Close,
+        skmem: Some(SkMemInfo {
+            rcvbuf,
+            drops,
+            ..SkMemInfo::default()
+        }),
+        ..socket(TcpState::Close, port, 0, 0, 4242)
+    };
+    let (prev, cur) = pair(|s| {
+        bump(s, "Udp", "RcvbufErrors", 500);
+        s.sysctls
+            .insert("net.core.rmem_default".into(), "212992".into());
+        s.sockets = Some(SocketTable {
+            sockets: vec![
+                udp(53, 212992, 3),
+                udp(9000, 4608, 480),
+                udp(123, 212992, 0),
+            ],
+            unix_counts: BTreeMap::new(),
+            owners_complete: true,
+        });
+    });
+    let hits = run("udp.receive_buffer_errors", &prev, &cur);
+    let hit = &hits[0];
+    assert_eq!(hit.subject.as_deref(), Some("udp 127.0.0.1:9000"));
+    assert!(hit
+        .evidence
+        .iter()
+        .any(|e| e.metric.contains("127.0.0.1:9000 of app[4242]") && e.value == 480.0));
+    assert!(
+        !hit.evidence.iter().any(|e| e.metric.contains(":123")),
+        "no drops, not a culprit"
+    );
+    assert!(
+        hit.extra_fix[0].contains("sets SO_RCVBUF itself"),
+        "{:?}",
+        hit.extra_fix
+    );
+    assert!(
+        !hit.extra_fix.iter().any(|f| f.contains("rmem_max=")),
+        "a bigger system limit does not help a socket that chose its buffer"
+    );
+}

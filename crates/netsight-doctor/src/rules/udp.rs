@@ -74,14 +74,65 @@ fn must_not_rise(ctx: &Context, name: &str, crit_per_s: Option<f64>) -> Vec<Hit>
 
 fn receive_buffer_errors(ctx: &Context) -> Vec<Hit> {
     let mut hits = must_not_rise(ctx, "RcvbufErrors", Some(100.0));
-    if let (Some(hit), Some(max)) = (hits.first_mut(), ctx.sysctl("net.core.rmem_max")) {
+    let Some(hit) = hits.first_mut() else {
+        return hits;
+    };
+    // The culprits: UDP sockets whose own drop counter (sock_diag skmem) is not zero.
+    let mut culprits: Vec<&netsight_kernel::sockets::Socket> = ctx
+        .cur
+        .sockets
+        .iter()
+        .flat_map(|t| t.sockets.iter())
+        .filter(|s| s.protocol == netsight_kernel::sockets::Protocol::Udp)
+        .filter(|s| s.skmem.is_some_and(|m| m.drops > 0))
+        .collect();
+    culprits.sort_by_key(|s| std::cmp::Reverse(s.skmem.map_or(0, |m| m.drops)));
+    for s in culprits.iter().take(3) {
+        let m = s.skmem.unwrap_or_default();
+        hit.evidence.push(Evidence::new(
+            format!(
+                "udp socket {}:{}{} dropped since it opened (receive buffer {} bytes)",
+                s.local_addr,
+                s.local_port,
+                s.process
+                    .as_ref()
+                    .map(|p| format!(" of {}[{}]", p.comm, p.pid))
+                    .unwrap_or_default(),
+                m.rcvbuf
+            ),
+            f64::from(m.drops),
+            "count",
+            None,
+        ));
+    }
+    let default = ctx.sysctl("net.core.rmem_default");
+    let small = culprits.first().and_then(|s| {
+        let rcvbuf = u64::from(s.skmem?.rcvbuf);
+        (rcvbuf > 0 && default.is_some_and(|d| i64::try_from(rcvbuf).is_ok_and(|r| r < d)))
+            .then_some((s, rcvbuf))
+    });
+    if let Some((s, rcvbuf)) = small {
+        let who = s
+            .process
+            .as_ref()
+            .map_or("its application".to_string(), |p| {
+                format!("{} (pid {})", p.comm, p.pid)
+            });
+        hit.subject = Some(format!("udp {}:{}", s.local_addr, s.local_port));
+        hit.extra_fix.push(format!(
+            "The socket's buffer ({rcvbuf} bytes) is below net.core.rmem_default: {who} sets SO_RCVBUF itself; raise it there (system limits do not change a buffer the application chose)"
+        ));
+    } else if let Some(s) = culprits.first() {
+        hit.subject = Some(format!("udp {}:{}", s.local_addr, s.local_port));
+    }
+    if let Some(max) = ctx.sysctl("net.core.rmem_max") {
         hit.evidence.push(Evidence::new(
             "net.core.rmem_max",
             max as f64,
             "bytes",
             None,
         ));
-        if max < 26_214_400 {
+        if max < 26_214_400 && small.is_none() {
             hit.extra_fix
                 .push("sysctl -w net.core.rmem_max=26214400 net.core.rmem_default=1048576".into());
         }

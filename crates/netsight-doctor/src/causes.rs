@@ -131,11 +131,7 @@ mod tests {
         );
         let report = netsight_report::Report {
             findings: found,
-            workload: Default::default(),
-            skipped: vec![],
-            rules_run: 0,
-            deep: None,
-            kernel_drops: None,
+            ..Default::default()
         };
         assert_eq!(report.all_findings().len(), 5, "nothing is lost");
     }

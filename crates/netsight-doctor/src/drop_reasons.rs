@@ -396,14 +396,7 @@ mod tests {
     }
 
     fn empty_report() -> Report {
-        Report {
-            findings: vec![],
-            workload: Default::default(),
-            skipped: vec![],
-            rules_run: 0,
-            deep: None,
-            kernel_drops: None,
-        }
+        Report::default()
     }
 
     #[test]

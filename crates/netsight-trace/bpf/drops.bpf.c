@@ -63,15 +63,21 @@ static inline __attribute__((always_inline)) __u32 skb_netns(struct sk_buff *skb
     return 0;
 }
 
+// A drop (not a normal free) in a namespace we watch: its reason and namespace.
+static inline __attribute__((always_inline)) int wanted_drop(__u64 *ctx, __u32 *reason, __u32 *netns)
+{
+    *reason = drop_reason(ctx);
+    if (!*reason)
+        return 0;
+    *netns = skb_netns((struct sk_buff *)ctx[0]);
+    return netns_wanted(*netns);
+}
+
 SEC("tp_btf/kfree_skb")
 int kfree_skb_count(__u64 *ctx)
 {
-    struct sk_buff *skb = (struct sk_buff *)ctx[0];
-    __u32 reason = drop_reason(ctx);
-    if (!reason)
-        return 0;
-    __u32 netns = skb_netns(skb);
-    if (!netns_wanted(netns))
+    __u32 reason, netns;
+    if (!wanted_drop(ctx, &reason, &netns))
         return 0;
     struct drop_key key = {.netns = netns, .reason = reason, .location = ctx[1]};
     count_key(&drop_counts, &key);
@@ -82,11 +88,8 @@ SEC("tp_btf/kfree_skb")
 int kfree_skb(__u64 *ctx)
 {
     struct sk_buff *skb = (struct sk_buff *)ctx[0];
-    __u32 reason = drop_reason(ctx);
-    if (!reason)
-        return 0;
-    __u32 netns = skb_netns(skb);
-    if (!netns_wanted(netns))
+    __u32 reason, netns;
+    if (!wanted_drop(ctx, &reason, &netns))
         return 0;
     struct drop_event *e = reserve_event(sizeof(*e));
     if (!e)

@@ -84,6 +84,21 @@ fn protocol_name(be: u16) -> String {
     }
 }
 
+/// Attaches one of the object's programs to kfree_skb, with the kernel's drop
+/// reason names: one read and parse of the kernel BTF serves both.
+fn attach_program(
+    program: &str,
+) -> Result<(loader::Attached, std::collections::BTreeMap<u64, String>), TraceError> {
+    let btf = loader::KernelBtf::load()?;
+    let reasons =
+        btf_enum::enum_values(&btf.bytes, "skb_drop_reason").map_err(|e| TraceError::Bpf {
+            what: "reading enum skb_drop_reason".into(),
+            detail: e,
+        })?;
+    let attached = loader::attach_with(&btf, OBJECT, &[(program, "kfree_skb")], &[])?;
+    Ok((attached, reasons))
+}
+
 /// Traces drops for `duration`. `filter` (port, address) is matched against the
 /// dropped packet's addresses; a packet whose headers were not parsed has none and
 /// is left out when a filter is given. Drops happen in softirq: no --pid.
@@ -92,14 +107,8 @@ pub fn trace(
     filter: &EndpointFilter,
     mut on_event: impl FnMut(&DropEvent),
 ) -> Result<DropSummary, TraceError> {
-    // One read and parse of the kernel BTF serves the enum names and the attach.
-    let btf = loader::KernelBtf::load()?;
-    let reasons =
-        btf_enum::enum_values(&btf.bytes, "skb_drop_reason").map_err(|e| TraceError::Bpf {
-            what: "reading enum skb_drop_reason".into(),
-            detail: e,
-        })?;
-    let mut attached = loader::attach_with(&btf, OBJECT, &[("kfree_skb", "kfree_skb")], &[])?;
+    let (attached, reasons) = attach_program("kfree_skb")?;
+    let mut attached = attached;
     let kallsyms = Kallsyms::load();
     let (mut by_reason, mut by_location) = (Tally::default(), Tally::default());
     let mut total = 0u64;
@@ -164,13 +173,7 @@ fn decode_count_key(k: &[u8; 16]) -> (u32, u32, u64) {
 /// runs (it is given `duration`), then reads the counts once: no per-packet
 /// event reaches user space, so the cost stays in the kernel's hash update.
 pub fn count(duration: Duration, wait: impl FnOnce(Duration)) -> Result<KernelDrops, TraceError> {
-    let btf = loader::KernelBtf::load()?;
-    let reasons =
-        btf_enum::enum_values(&btf.bytes, "skb_drop_reason").map_err(|e| TraceError::Bpf {
-            what: "reading enum skb_drop_reason".into(),
-            detail: e,
-        })?;
-    let attached = loader::attach_with(&btf, OBJECT, &[("kfree_skb_count", "kfree_skb")], &[])?;
+    let (attached, reasons) = attach_program("kfree_skb_count")?;
     let started = std::time::Instant::now();
     wait(duration);
     let duration_s = started.elapsed().as_secs_f64();

@@ -9,9 +9,13 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 use support::{netsight, privileged, ConnHolder, NetnsPair};
 
-/// Runs doctor in `ns` with `interval` seconds while `fault` runs; returns (exit code, report).
-fn doctor_during(pair: &NetnsPair, ns: &str, interval: &str, fault: impl FnOnce()) -> (i32, Value) {
-    let child = Command::new("ip")
+/// Starts doctor in `ns` and waits until its interval has begun with drops being
+/// counted; returns the child and its stderr's drain.
+fn start_doctor(
+    ns: &str,
+    interval: &str,
+) -> (std::process::Child, std::thread::JoinHandle<String>) {
+    let mut child = Command::new("ip")
         .args([
             "netns",
             "exec",
@@ -26,19 +30,30 @@ fn doctor_during(pair: &NetnsPair, ns: &str, interval: &str, fault: impl FnOnce(
         .stderr(Stdio::piped())
         .spawn()
         .expect("doctor");
-    let mut child = child;
-    // The fault starts once the interval has begun and drops are being counted.
     let stderr = wait_on_stderr(
         &mut child,
         &["first snapshot taken", "attached to kfree_skb"],
     );
-    fault();
+    (child, stderr)
+}
+
+/// The report of a doctor started by `start_doctor`, and its exit code.
+fn finish_doctor(
+    (child, stderr): (std::process::Child, std::thread::JoinHandle<String>),
+) -> (i32, Value) {
     let out = child.wait_with_output().expect("doctor output");
     let _ = stderr.join();
-    let _ = pair;
     let report: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("doctor JSON: {e}: {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap_or(-1), report)
+}
+
+/// Runs doctor in `ns` with `interval` seconds while `fault` runs; returns (exit code, report).
+fn doctor_during(pair: &NetnsPair, ns: &str, interval: &str, fault: impl FnOnce()) -> (i32, Value) {
+    let _ = pair;
+    let doctor = start_doctor(ns, interval);
+    fault();
+    finish_doctor(doctor)
 }
 
 /// Reads the child's stderr until every needle has shown up (its readiness
@@ -414,37 +429,12 @@ fn a_dead_next_hop_is_named_by_its_drop_reason() {
 
 /// Runs doctor in both namespaces of the pair at once while `load` runs.
 fn doctors_during(pair: &NetnsPair, interval: &str, load: impl FnOnce()) -> [Value; 2] {
-    let spawn = |ns: &str| {
-        let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                ns,
-                netsight(),
-                "doctor",
-                "--interval",
-                interval,
-                "--json",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("doctor");
-        let stderr = wait_on_stderr(
-            &mut child,
-            &["first snapshot taken", "attached to kfree_skb"],
-        );
-        (child, stderr)
-    };
-    let (a, b) = (spawn(&pair.a), spawn(&pair.b));
+    let (a, b) = (
+        start_doctor(&pair.a, interval),
+        start_doctor(&pair.b, interval),
+    );
     load();
-    [a, b].map(|(child, stderr)| {
-        let out = child.wait_with_output().expect("doctor output");
-        let _ = stderr.join();
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("doctor JSON: {e}: {}", String::from_utf8_lossy(&out.stderr))
-        })
-    })
+    [a, b].map(|doctor| finish_doctor(doctor).1)
 }
 
 /// Waits for an agent's READY line (its socket is bound).

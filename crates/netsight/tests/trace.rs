@@ -14,7 +14,7 @@ use support::{netsight, privileged, NetnsPair};
 /// The leak check needs no other tracer running: it takes this exclusively.
 static TRACERS: RwLock<()> = RwLock::new(());
 
-fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+fn alongside_other_tracers() -> std::sync::RwLockReadGuard<'static, ()> {
     TRACERS.read().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -132,7 +132,7 @@ fn drops_are_named_by_reason_and_nothing_stays_loaded() {
     ) {
         return;
     }
-    let _shared = shared();
+    let _tracers = alongside_other_tracers();
     let pair = NetnsPair::new();
     let tracer = Tracer::start(
         None,
@@ -382,7 +382,7 @@ fn life_sees_exactly_the_connections_made_and_states_their_handshakes() {
     ) {
         return;
     }
-    let _shared = shared();
+    let _tracers = alongside_other_tracers();
     let pair = NetnsPair::new();
     let connect = |pair: &NetnsPair| {
         let sink = listen_in(&pair.b, "8080", "64", "sink", "3");
@@ -460,7 +460,7 @@ fn connect_and_accept_report_handshakes_and_failures() {
     if !privileged("connect_and_accept_report_handshakes_and_failures", &["ip"]) {
         return;
     }
-    let _shared = shared();
+    let _tracers = alongside_other_tracers();
     let pair = NetnsPair::new();
     let work = |pair: &NetnsPair| {
         let sink = listen_in(&pair.b, "8080", "64", "sink", "3");
@@ -550,7 +550,7 @@ fn no_events_lost_at_100k_per_second() {
     if !privileged("no_events_lost_at_100k_per_second", &["ip"]) {
         return;
     }
-    let _shared = shared();
+    let _tracers = alongside_other_tracers();
     let pair = NetnsPair::new();
     // Inside the namespace: only its drops are counted.
     let tracer = Tracer::start(
@@ -596,7 +596,7 @@ fn rtt_histogram_covers_the_peer_of_a_transfer() {
     if !privileged("rtt_histogram_covers_the_peer_of_a_transfer", &["ip"]) {
         return;
     }
-    let _shared = shared();
+    let _tracers = alongside_other_tracers();
     let pair = NetnsPair::new();
     let lines = trace_during("rtt", "4", || {
         let sink = listen_in(&pair.b, "8080", "16", "sink", "3");
@@ -633,7 +633,7 @@ fn synbl_sees_a_full_accept_queue() {
     if !privileged("synbl_sees_a_full_accept_queue", &["ip", "python3"]) {
         return;
     }
-    let _shared = shared();
+    let _tracers = alongside_other_tracers();
     let pair = NetnsPair::new();
     let holder = support::ConnHolder::start(&pair.b, &["leak-and-overflow"]);
     let port = holder.ports[0].to_string();
@@ -754,7 +754,7 @@ fn synack_retransmissions_are_traced_and_counted() {
     ) {
         return;
     }
-    let _shared = shared();
+    let _tracers = alongside_other_tracers();
     let pair = NetnsPair::new();
     // The client's handshake ACKs never reach the server: it re-sends its SYN-ACK.
     pair.exec_ok(
@@ -838,7 +838,7 @@ fn rtt_port_filter_applies_in_the_kernel() {
     if !privileged("rtt_port_filter_applies_in_the_kernel", &["ip"]) {
         return;
     }
-    let _shared = shared();
+    let _tracers = alongside_other_tracers();
     let pair = NetnsPair::new();
     let tracer = Tracer::start(
         Some(&pair.a),

@@ -157,6 +157,153 @@ pub const SIGNALS: &[Signal] = signals![
     ("synproxy", "conn_reopened", Conntrack, Benign, "Connections reopened.", ACTIVITY),
 ];
 
+/// MIB counters (snmp, netstat, snmp6) that count loss, errors or saturation, or that
+/// look like they do: kind and coverage. Meanings are in `explain`; every other MIB
+/// counter of this kernel is activity (explain knows all of them).
+pub const MIB_SIGNALS: &[(&str, &str, SignalKind, Coverage)] = &[
+    ("Ip", "InHdrErrors", Error, Rules(&["ip.input_errors"])),
+    ("Ip", "InAddrErrors", Error, Rules(&["ip.input_errors"])),
+    ("Ip", "InDiscards", Saturation, Rules(&["ip.input_errors"])),
+    ("Ip", "OutDiscards", Saturation, DropReason("NOMEM")),
+    ("Ip", "OutNoRoutes", Loss, Rules(&["ip.no_route"])),
+    ("Ip", "ReasmTimeout", Loss, Rules(&["ip.reassembly_failures"])),
+    ("Ip", "ReasmFails", Loss, Rules(&["ip.reassembly_failures"])),
+    ("Ip", "FragFails", Loss, Rules(&["ip.fragmentation_failures"])),
+    ("IpExt", "InNoRoutes", Loss, DropReason("IP_INNOROUTES")),
+    ("IpExt", "InCsumErrors", Error, Rules(&["ip.input_errors"])),
+    ("Icmp", "InErrors", Error, DropReason("ICMP_CSUM")),
+    ("Icmp", "InCsumErrors", Error, DropReason("ICMP_CSUM")),
+    ("Icmp", "InDestUnreachs", Loss, Rules(&["ip.icmp_unreachable"])),
+    ("Icmp", "OutErrors", Error, Coverage::None("ICMP messages this host failed to send: an effect of the loss the other signals name")),
+    ("Icmp", "OutRateLimitGlobal", Saturation, Coverage::None("ICMP replies suppressed by the rate limit: protection working, not packet loss")),
+    ("Icmp", "OutRateLimitHost", Saturation, Coverage::None("ICMP replies suppressed by the per-host rate limit: protection working")),
+    ("Icmp", "OutDestUnreachs", Loss, Rules(&["ip.icmp_unreachable", "udp.no_port"])),
+    ("Tcp", "AttemptFails", Loss, Rules(&["tcp.connect_failures"])),
+    ("Tcp", "EstabResets", Loss, Rules(&["tcp.resets_received"])),
+    ("Tcp", "RetransSegs", Loss, Rules(&["tcp.retransmissions"])),
+    ("Tcp", "InErrs", Error, Rules(&["tcp.receive_pruning"])),
+    ("Tcp", "OutRsts", Loss, Rules(&["tcp.resets_sent"])),
+    ("Tcp", "InCsumErrors", Error, DropReason("TCP_CSUM")),
+    ("Udp", "NoPorts", Loss, Rules(&["udp.no_port"])),
+    ("Udp", "InErrors", Error, Rules(&["udp.receive_buffer_errors", "udp.checksum_errors"])),
+    ("Udp", "RcvbufErrors", Saturation, Rules(&["udp.receive_buffer_errors"])),
+    ("Udp", "SndbufErrors", Saturation, Rules(&["udp.send_buffer_errors"])),
+    ("Udp", "InCsumErrors", Error, Rules(&["udp.checksum_errors"])),
+    ("Udp", "MemErrors", Saturation, DropReason("PROTO_MEM")),
+    ("UdpLite", "NoPorts", Loss, DropReason("NO_SOCKET")),
+    ("UdpLite", "InErrors", Error, DropReason("UDP_CSUM")),
+    ("UdpLite", "RcvbufErrors", Saturation, DropReason("SOCKET_RCVBUFF")),
+    ("UdpLite", "SndbufErrors", Saturation, Coverage::None("UDP-Lite sends that failed: the sender sees ENOBUFS itself")),
+    ("UdpLite", "InCsumErrors", Error, DropReason("UDP_CSUM")),
+    ("UdpLite", "MemErrors", Saturation, DropReason("PROTO_MEM")),
+    ("Ip6", "InHdrErrors", Error, DropReason("IP_INHDR")),
+    ("Ip6", "InTooBigErrors", Loss, DropReason("PKT_TOO_BIG")),
+    ("Ip6", "InNoRoutes", Loss, DropReason("IP_INNOROUTES")),
+    ("Ip6", "InAddrErrors", Error, DropReason("IP_INADDRERRORS")),
+    ("Ip6", "InDiscards", Saturation, DropReason("NOMEM")),
+    ("Ip6", "OutDiscards", Saturation, DropReason("NOMEM")),
+    ("Ip6", "OutNoRoutes", Loss, DropReason("IP_OUTNOROUTES")),
+    ("Ip6", "ReasmTimeout", Loss, DropReason("FRAG_REASM_TIMEOUT")),
+    ("Ip6", "ReasmFails", Loss, DropReason("FRAG_REASM_TIMEOUT")),
+    ("Ip6", "FragFails", Loss, DropReason("PKT_TOO_BIG")),
+    ("Icmp6", "InErrors", Error, DropReason("ICMP_CSUM")),
+    ("Icmp6", "OutErrors", Error, Coverage::None("ICMPv6 messages this host failed to send: an effect of the loss the other signals name")),
+    ("Icmp6", "InCsumErrors", Error, DropReason("ICMP_CSUM")),
+    ("Icmp6", "OutRateLimitHost", Saturation, Coverage::None("ICMPv6 replies suppressed by the rate limit: protection working")),
+    ("Icmp6", "InDestUnreachs", Loss, Coverage::None("peers reporting unreachable destinations: the loss is on their side of the path")),
+    ("Icmp6", "InPktTooBigs", Loss, Coverage::None("PMTU discovery working: the path told us its MTU")),
+    ("Icmp6", "OutDestUnreachs", Loss, DropReason("NO_SOCKET")),
+    ("Icmp6", "OutPktTooBigs", Loss, DropReason("PKT_TOO_BIG")),
+    ("Udp6", "NoPorts", Loss, Rules(&["udp.no_port"])),
+    ("Udp6", "InErrors", Error, Rules(&["udp.receive_buffer_errors", "udp.checksum_errors"])),
+    ("Udp6", "RcvbufErrors", Saturation, Rules(&["udp.receive_buffer_errors"])),
+    ("Udp6", "SndbufErrors", Saturation, Rules(&["udp.send_buffer_errors"])),
+    ("Udp6", "InCsumErrors", Error, Rules(&["udp.checksum_errors"])),
+    ("Udp6", "MemErrors", Saturation, DropReason("PROTO_MEM")),
+    ("UdpLite6", "NoPorts", Loss, DropReason("NO_SOCKET")),
+    ("UdpLite6", "InErrors", Error, DropReason("UDP_CSUM")),
+    ("UdpLite6", "RcvbufErrors", Saturation, DropReason("SOCKET_RCVBUFF")),
+    ("UdpLite6", "SndbufErrors", Saturation, Coverage::None("UDP-Lite sends that failed: the sender sees ENOBUFS itself")),
+    ("UdpLite6", "InCsumErrors", Error, DropReason("UDP_CSUM")),
+    ("UdpLite6", "MemErrors", Saturation, DropReason("PROTO_MEM")),
+    ("TcpExt", "SyncookiesFailed", Error, Rules(&["tcp.syncookies_sent"])),
+    ("TcpExt", "EmbryonicRsts", Loss, Rules(&["tcp.resets_received"])),
+    ("TcpExt", "PruneCalled", Saturation, Rules(&["tcp.receive_pruning"])),
+    ("TcpExt", "RcvPruned", Saturation, Rules(&["tcp.receive_pruning"])),
+    ("TcpExt", "OfoPruned", Saturation, Rules(&["tcp.receive_pruning"])),
+    ("TcpExt", "LockDroppedIcmps", Saturation, Coverage::None("ICMP errors dropped because the socket was busy; TCP retries on its own")),
+    ("TcpExt", "PAWSActive", Benign, BENIGN),
+    ("TcpExt", "PAWSEstab", Benign, BENIGN),
+    ("TcpExt", "TSEcrRejected", Error, DropReason("TCP_RFC7323_TSECR")),
+    ("TcpExt", "PAWSOldAck", Benign, BENIGN),
+    ("TcpExt", "PAWSTimewait", Benign, BENIGN),
+    ("TcpExt", "DelayedACKLost", Benign, Coverage::None("our delayed ACK arrived late and the peer retransmitted: counted with the peer's retransmissions")),
+    ("TcpExt", "ListenOverflows", Saturation, Rules(&["tcp.listen_overflows"])),
+    ("TcpExt", "ListenDrops", Saturation, Rules(&["tcp.listen_drops"])),
+    ("TcpExt", "TCPFullUndo", Benign, BENIGN),
+    ("TcpExt", "TCPPartialUndo", Benign, BENIGN),
+    ("TcpExt", "TCPDSACKUndo", Benign, BENIGN),
+    ("TcpExt", "TCPDSACKIgnoredNoUndo", Benign, BENIGN),
+    ("TcpExt", "TCPWinProbe", Benign, Coverage::None("zero-window probes sent: the peer's window is closed; sockets.window_limited names such connections")),
+    ("TcpExt", "TCPLossUndo", Benign, BENIGN),
+    ("TcpExt", "TCPLostRetransmit", Loss, Rules(&["tcp.retransmissions"])),
+    ("TcpExt", "TCPRenoFailures", Loss, Rules(&["tcp.retransmissions"])),
+    ("TcpExt", "TCPSackFailures", Loss, Rules(&["tcp.retransmissions"])),
+    ("TcpExt", "TCPLossFailures", Loss, Rules(&["tcp.rto_timeouts"])),
+    ("TcpExt", "TCPFastRetrans", Loss, Rules(&["tcp.retransmissions"])),
+    ("TcpExt", "TCPSlowStartRetrans", Loss, Rules(&["tcp.retransmissions"])),
+    ("TcpExt", "TCPTimeouts", Loss, Rules(&["tcp.rto_timeouts"])),
+    ("TcpExt", "TCPLossProbes", Benign, Coverage::None("tail loss probes sent: normal TCP, part of the retransmissions when they fire")),
+    ("TcpExt", "TCPLossProbeRecovery", Benign, BENIGN),
+    ("TcpExt", "TCPRenoRecoveryFail", Loss, Rules(&["tcp.rto_timeouts"])),
+    ("TcpExt", "TCPSackRecoveryFail", Loss, Rules(&["tcp.rto_timeouts"])),
+    ("TcpExt", "TCPRcvCollapsed", Saturation, Rules(&["tcp.receive_pruning"])),
+    ("TcpExt", "TCPBacklogCoalesce", Benign, BENIGN),
+    ("TcpExt", "TCPAbortOnData", Benign, Coverage::None("the application closed with unread data: an application choice")),
+    ("TcpExt", "TCPAbortOnClose", Benign, Coverage::None("the application closed with unread data: an application choice")),
+    ("TcpExt", "TCPAbortOnMemory", Saturation, Rules(&["tcp.memory"])),
+    ("TcpExt", "TCPAbortOnTimeout", Loss, Rules(&["tcp.rto_timeouts"])),
+    ("TcpExt", "TCPAbortOnLinger", Benign, BENIGN),
+    ("TcpExt", "TCPAbortFailed", Error, Rules(&["tcp.memory"])),
+    ("TcpExt", "TCPMemoryPressures", Saturation, Rules(&["tcp.memory"])),
+    ("TcpExt", "TCPMemoryPressuresChrono", Saturation, Rules(&["tcp.memory"])),
+    ("TcpExt", "TCPSACKDiscard", Benign, BENIGN),
+    ("TcpExt", "TCPMD5Failure", Error, DropReason("TCP_MD5FAILURE")),
+    ("TcpExt", "TCPBacklogDrop", Saturation, DropReason("SOCKET_BACKLOG")),
+    ("TcpExt", "PFMemallocDrop", Saturation, DropReason("PFMEMALLOC")),
+    ("TcpExt", "TCPMinTTLDrop", Error, DropReason("TCP_MINTTL")),
+    ("TcpExt", "TCPDeferAcceptDrop", Benign, Coverage::None("TCP_DEFER_ACCEPT waiting for data: by design")),
+    ("TcpExt", "TCPTimeWaitOverflow", Saturation, Rules(&["tcp.time_wait"])),
+    ("TcpExt", "TCPReqQFullDoCookies", Saturation, Rules(&["tcp.syncookies_sent"])),
+    ("TcpExt", "TCPReqQFullDrop", Saturation, Rules(&["tcp.syn_queue_full"])),
+    ("TcpExt", "TCPRetransFail", Loss, Rules(&["tcp.retransmissions"])),
+    ("TcpExt", "TCPOFODrop", Saturation, DropReason("TCP_OFO_DROP")),
+    ("TcpExt", "TCPChallengeACK", Benign, BENIGN),
+    ("TcpExt", "TCPSYNChallenge", Benign, BENIGN),
+    ("TcpExt", "TCPFastOpenActiveFail", Loss, Coverage::None("Fast Open fell back to a normal handshake: the connection still works")),
+    ("TcpExt", "TCPFastOpenPassiveFail", Loss, Coverage::None("Fast Open fell back to a normal handshake: the connection still works")),
+    ("TcpExt", "TCPFastOpenListenOverflow", Saturation, Coverage::None("Fast Open requests over the listener's TFO queue fall back to a normal handshake")),
+    ("TcpExt", "TCPSynRetrans", Loss, Rules(&["tcp.syn_retransmits"])),
+    ("TcpExt", "TCPACKSkippedPAWS", Benign, BENIGN),
+    ("TcpExt", "TCPACKSkippedChallenge", Benign, BENIGN),
+    ("TcpExt", "TCPMTUPFail", Loss, Coverage::None("a larger MTU probe was lost: PMTU probing keeps the working size")),
+    ("TcpExt", "TCPZeroWindowDrop", Saturation, Rules(&["tcp.receive_pruning"])),
+    ("TcpExt", "TCPRcvQDrop", Saturation, Rules(&["tcp.receive_pruning"])),
+    ("TcpExt", "TCPWqueueTooBig", Saturation, Coverage::None("a send refused because the write queue is too fragmented: the application sees it and retries")),
+    ("TcpExt", "TcpTimeoutRehash", Loss, Rules(&["tcp.rto_timeouts"])),
+    ("TcpExt", "TCPMigrateReqFailure", Error, Coverage::None("SO_REUSEPORT request migration failed: the request falls back to the closing listener")),
+    ("TcpExt", "TCPAOBad", Error, DropReason("TCP_AOFAILURE")),
+    ("TcpExt", "TCPAODroppedIcmps", Error, Coverage::None("ICMP errors ignored on TCP-AO connections, by design (RFC 5925)")),
+];
+
+const BENIGN: Coverage = Coverage::None("normal protocol operation, not loss");
+
+/// MPTCP's own counters: its subflows are TCP connections, whose loss the TCP
+/// counters (and rules) carry.
+pub const MPTCP_COVERAGE: Coverage = Coverage::None(
+    "MPTCP path management: its subflows' loss shows in the TCP counters the rules read",
+);
+
 pub fn find(source: &str, name: &str) -> Option<&'static Signal> {
     SIGNALS
         .iter()
@@ -208,6 +355,21 @@ mod tests {
                     s.source,
                     s.name
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn every_mib_cover_exists() {
+        let ids: Vec<&str> = crate::rules::all().iter().map(|r| r.id).collect();
+        for (group, name, _, coverage) in MIB_SIGNALS {
+            match coverage {
+                Rules(rules) => assert!(rules.iter().all(|r| ids.contains(r)), "{group}.{name}"),
+                DropReason(r) => assert!(
+                    crate::drop_reasons::find(r).is_some(),
+                    "{group}.{name}: {r}"
+                ),
+                Coverage::None(why) => assert!(!why.is_empty()),
             }
         }
     }

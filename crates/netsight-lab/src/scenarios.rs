@@ -71,6 +71,8 @@ fn rwnd_limited_percent(report: &Report) -> Option<f64> {
 
 const TCP_PORT: &str = "8080";
 const UDP_PORT: &str = "9000";
+/// An address on the client's subnet that nobody holds.
+const DEAD_NEIGHBOUR: &str = "10.77.1.99";
 
 fn no_setup(_: &Topology) -> Result<Vec<HostSysctl>, LabError> {
     Ok(Vec::new())
@@ -426,6 +428,39 @@ pub static SCENARIOS: &[Scenario] = &[
             settle();
             let clients = a.start(t, Role::Client, &["connect", SERVER_ADDR, TCP_PORT, "150", "hold", "6"])?;
             Ok(vec![server, clients])
+        },
+    },
+    Scenario {
+        name: "server-firewall-drop",
+        summary: "The server's own firewall drops the UDP service port (iptables INPUT DROP) while clients send to it: no counter-based rule reads netfilter, the rule's counter and the kernel's NETFILTER_DROP name it.",
+        expected_rule: "filter.rule_drops",
+        changes_host: false,
+        fix: None,
+        observe: Role::Server,
+        packets: None,
+        doctor_interval_s: 3.0,
+        setup: |t| {
+            t.exec_ok(Role::Server, "iptables", &["-A", "INPUT", "-p", "udp", "--dport", UDP_PORT, "-j", "DROP"])?;
+            Ok(Vec::new())
+        },
+        drive: |t, a| {
+            a.run(t, Role::Client, &["udp-blast", SERVER_ADDR, UDP_PORT, "3000", "200", "2", "1500"])?;
+            Ok(Vec::new())
+        },
+    },
+    Scenario {
+        name: "dead-next-hop",
+        summary: "The client sends to a neighbour on its own subnet that does not exist: ARP never resolves, the packets queued for it overflow and are dropped (NEIGH_QUEUEFULL, then NEIGH_FAILED).",
+        expected_rule: "drops.neigh_queuefull",
+        changes_host: false,
+        fix: None,
+        observe: Role::Client,
+        packets: None,
+        doctor_interval_s: 3.0,
+        setup: |_| Ok(Vec::new()),
+        drive: |t, a| {
+            a.run(t, Role::Client, &["udp-blast", DEAD_NEIGHBOUR, UDP_PORT, "3000", "64", "1", "3000"])?;
+            Ok(Vec::new())
         },
     },
 ];

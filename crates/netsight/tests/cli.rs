@@ -421,3 +421,75 @@ fn loss_inventory_covers_this_kernels_tables_and_link_stats() {
         "{e}"
     );
 }
+
+/// Every MIB counter of this kernel that looks like loss, errors or saturation has
+/// a kind and a coverage in the inventory (`nstat -az` walks them all).
+#[test]
+fn loss_inventory_covers_this_kernels_mib_loss_counters() {
+    if !support::have("nstat") {
+        return support::skip(
+            "loss_inventory_covers_this_kernels_mib_loss_counters",
+            "needs nstat (iproute2)",
+        );
+    }
+    let out = output("nstat", &["-az", "--json"]);
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let counters = all["kernel"].as_object().expect("nstat kernel object");
+    let looks_like_loss = regex_free_loss_words();
+    let groups = [
+        "UdpLite6", "UdpLite", "MPTcpExt", "TcpExt", "IpExt", "Icmp6", "Icmp", "Udp6", "Ip6",
+        "Tcp", "Udp", "Ip",
+    ];
+    let mut missing = Vec::new();
+    for name in counters.keys() {
+        let Some(group) = groups.iter().find(|g| name.starts_with(**g)) else {
+            continue;
+        };
+        let counter = &name[group.len()..];
+        let lower = counter.to_ascii_lowercase();
+        if !looks_like_loss.iter().any(|w| lower.contains(w)) {
+            continue;
+        }
+        let known = *group == "MPTcpExt"
+            || netsight_doctor::inventory::MIB_SIGNALS
+                .iter()
+                .any(|(g, n, _, _)| g == group && *n == counter);
+        if !known {
+            missing.push(name.clone());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "loss-looking MIB counters the inventory lacks: {missing:?}"
+    );
+}
+
+fn regex_free_loss_words() -> Vec<&'static str> {
+    vec![
+        "drop",
+        "err",
+        "fail",
+        "overflow",
+        "prune",
+        "collapse",
+        "lost",
+        "timeout",
+        "retrans",
+        "abort",
+        "full",
+        "reject",
+        "unreach",
+        "noroute",
+        "noport",
+        "toobig",
+        "discard",
+        "pressure",
+        "limit",
+        "paws",
+        "rst",
+        "reset",
+        "undo",
+        "challenge",
+        "probe",
+    ]
+}

@@ -110,6 +110,8 @@ scenarios! {
     syn_flood_no_cookies => "syn-flood-no-cookies";
     syn_flood_cookies => "syn-flood-cookies";
     small_window => "small-window";
+    server_firewall_drop => "server-firewall-drop";
+    dead_next_hop => "dead-next-hop";
     softnet_backlog => "softnet-backlog", host;
     conntrack_full => "conntrack-full", host;
 }

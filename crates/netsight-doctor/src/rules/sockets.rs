@@ -160,27 +160,36 @@ fn accept_queue_full(ctx: &Context) -> Vec<Hit> {
                 (Some(c), Some(pid)) => format!("{}:{} ({c}/{pid})", l.local_addr, l.local_port),
                 _ => format!("{}:{}", l.local_addr, l.local_port),
             };
-            Some(
-                Hit::new(
-                    severity,
-                    vec![
-                        Evidence::new(
-                            format!("{subject} accept queue"),
-                            f64::from(l.accept_queue),
-                            "connections",
-                            Some(f64::from(l.backlog)),
-                        ),
-                        Evidence::new(
-                            format!("{subject} fill"),
-                            l.fill_percent,
-                            "percent",
-                            Some(100.0),
-                        ),
-                    ],
-                    l.fill_percent / 100.0,
-                )
-                .about(subject),
-            )
+            let mut hit = Hit::new(
+                severity,
+                vec![
+                    Evidence::new(
+                        format!("{subject} accept queue"),
+                        f64::from(l.accept_queue),
+                        "connections",
+                        Some(f64::from(l.backlog)),
+                    ),
+                    Evidence::new(
+                        format!("{subject} fill"),
+                        l.fill_percent,
+                        "percent",
+                        Some(100.0),
+                    ),
+                ],
+                l.fill_percent / 100.0,
+            );
+            // Which limit bites: the application's listen() argument, or somaxconn capping it.
+            match ctx.sysctl("net.core.somaxconn") {
+                Some(max) if i64::from(l.backlog) < max => hit.extra_fix.push(format!(
+                    "The application called listen() with a backlog of {} (net.core.somaxconn is {max} and does not limit it): raise the application's backlog, and make it accept() faster; the queue holds {} connections it has not accepted",
+                    l.backlog, l.accept_queue
+                )),
+                Some(max) => hit.extra_fix.push(format!(
+                    "The backlog is capped by net.core.somaxconn ({max}): raise it together with the application's listen() argument"
+                )),
+                None => {}
+            }
+            Some(hit.about(subject))
         })
         .collect()
 }

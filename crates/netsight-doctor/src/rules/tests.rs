@@ -880,3 +880,30 @@ fn udp_overflow_names_the_socket_and_the_buffer_it_chose() {
         "a bigger system limit does not help a socket that chose its buffer"
     );
 }
+
+#[test]
+fn a_full_accept_queue_says_which_limit_bites() {
+    let fix_for = |backlog: u32, somaxconn: &str| {
+        let (prev, cur) = pair(|s| {
+            s.sysctls
+                .insert("net.core.somaxconn".into(), somaxconn.into());
+            s.sockets = Some(SocketTable {
+                sockets: vec![socket(TcpState::Listen, 8080, backlog, backlog, 7)],
+                unix_counts: BTreeMap::new(),
+                owners_complete: true,
+            });
+        });
+        run("sockets.accept_queue_full", &prev, &cur)[0]
+            .extra_fix
+            .join(" ")
+    };
+    // The observed fault: listen(fd, 1) with somaxconn 4096 — say so, and no somaxconn advice.
+    let small = fix_for(1, "4096");
+    assert!(small.contains("listen() with a backlog of 1"), "{small}");
+    assert!(small.contains("does not limit it"), "{small}");
+    let capped = fix_for(4096, "4096");
+    assert!(
+        capped.contains("capped by net.core.somaxconn (4096)"),
+        "{capped}"
+    );
+}

@@ -269,10 +269,14 @@ pub fn attach(report: &mut Report, drops: KernelDrops, own_netns: Option<u32>) {
     for t in totals(&drops.cells) {
         let rate = t.count as f64 / seconds;
         let info = find(t.reason);
+        // The report's counters are its own namespace's: drops elsewhere on the host
+        // explain none of its findings, they are findings of their own (named by namespace).
+        let same_namespace = own_netns.is_none_or(|own| own == t.netns);
         let explaining: Vec<usize> = report
             .findings
             .iter()
             .enumerate()
+            .filter(|_| same_namespace)
             .filter(|(_, f)| info.is_some_and(|i| i.rules.contains(&f.rule_id.as_str())))
             .map(|(i, _)| i)
             .collect();
@@ -471,6 +475,32 @@ mod tests {
         attach(&mut r, drops, Some(7));
         let ids: Vec<&str> = r.findings.iter().map(|f| f.rule_id.as_str()).collect();
         assert_eq!(ids, ["drops.netfilter_drop", "udp.receive_buffer_errors"]);
+        // Another namespace's SOCKET_RCVBUFF does not explain this namespace's counter.
+        let mut other = empty_report();
+        other.findings.push(r.findings[1].clone());
+        other.findings[0].evidence.clear();
+        let drops = KernelDrops {
+            seconds: 1.0,
+            lost: 0,
+            cells: vec![cell(
+                9,
+                "SOCKET_RCVBUFF",
+                "__udp_enqueue_schedule_skb+0x2",
+                500,
+            )],
+        };
+        attach(&mut other, drops, Some(7));
+        assert!(other
+            .findings
+            .iter()
+            .any(|f| f.rule_id == "drops.socket_rcvbuff"
+                && f.subject.as_deref() == Some("network namespace net:[9]")));
+        let udp = other
+            .findings
+            .iter()
+            .find(|f| f.rule_id == "udp.receive_buffer_errors")
+            .unwrap();
+        assert!(udp.evidence.is_empty(), "{:?}", udp.evidence);
         let nf = &r.findings[0];
         assert_eq!(nf.severity, Severity::Warning);
         assert_eq!(nf.subject.as_deref(), Some("network namespace net:[9]"));

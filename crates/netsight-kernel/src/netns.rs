@@ -26,6 +26,15 @@ pub fn self_link() -> Option<String> {
         .map(|p| p.to_string_lossy().into_owned())
 }
 
+/// The network namespace a process runs in (its inode), if it exists and we may look.
+pub fn inode_of_pid(pid: u32) -> Option<u32> {
+    inode_of(
+        &std::path::Path::new(crate::PROC_ROOT)
+            .join(pid.to_string())
+            .join("ns/net"),
+    )
+}
+
 /// True while a process with this pid exists (also one we may not signal).
 pub fn process_exists(pid: u32) -> bool {
     std::path::Path::new(crate::PROC_ROOT)

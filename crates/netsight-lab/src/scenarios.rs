@@ -450,13 +450,13 @@ pub static SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "dead-next-hop",
-        summary: "The client sends to a neighbour on its own subnet that does not exist: ARP never resolves, the packets queued for it overflow and are dropped (NEIGH_QUEUEFULL, then NEIGH_FAILED).",
-        expected_rule: "drops.neigh_queuefull",
+        summary: "The client sends to a neighbour on its own subnet that does not exist: ARP never resolves, after three unanswered probes (about 3 s) the kernel drops every packet queued for it (NEIGH_FAILED).",
+        expected_rule: "drops.neigh_failed",
         changes_host: false,
         fix: None,
         observe: Role::Client,
         packets: None,
-        doctor_interval_s: 3.0,
+        doctor_interval_s: 5.0,
         setup: |_| Ok(Vec::new()),
         drive: |t, a| {
             a.run(t, Role::Client, &["udp-blast", DEAD_NEIGHBOUR, UDP_PORT, "3000", "64", "1", "3000"])?;

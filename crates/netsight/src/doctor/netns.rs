@@ -24,14 +24,13 @@ fn select(which: &str, all: Vec<NetnsInfo>, own: Option<u32>) -> Result<Vec<Netn
     if which == "all" {
         return Ok(all.into_iter().filter(|n| Some(n.inode) != own).collect());
     }
-    let by_pid = which.parse::<u32>().ok().and_then(|pid| {
-        std::fs::metadata(format!("{}/{pid}/ns/net", netsight_kernel::PROC_ROOT))
-            .ok()
-            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
-    });
+    let by_pid = which
+        .parse::<u32>()
+        .ok()
+        .and_then(netsight_kernel::netns::inode_of_pid);
     let found: Vec<NetnsInfo> = all
         .into_iter()
-        .filter(|n| n.names.iter().any(|name| name == which) || by_pid == Some(u64::from(n.inode)))
+        .filter(|n| n.names.iter().any(|name| name == which) || by_pid == Some(n.inode))
         .collect();
     if found.is_empty() {
         return Err(exit::Usage(format!(

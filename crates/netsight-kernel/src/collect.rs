@@ -42,6 +42,15 @@ pub struct LiveSource {
     /// With sockets, also find each socket's process (one readlink per open fd
     /// of every process: the dominant cost at tens of thousands of sockets).
     pub include_socket_owners: bool,
+    /// Where `net/*` files are read when not under `proc_root` (a thread that
+    /// entered another network namespace reads /proc/thread-self/net).
+    pub net_root: Option<PathBuf>,
+    /// False when sysfs shows another namespace than this thread's (see
+    /// `for_this_thread`): interface speeds and queues are not read.
+    pub read_sysfs: bool,
+    /// The processes whose sockets are looked up, when already known (the
+    /// namespace's, from `netns::list`); None scans every process.
+    pub owner_pids: Option<Vec<u32>>,
 }
 
 impl Default for LiveSource {
@@ -52,6 +61,9 @@ impl Default for LiveSource {
             use_kernel_sockets: true,
             include_sockets: false,
             include_socket_owners: true,
+            net_root: None,
+            read_sysfs: true,
+            owner_pids: None,
         }
     }
 }
@@ -65,6 +77,29 @@ impl LiveSource {
             use_kernel_sockets: false,
             include_sockets: false,
             include_socket_owners: false,
+            net_root: None,
+            read_sysfs: true,
+            owner_pids: None,
+        }
+    }
+
+    /// The running kernel as this thread sees it after entering another network
+    /// namespace (`netns::enter_for_this_thread`): /proc/thread-self/net, the
+    /// sysctls and netlink follow the thread; sysfs, mounted for the host's
+    /// namespace, is not read (interface speeds and queue masks stay unknown).
+    pub fn for_this_thread() -> Self {
+        LiveSource {
+            net_root: Some(PathBuf::from(crate::PROC_ROOT).join("thread-self")),
+            read_sysfs: false,
+            ..LiveSource::default()
+        }
+    }
+
+    /// A /proc file: `net/*` under `net_root` when set, the rest under `proc_root`.
+    fn proc_file(&self, rel: &str) -> PathBuf {
+        match &self.net_root {
+            Some(root) if rel.starts_with("net/") => root.join(rel),
+            _ => self.proc_root.join(rel),
         }
     }
 
@@ -90,7 +125,7 @@ impl LiveSource {
         };
 
         for rel in PROC_FILES {
-            self.read_into(&mut raw, key::proc(rel), &self.proc_root.join(rel));
+            self.read_into(&mut raw, key::proc(rel), &self.proc_file(rel));
         }
         let child_netns =
             crate::sysctl_tree::SysctlTree::at(self.proc_root.join("sys")).is_child_netns();
@@ -111,14 +146,23 @@ impl LiveSource {
             .and_then(|t| netdev::parse(&t).ok())
             .map(|rows| rows.into_iter().map(|(name, _)| name).collect())
             .unwrap_or_default();
-        for interface in &interfaces {
-            for attr in ["speed", "duplex"] {
-                let path = self.sys_root.join("class/net").join(interface).join(attr);
-                self.read_into(&mut raw, key::sys_class_net(interface, attr), &path);
+        if self.read_sysfs {
+            for interface in &interfaces {
+                for attr in ["speed", "duplex"] {
+                    let path = self.sys_root.join("class/net").join(interface).join(attr);
+                    self.read_into(&mut raw, key::sys_class_net(interface, attr), &path);
+                }
             }
+        } else {
+            raw.missing.insert(
+                "sys/class/net".into(),
+                "sysfs shows the host's namespace here: interface speeds not read".into(),
+            );
         }
-
-        crate::host_layout::collect(&self.proc_root, &self.sys_root, &interfaces, &mut raw);
+        // The host layout (CPUs, queue masks, IRQs) is the host's: read where sysfs is ours.
+        if self.read_sysfs {
+            crate::host_layout::collect(&self.proc_root, &self.sys_root, &interfaces, &mut raw);
+        }
 
         if self.use_kernel_sockets {
             collect_netlink(&mut raw);
@@ -138,8 +182,10 @@ impl LiveSource {
         // The owner scan (kernel-bound readlinks) runs beside the dumps.
         let owners = std::thread::scope(|scope| {
             let owners = scope.spawn(|| {
-                self.include_socket_owners
-                    .then(|| sockets::owners::scan_live(&self.proc_root))
+                self.include_socket_owners.then(|| match &self.owner_pids {
+                    Some(pids) => (sockets::owners::scan_of(&self.proc_root, pids), None),
+                    None => sockets::owners::scan_live(&self.proc_root),
+                })
             });
             for (name, family, protocol) in sockets::DUMPS {
                 match sockets::dump(family, protocol) {
@@ -153,7 +199,7 @@ impl LiveSource {
             }
             owners.join().ok().flatten()
         });
-        let unix = self.proc_root.join("net/unix");
+        let unix = self.proc_file("net/unix");
         self.read_into(raw, key::PROC_NET_UNIX.into(), &unix);
         let Some((owners, bpf_error)) = owners else {
             let why = "not asked for (--no-process)".to_string();

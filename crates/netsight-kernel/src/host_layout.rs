@@ -69,7 +69,8 @@ pub fn collect(proc_root: &Path, sys_root: &Path, interfaces: &[String], raw: &m
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     raw.entries
         .insert(CPUS.into(), cpus.to_string().into_bytes());
-    let me = std::fs::read_link(proc_root.join("self/ns/net"));
+    // thread-self: a thread that entered another namespace reports that one.
+    let me = std::fs::read_link(proc_root.join("thread-self/ns/net"));
     let init = std::fs::read_link(proc_root.join("1/ns/net"));
     let mut netns = String::new();
     if let Ok(me) = &me {

@@ -2,7 +2,8 @@
 
 use std::os::unix::fs::MetadataExt as _;
 
-const SELF_NETNS: &str = "/proc/self/ns/net";
+/// The calling thread's namespace: a thread may have entered another one.
+const SELF_NETNS: &str = "/proc/thread-self/ns/net";
 
 /// The inode number of this process's network namespace (what
 /// `readlink /proc/self/ns/net` shows, and what BPF sees as net->ns.inum).
@@ -51,6 +52,9 @@ pub struct NetnsInfo {
     pub names: Vec<String>,
     /// Processes in it, "comm[pid]", fewest pids first (at most 8).
     pub processes: Vec<String>,
+    /// Every process in it (their sockets' owners).
+    #[serde(skip)]
+    pub pids: Vec<u32>,
     /// Container ids and pod uids read from the processes' cgroup paths
     /// ("docker:0123456789ab", "containerd:…", "cri-o:…", "k8s-pod:…").
     pub labels: Vec<String>,
@@ -123,6 +127,7 @@ pub fn list() -> Vec<NetnsInfo> {
             inode,
             names: Vec::new(),
             processes: Vec::new(),
+            pids: Vec::new(),
             labels: Vec::new(),
             handle,
         })
@@ -153,6 +158,7 @@ pub fn list() -> Vec<NetnsInfo> {
             continue;
         };
         let info = entry(&mut found, inode, dir.join("ns/net"));
+        info.pids.push(pid);
         if info.processes.len() < 8 {
             let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
             info.processes.push(format!("{}[{pid}]", comm.trim()));
@@ -172,53 +178,16 @@ pub fn can_enter_all() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-/// Makes `cmd` start inside the namespace `handle` names, with its own mount
-/// namespace and a sysfs of that network namespace (what `ip netns exec` does),
-/// so /proc/net, /sys/class/net and netlink all describe the namespace.
+/// Moves the calling thread (only it) into the network namespace `handle` names.
+/// Its /proc/thread-self/net, sysctls and new sockets then belong to that namespace.
 #[allow(unsafe_code)]
-pub fn enter_on_exec(
-    cmd: &mut std::process::Command,
-    handle: &std::path::Path,
-) -> std::io::Result<()> {
-    use std::os::unix::process::CommandExt as _;
+pub fn enter_for_this_thread(handle: &std::path::Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd as _;
     let ns = std::fs::File::open(handle)?;
-    // SAFETY: the closure runs in the forked child before exec and makes only
-    // system calls (setns, unshare, mount), which are async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            use std::os::fd::AsRawFd as _;
-            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0
-                || libc::unshare(libc::CLONE_NEWNS) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            let root = c"/";
-            let sys = c"/sys";
-            let sysfs = c"sysfs";
-            // Keep the new mount namespace's changes from reaching the host's.
-            if libc::mount(
-                std::ptr::null(),
-                root.as_ptr(),
-                std::ptr::null(),
-                libc::MS_REC | libc::MS_SLAVE,
-                std::ptr::null(),
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::umount2(sys.as_ptr(), libc::MNT_DETACH);
-            if libc::mount(
-                sysfs.as_ptr(),
-                sys.as_ptr(),
-                sysfs.as_ptr(),
-                0,
-                std::ptr::null(),
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+    // SAFETY: setns takes a valid open namespace fd and a flag; it changes only
+    // the calling thread's network namespace.
+    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }

@@ -337,19 +337,38 @@ pub struct DoctorTracing {
 }
 
 /// Spends doctor's interval: counting drops in the kernel (unless `count_drops`
-/// is off) and, with `deep`, tracing retransmissions. A tracer that fails at
-/// once does not shorten the interval.
-pub fn for_doctor(duration: Duration, count_drops: bool, deep: bool) -> DoctorTracing {
-    let started = std::time::Instant::now();
+/// is off) and, with `deep`, tracing retransmissions. `before_interval` runs once
+/// the drop counter is attached; a tracer that fails at once does not shorten
+/// the interval.
+pub fn for_doctor(
+    duration: Duration,
+    count_drops: bool,
+    deep: bool,
+    before_interval: impl FnOnce(),
+) -> DoctorTracing {
+    // The interval starts once the drop counter is attached (or could not be):
+    // `before_interval` runs then, and the interval is timed from after it.
+    let mut before = Some(before_interval);
+    let mut started = None;
+    let mut begin = || {
+        if let Some(f) = before.take() {
+            f();
+        }
+        *started.get_or_insert_with(std::time::Instant::now)
+    };
     netsight_trace::on_attached(|what| eprintln!("netsight doctor: attached to {what}; tracing"));
     let retrans = deep.then(|| {
         std::thread::spawn(move || {
             netsight_trace::retrans::trace(duration, &EndpointFilter::default(), |_| {})
         })
     });
-    let wait = |d: Duration| crate::term::wait(d, "netsight doctor: taking the second snapshot");
+    let wait = |d: Duration| {
+        begin();
+        crate::term::wait(d, "netsight doctor: taking the second snapshot");
+    };
     let drops = count_drops
         .then(|| netsight_trace::drops::count(duration, wait).map_err(|e| e.to_string()));
+    let started = begin();
     let deep = retrans.map(|handle| {
         let mut deep = DeepEvidence {
             seconds: duration.as_secs_f64(),

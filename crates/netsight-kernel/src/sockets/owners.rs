@@ -100,6 +100,11 @@ fn scan_netns(proc_root: &Path, inode: u32) -> Owners {
     scan_pids(proc_root, &pids)
 }
 
+/// The /proc scan of these processes only.
+pub fn scan_of(proc_root: &Path, pids: &[u32]) -> Owners {
+    scan_pids(proc_root, pids)
+}
+
 fn scan_pids(proc_root: &Path, pids: &[u32]) -> Owners {
     let mut owners = Owners {
         by_inode: HashMap::new(),

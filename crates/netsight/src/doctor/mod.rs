@@ -54,7 +54,7 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
                 "netsight doctor: first snapshot taken; the second follows in {:.1} s",
                 interval.as_secs_f64()
             );
-            let traced = trace::for_doctor(interval, !args.no_trace, args.deep.is_some());
+            let traced = trace::for_doctor(interval, !args.no_trace, args.deep.is_some(), || {});
             kernel_drops = traced.drops;
             deep_evidence = traced.deep;
             // Only the second snapshot needs sockets: their state at the end is what counts.

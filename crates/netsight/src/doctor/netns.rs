@@ -1,15 +1,16 @@
 //! `doctor --netns all|NAME|PID`: the host once, then each network namespace.
-//! Every namespace gets its own doctor process, started inside it (its /proc/net,
-//! sysfs and netlink), all over the same interval; the drops are counted once, in
-//! the host, and handed to each namespace by inode. Host-wide signals (softnet) are
-//! reported only under the host.
+//! Every namespace is diagnosed by a thread that entered it (setns: its
+//! /proc/thread-self/net, sysctls and netlink sockets are the namespace's), all
+//! over the same interval; the drops are counted once, in the host, and handed to
+//! each namespace by inode. Host-wide signals (softnet) are reported only under the
+//! host. sysfs, mounted for the host's namespace, is not read for the others.
 
 use std::io::{self, Write};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
 use netsight_kernel::netns::NetnsInfo;
-use netsight_kernel::Snapshot;
+use netsight_kernel::{LiveSource, Snapshot};
 use netsight_report::{HostReport, KernelDrops, NamespaceReport, Report, Skipped};
 
 use super::{exit_status, text};
@@ -41,101 +42,56 @@ fn select(which: &str, all: Vec<NetnsInfo>, own: Option<u32>) -> Result<Vec<Netn
     Ok(found)
 }
 
-struct Started {
-    info: NetnsInfo,
-    child: std::io::Result<Child>,
-    /// The child's stderr after its readiness line, drained on a thread.
-    stderr: Option<std::thread::JoinHandle<String>>,
-}
-
-impl Started {
-    /// Waits for the namespace's doctor to take its first snapshot.
-    fn wait_ready(&mut self) {
-        use std::io::BufRead as _;
-        let Some(pipe) = self.child.as_mut().ok().and_then(|c| c.stderr.take()) else {
-            return;
-        };
-        let mut reader = io::BufReader::new(pipe);
-        let mut seen = String::new();
-        while !seen.contains("first snapshot taken") {
-            match reader.read_line(&mut seen) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-        self.stderr = Some(std::thread::spawn(move || {
-            let _ = io::Read::read_to_string(&mut reader, &mut seen);
-            seen
-        }));
-    }
-}
-
-/// Starts `netsight doctor --json --no-trace` inside a namespace.
-fn start(info: NetnsInfo, args: &DoctorArgs) -> Started {
-    let child = (|| {
-        let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.args(["doctor", "--json", "--no-trace", "--interval"])
-            .arg(format!("{}ms", args.interval.as_millis()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if args.no_sockets {
-            cmd.arg("--no-sockets");
-        }
-        netsight_kernel::netns::enter_on_exec(&mut cmd, &info.handle)?;
-        cmd.spawn()
-    })();
-    Started {
-        info,
-        child,
-        stderr: None,
-    }
-}
-
-/// Waits for a namespace's doctor and turns its output into its report.
-fn finish(started: Started, drops: Option<&KernelDrops>) -> Result<NamespaceReport, Skipped> {
-    let Started {
-        info,
-        child,
-        stderr,
-    } = started;
-    let source = format!(
-        "network namespace net:[{}]{}",
-        info.inode,
-        info.names
-            .first()
-            .map(|n| format!(" ({n})"))
-            .unwrap_or_default()
-    );
-    let skipped = |reason: String| Skipped {
-        source: source.clone(),
-        reason,
-    };
-    let child = child.map_err(|e| {
-        skipped(if e.kind() == io::ErrorKind::PermissionDenied {
+/// One namespace's diagnosis, on a thread that entered it: two snapshots an
+/// interval apart, as plain doctor takes them. `ready` is told once the first is
+/// taken (or the namespace could not be entered).
+fn diagnose_in(
+    info: &NetnsInfo,
+    args: &DoctorArgs,
+    ready: std::sync::mpsc::Sender<()>,
+) -> std::result::Result<Report, String> {
+    let entered = netsight_kernel::netns::enter_for_this_thread(&info.handle).map_err(|e| {
+        if e.kind() == io::ErrorKind::PermissionDenied {
             format!("entering it needs CAP_SYS_ADMIN (run as root): {e}")
         } else {
-            e.to_string()
-        })
-    })?;
-    let out = child
-        .wait_with_output()
-        .map_err(|e| skipped(e.to_string()))?;
-    let stderr = match stderr {
-        Some(rest) => rest.join().unwrap_or_default(),
-        None => String::from_utf8_lossy(&out.stderr).into_owned(),
+            format!("entering it: {e}")
+        }
+    });
+    if let Err(e) = entered {
+        let _ = ready.send(());
+        return Err(e);
+    }
+    let source = LiveSource {
+        owner_pids: Some(info.pids.clone()),
+        ..LiveSource::for_this_thread()
     };
-    let mut report: Report = serde_json::from_slice(&out.stdout).map_err(|e| {
-        let last = stderr.lines().last().unwrap_or("").trim().to_string();
-        skipped(format!("its doctor gave no report ({e}): {last}"))
-    })?;
+    let prev = Snapshot::from_raw(&source.collect());
+    let _ = ready.send(());
+    std::thread::sleep(args.interval);
+    let cur = if args.no_sockets {
+        Snapshot::from_raw(&source.collect())
+    } else {
+        Snapshot::from_raw(&source.with_sockets().collect())
+    };
+    if let Some(why) = netsight_doctor::cannot_diagnose(&prev, &cur) {
+        return Err(why);
+    }
+    Ok(netsight_doctor::diagnose(&prev, &cur))
+}
+
+/// A namespace's report as the host shows it: host-wide signals removed (said once,
+/// under the host) and the drops counted in its namespace attached.
+fn namespace_report(
+    info: NetnsInfo,
+    mut report: Report,
+    drops: Option<&KernelDrops>,
+) -> NamespaceReport {
     report
         .findings
         .retain(|f| !HOST_WIDE_RULES.iter().any(|p| f.rule_id.starts_with(p)));
-    // Host-wide settings are the host's: said once, under it.
     report
         .skipped
-        .retain(|s| !s.reason.contains("is host-wide"));
+        .retain(|s| !s.reason.contains("is host-wide") && !s.source.starts_with("sys/class/net"));
     if let Some(drops) = drops {
         let mine = KernelDrops {
             seconds: drops.seconds,
@@ -149,54 +105,84 @@ fn finish(started: Started, drops: Option<&KernelDrops>) -> Result<NamespaceRepo
         };
         netsight_doctor::drop_reasons::attach(&mut report, mine, Some(info.inode));
     }
-    Ok(NamespaceReport {
+    NamespaceReport {
         id: info.inode,
         name: info.names.first().cloned(),
         processes: info.processes,
         labels: info.labels,
         report,
-    })
+    }
+}
+
+fn skipped_namespace(info: &NetnsInfo, reason: String) -> Skipped {
+    Skipped {
+        source: format!(
+            "network namespace net:[{}]{}",
+            info.inode,
+            info.names
+                .first()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        ),
+        reason,
+    }
 }
 
 pub fn run(args: &DoctorArgs, which: &str) -> Result<ExitCode> {
     let own = netsight_kernel::netns::self_inode();
     let targets = select(which, netsight_kernel::netns::list(), own)?;
-    // Every namespace's doctor starts first; their intervals and ours overlap.
-    // Started and waited for on a few threads: each start sets up a mount namespace
-    // and a sysfs, and each doctor takes its first snapshot.
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(2, 8);
-    let mut chunks: Vec<Vec<NetnsInfo>> = (0..threads).map(|_| Vec::new()).collect();
-    for (i, n) in targets.into_iter().enumerate() {
-        chunks[i % threads].push(n);
-    }
-    let started: Vec<Started> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
+    // One thread per namespace, each inside its namespace; the host's interval
+    // starts once every namespace has taken its first snapshot.
+    std::thread::scope(|scope| -> Result<ExitCode> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let workers: Vec<_> = targets
             .into_iter()
-            .map(|chunk| {
+            .map(|info| {
+                let ready = ready_tx.clone();
                 scope.spawn(move || {
-                    let mut mine: Vec<Started> =
-                        chunk.into_iter().map(|n| start(n, args)).collect();
-                    for s in &mut mine {
-                        s.wait_ready();
-                    }
-                    mine
+                    let report = diagnose_in(&info, args, ready);
+                    (info, report)
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+        drop(ready_tx);
+        // Each worker says once that its first snapshot is taken (or that it could
+        // not enter its namespace); a worker that died closes its sender early.
+        let count = workers.len();
+        let all_ready = move || {
+            for _ in 0..count {
+                if ready_rx.recv().is_err() {
+                    break;
+                }
+            }
+        };
+        host_and_namespaces(args, which, own, workers, all_ready)
+    })
+}
+
+type Worker<'scope> =
+    std::thread::ScopedJoinHandle<'scope, (NetnsInfo, std::result::Result<Report, String>)>;
+
+fn host_and_namespaces(
+    args: &DoctorArgs,
+    which: &str,
+    own: Option<u32>,
+    workers: Vec<Worker<'_>>,
+    all_ready: impl FnOnce(),
+) -> Result<ExitCode> {
+    let started = workers.len();
+    // The drop counter attaches while the namespaces take their first snapshots;
+    // the host's interval starts once all of them have.
+    let mut prev = None;
+    let traced = trace::for_doctor(args.interval, !args.no_trace, false, || {
+        all_ready();
+        prev = Some(Snapshot::take());
+        eprintln!(
+            "netsight doctor: first snapshot taken; {started} namespace(s) diagnosed alongside; the second follows in {:.1} s",
+            args.interval.as_secs_f64()
+        );
     });
-    let prev = Snapshot::take();
-    eprintln!(
-        "netsight doctor: first snapshot taken; {} namespace(s) diagnosed alongside; the second follows in {:.1} s",
-        started.len(),
-        args.interval.as_secs_f64()
-    );
-    let traced = trace::for_doctor(args.interval, !args.no_trace, false);
+    let prev = prev.unwrap_or_else(Snapshot::take);
     let cur = if args.no_sockets {
         Snapshot::take()
     } else {
@@ -222,10 +208,16 @@ pub fn run(args: &DoctorArgs, which: &str) -> Result<ExitCode> {
             reason: "seeing and entering them needs root (CAP_SYS_ADMIN, CAP_SYS_PTRACE)".into(),
         });
     }
-    for s in started {
-        match finish(s, drops.as_ref()) {
-            Ok(n) => namespaces.push(n),
-            Err(why) => skipped.push(why),
+    for worker in workers {
+        match worker.join() {
+            Ok((info, Ok(report))) => {
+                namespaces.push(namespace_report(info, report, drops.as_ref()))
+            }
+            Ok((info, Err(why))) => skipped.push(skipped_namespace(&info, why)),
+            Err(_) => skipped.push(Skipped {
+                source: "a network namespace".into(),
+                reason: "its diagnosis thread panicked".into(),
+            }),
         }
     }
     if let Some(drops) = drops {

@@ -82,23 +82,10 @@ pub fn fold(findings: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netsight_report::{Layer, Severity, UseKind};
+    use netsight_report::{Layer, Severity};
 
     fn f(rule: &str, severity: Severity) -> Finding {
-        Finding {
-            rule_id: rule.into(),
-            layer: Layer::Tcp,
-            use_kind: UseKind::Errors,
-            severity,
-            title: rule.into(),
-            subject: None,
-            evidence: vec![],
-            why: String::new(),
-            confirm: vec![],
-            fix: vec![],
-            impact: 1.0,
-            symptoms: vec![],
-        }
+        crate::rules::test_support::bare_finding(rule, Layer::Tcp, severity)
     }
 
     #[test]

@@ -448,20 +448,11 @@ mod tests {
     #[test]
     fn benign_reasons_never_alarm_and_explained_ones_become_evidence() {
         let mut r = empty_report();
-        r.findings.push(Finding {
-            rule_id: "udp.receive_buffer_errors".into(),
-            layer: Layer::Udp,
-            use_kind: UseKind::Saturation,
-            severity: Severity::Warning,
-            title: "t".into(),
-            subject: None,
-            evidence: vec![],
-            why: String::new(),
-            confirm: vec![],
-            fix: vec![],
-            impact: 1.0,
-            symptoms: vec![],
-        });
+        r.findings.push(crate::rules::test_support::bare_finding(
+            "udp.receive_buffer_errors",
+            Layer::Udp,
+            Severity::Warning,
+        ));
         let drops = KernelDrops {
             seconds: 1.0,
             lost: 0,

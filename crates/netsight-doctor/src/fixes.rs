@@ -118,18 +118,12 @@ mod tests {
 
     fn finding(fix: &[&str]) -> Finding {
         Finding {
-            rule_id: "t".into(),
-            layer: netsight_report::Layer::Tcp,
-            use_kind: netsight_report::UseKind::Saturation,
-            severity: netsight_report::Severity::Warning,
-            title: String::new(),
-            subject: None,
-            evidence: vec![],
-            why: String::new(),
-            confirm: vec![],
             fix: fix.iter().map(|s| s.to_string()).collect(),
-            impact: 1.0,
-            symptoms: vec![],
+            ..crate::rules::test_support::bare_finding(
+                "t",
+                netsight_report::Layer::Tcp,
+                netsight_report::Severity::Warning,
+            )
         }
     }
 

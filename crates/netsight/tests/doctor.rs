@@ -471,18 +471,14 @@ fn assert_quiet(reports: &[Value], load: &str) {
     }
 }
 
-#[test]
-fn healthy_bulk_transfer_over_veth_gets_no_warning() {
-    if !privileged("healthy_bulk_transfer_over_veth_gets_no_warning", &["ip"]) {
-        return;
-    }
-    let pair = NetnsPair::new();
+/// Doctor on both sides while a 3 s bulk TCP transfer runs from a to b at full speed.
+fn bulk_transfer_between(pair: &NetnsPair) -> [Value; 2] {
     let sink = ready(pair.spawn(
         &pair.b,
         netsight(),
         &["lab", "agent", "listen", "5001", "128", "sink", "6"],
     ));
-    let reports = doctors_during(&pair, "3", || {
+    let reports = doctors_during(pair, "3", || {
         pair.exec_ok(
             &pair.a,
             netsight(),
@@ -490,6 +486,16 @@ fn healthy_bulk_transfer_over_veth_gets_no_warning() {
         );
     });
     drop(sink);
+    reports
+}
+
+#[test]
+fn healthy_bulk_transfer_over_veth_gets_no_warning() {
+    if !privileged("healthy_bulk_transfer_over_veth_gets_no_warning", &["ip"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let reports = bulk_transfer_between(&pair);
     // The transfer ran at full speed during the interval.
     let sent: f64 = reports[0]["workload"]["interfaces"]
         .as_array()
@@ -525,19 +531,7 @@ fn healthy_bulk_transfer_over_a_bridge_gets_no_warning() {
         &["addr", "add", &format!("{}/30", pair.addr_b), "dev", "br0"],
     );
     pair.exec_ok(&pair.b, "ip", &["link", "set", "br0", "up"]);
-    let sink = ready(pair.spawn(
-        &pair.b,
-        netsight(),
-        &["lab", "agent", "listen", "5001", "128", "sink", "6"],
-    ));
-    let reports = doctors_during(&pair, "3", || {
-        pair.exec_ok(
-            &pair.a,
-            netsight(),
-            &["lab", "agent", "bulk", &pair.addr_b, "5001", "3"],
-        );
-    });
-    drop(sink);
+    let reports = bulk_transfer_between(&pair);
     assert_quiet(&reports, "bulk TCP over a bridge");
 }
 

@@ -81,3 +81,26 @@ pub fn severity_of(id: &str, change: impl FnOnce(&mut Snapshot)) -> Option<Sever
     let (prev, cur) = pair(change);
     run(id, &prev, &cur).iter().map(|h| h.severity).max()
 }
+
+/// A finding with nothing but its rule, layer and severity (for tests of what is
+/// done with findings: grouping, fix rewriting, drop attachment).
+pub fn bare_finding(
+    rule: &str,
+    layer: netsight_report::Layer,
+    severity: Severity,
+) -> netsight_report::Finding {
+    netsight_report::Finding {
+        rule_id: rule.into(),
+        layer,
+        use_kind: netsight_report::UseKind::Errors,
+        severity,
+        title: rule.into(),
+        subject: None,
+        evidence: vec![],
+        why: String::new(),
+        confirm: vec![],
+        fix: vec![],
+        impact: 1.0,
+        symptoms: vec![],
+    }
+}

@@ -75,9 +75,8 @@ fn same(current: &str, wanted: &str) -> bool {
 /// Rewrites the findings' fix lines against the current sysctl values. In a child
 /// network namespace a host-wide key cannot be set here: the note says so.
 pub fn drop_what_is_in_place(findings: &mut [Finding], sysctls: &BTreeMap<String, String>) {
-    // The init-only table is absent in a child namespace (see SysctlTree::is_child_netns).
-    let child_netns = !sysctls.contains_key("net.core.netdev_max_backlog")
-        && sysctls.contains_key("net.core.somaxconn");
+    let child_netns =
+        netsight_kernel::sysctl_tree::is_child_netns_view(|name| sysctls.contains_key(name));
     let host_wide = |k: &str| netsight_kernel::sysctl_tree::HOST_WIDE_SYSCTLS.contains(&k);
     for f in findings {
         for line in &mut f.fix {

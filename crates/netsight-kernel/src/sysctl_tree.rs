@@ -139,6 +139,13 @@ pub const HOST_WIDE_SYSCTLS: &[&str] = &[
     "net.ipv4.tcp_max_orphans",
 ];
 
+/// The one rule for "a child network namespace", given which sysctls exist (by
+/// dotted name): init-only tables (netdev_max_backlog) are absent there while
+/// per-namespace ones (somaxconn) are present.
+pub fn is_child_netns_view(exists: impl Fn(&str) -> bool) -> bool {
+    !exists("net.core.netdev_max_backlog") && exists("net.core.somaxconn")
+}
+
 /// The sysctl tree of the running kernel as this network namespace sees it.
 #[derive(Debug, Clone)]
 pub struct SysctlTree {
@@ -159,11 +166,13 @@ impl SysctlTree {
         self.root.join(key.relative())
     }
 
-    /// True in a child network namespace: init-only tables (netdev_max_backlog)
-    /// are absent there while per-namespace ones (somaxconn) are present.
+    /// True in a child network namespace (see `is_child_netns_view`).
     pub fn is_child_netns(&self) -> bool {
-        !self.root.join("net/core/netdev_max_backlog").exists()
-            && self.root.join("net/core/somaxconn").exists()
+        is_child_netns_view(|name| {
+            self.root
+                .join(components(name).iter().collect::<PathBuf>())
+                .exists()
+        })
     }
 
     /// The key's file after checking it exists, is a regular file and resolves

@@ -192,13 +192,7 @@ pub struct Report {
 impl Report {
     /// The worst severity, symptoms included.
     pub fn worst(&self) -> Option<Severity> {
-        fn worst_of(findings: &[Finding]) -> Option<Severity> {
-            findings
-                .iter()
-                .map(|f| f.severity.max(worst_of(&f.symptoms).unwrap_or(f.severity)))
-                .max()
-        }
-        worst_of(&self.findings)
+        self.all_findings().iter().map(|f| f.severity).max()
     }
 
     /// Every finding, symptoms included, each cause before what it explains.

@@ -174,6 +174,8 @@ fn decode_count_key(k: &[u8; 16]) -> (u32, u32, u64) {
 /// event reaches user space, so the cost stays in the kernel's hash update.
 pub fn count(duration: Duration, wait: impl FnOnce(Duration)) -> Result<KernelDrops, TraceError> {
     let (attached, reasons) = attach_program("kfree_skb_count")?;
+    // Symbols are read while the interval runs, not after it.
+    let symbols = std::thread::spawn(Kallsyms::load);
     let started = std::time::Instant::now();
     wait(duration);
     let duration_s = started.elapsed().as_secs_f64();
@@ -183,7 +185,7 @@ pub fn count(duration: Duration, wait: impl FnOnce(Duration)) -> Result<KernelDr
     })?;
     let counts = aya::maps::HashMap::<_, [u8; 16], u64>::try_from(map)
         .map_err(|e| TraceError::bpf("drop counts", e))?;
-    let kallsyms = Kallsyms::load();
+    let kallsyms = symbols.join().unwrap_or_default();
     let mut cells: Vec<DropCell> = counts
         .iter()
         .filter_map(Result::ok)

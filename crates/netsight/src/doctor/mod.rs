@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use netsight_kernel::Snapshot;
-use netsight_report::{Severity, Skipped};
+use netsight_report::{KernelDrops, Report, Severity, Skipped};
 
 use crate::cli::DoctorArgs;
 use crate::{exit, snapshot::read_bundle, trace};
@@ -70,17 +70,12 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
         bail!("{why}");
     }
     let mut report = netsight_doctor::diagnose(&prev, &cur);
-    match kernel_drops {
-        Some(Ok(drops)) => netsight_doctor::drop_reasons::attach(
+    if let Some(drops) = counted_drops(kernel_drops, &mut report.skipped) {
+        netsight_doctor::drop_reasons::attach(
             &mut report,
             drops,
             netsight_kernel::netns::self_inode(),
-        ),
-        Some(Err(why)) => report.skipped.push(Skipped {
-            source: "drop reasons (kfree_skb, counted in the kernel)".into(),
-            reason: format!("{why}; --no-trace skips this"),
-        }),
-        None => {}
+        );
     }
     if let Some(deep) = deep_evidence {
         for why in &deep.unavailable {
@@ -98,17 +93,42 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
         let style = text::Style {
             color: crate::term::color_stdout(),
         };
-        let header = format!(
-            "netsight doctor: host {}, kernel {}, {:.1} s interval, {} rules",
-            cur.meta.hostname.as_deref().unwrap_or("?"),
-            cur.meta.kernel_release.as_deref().unwrap_or("?"),
-            report.workload.interval_s,
-            report.rules_run
-        );
-        write!(out, "{}", text::render(&report, &header, style))?;
+        write!(
+            out,
+            "{}",
+            text::render(&report, &header(&cur, &report), style)
+        )?;
     }
     out.flush()?;
     Ok(exit_status(report.worst()))
+}
+
+/// The kernel's drop counts; when they could not be taken, why goes to `skipped`.
+fn counted_drops(
+    counted: Option<std::result::Result<KernelDrops, String>>,
+    skipped: &mut Vec<Skipped>,
+) -> Option<KernelDrops> {
+    match counted? {
+        Ok(drops) => Some(drops),
+        Err(why) => {
+            skipped.push(Skipped {
+                source: "drop reasons (kfree_skb, counted in the kernel)".into(),
+                reason: format!("{why}; --no-trace skips this"),
+            });
+            None
+        }
+    }
+}
+
+/// The first line of a text report.
+fn header(cur: &Snapshot, report: &Report) -> String {
+    format!(
+        "netsight doctor: host {}, kernel {}, {:.1} s interval, {} rules",
+        cur.meta.hostname.as_deref().unwrap_or("?"),
+        cur.meta.kernel_release.as_deref().unwrap_or("?"),
+        report.workload.interval_s,
+        report.rules_run
+    )
 }
 
 /// The exit status carries the worst severity.

@@ -13,7 +13,7 @@ use netsight_kernel::netns::NetnsInfo;
 use netsight_kernel::{LiveSource, Snapshot};
 use netsight_report::{HostReport, KernelDrops, NamespaceReport, Report, Skipped};
 
-use super::{exit_status, text};
+use super::{counted_drops, exit_status, header, text};
 use crate::cli::DoctorArgs;
 use crate::{exit, trace};
 
@@ -91,18 +91,9 @@ fn namespace_report(
         .retain(|f| !HOST_WIDE_RULES.iter().any(|p| f.rule_id.starts_with(p)));
     report
         .skipped
-        .retain(|s| !s.reason.contains("is host-wide") && !s.source.starts_with("sys/class/net"));
+        .retain(|s| !is_host_wide_source(&s.source) && !s.source.starts_with("sys/class/net"));
     if let Some(drops) = drops {
-        let mine = KernelDrops {
-            seconds: drops.seconds,
-            lost: drops.lost,
-            cells: drops
-                .cells
-                .iter()
-                .filter(|c| c.netns == info.inode)
-                .cloned()
-                .collect(),
-        };
+        let mine = drops_in(drops, Some(info.inode));
         netsight_doctor::drop_reasons::attach(&mut report, mine, Some(info.inode));
     }
     NamespaceReport {
@@ -111,6 +102,28 @@ fn namespace_report(
         processes: info.processes,
         labels: info.labels,
         report,
+    }
+}
+
+/// A host-wide sysctl's raw source key ("proc/sys/net/core/busy_poll"): said once, under the host.
+fn is_host_wide_source(source: &str) -> bool {
+    use netsight_kernel::raw::key;
+    netsight_kernel::sysctl_tree::HOST_WIDE_SYSCTLS
+        .iter()
+        .any(|name| source == key::proc(&netsight_kernel::sysctl::proc_relative_path(name)))
+}
+
+/// The drops counted in one namespace.
+fn drops_in(drops: &KernelDrops, netns: Option<u32>) -> KernelDrops {
+    KernelDrops {
+        seconds: drops.seconds,
+        lost: drops.lost,
+        cells: drops
+            .cells
+            .iter()
+            .filter(|c| Some(c.netns) == netns)
+            .cloned()
+            .collect(),
     }
 }
 
@@ -189,17 +202,7 @@ fn host_and_namespaces(
         Snapshot::take_with_sockets(true)
     };
     let mut host = netsight_doctor::diagnose(&prev, &cur);
-    let drops = match traced.drops {
-        Some(Ok(drops)) => Some(drops),
-        Some(Err(why)) => {
-            host.skipped.push(Skipped {
-                source: "drop reasons (kfree_skb, counted in the kernel)".into(),
-                reason: format!("{why}; --no-trace skips this"),
-            });
-            None
-        }
-        None => None,
-    };
+    let drops = counted_drops(traced.drops, &mut host.skipped);
     let mut namespaces = Vec::new();
     let mut skipped = Vec::new();
     if !netsight_kernel::netns::can_enter_all() {
@@ -220,17 +223,8 @@ fn host_and_namespaces(
             }),
         }
     }
-    if let Some(drops) = drops {
-        let mine = KernelDrops {
-            cells: drops
-                .cells
-                .iter()
-                .filter(|c| Some(c.netns) == own)
-                .cloned()
-                .collect(),
-            ..drops
-        };
-        netsight_doctor::drop_reasons::attach(&mut host, mine, own);
+    if let Some(drops) = &drops {
+        netsight_doctor::drop_reasons::attach(&mut host, drops_in(drops, own), own);
     }
     let mut out = io::stdout().lock();
     // One namespace asked for by name or PID: its report, as plain doctor prints it.
@@ -261,11 +255,8 @@ fn host_and_namespaces(
             color: crate::term::color_stdout(),
         };
         let header = format!(
-            "netsight doctor: host {}, kernel {}, {:.1} s interval, {} rules, {} other network namespace(s)",
-            cur.meta.hostname.as_deref().unwrap_or("?"),
-            cur.meta.kernel_release.as_deref().unwrap_or("?"),
-            all.host.workload.interval_s,
-            all.host.rules_run,
+            "{}, {} other network namespace(s)",
+            header(&cur, &all.host),
             all.namespaces.len()
         );
         write!(out, "{}", text::render(&all.host, &header, style))?;

@@ -54,6 +54,15 @@ pub mod key {
 }
 
 impl RawSnapshot {
+    /// Takes `key` as `from` has it: its bytes, or why it was missing.
+    pub fn carry(&mut self, from: &RawSnapshot, key: String) {
+        if let Some(bytes) = from.entries.get(&key) {
+            self.entries.insert(key, bytes.clone());
+        } else if let Some(why) = from.missing.get(&key) {
+            self.missing.insert(key, why.clone());
+        }
+    }
+
     pub fn text(&self, key: &str) -> Option<std::borrow::Cow<'_, str>> {
         self.entries.get(key).map(|b| String::from_utf8_lossy(b))
     }

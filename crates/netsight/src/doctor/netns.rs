@@ -65,14 +65,16 @@ fn diagnose_in(
         owner_pids: Some(info.pids.clone()),
         ..LiveSource::for_this_thread()
     };
-    let prev = Snapshot::from_raw(&source.collect());
+    let first = source.collect();
+    let prev = Snapshot::from_raw(&first);
     let _ = ready.send(());
     std::thread::sleep(args.interval);
-    let cur = if args.no_sockets {
-        Snapshot::from_raw(&source.collect())
+    let source = if args.no_sockets {
+        source
     } else {
-        Snapshot::from_raw(&source.with_sockets().collect())
+        source.with_sockets()
     };
+    let cur = Snapshot::from_raw(&source.collect_after(&first));
     if let Some(why) = netsight_doctor::cannot_diagnose(&prev, &cur) {
         return Err(why);
     }
@@ -108,9 +110,13 @@ fn namespace_report(
 /// A host-wide sysctl's raw source key ("proc/sys/net/core/busy_poll"): said once, under the host.
 fn is_host_wide_source(source: &str) -> bool {
     use netsight_kernel::raw::key;
-    netsight_kernel::sysctl_tree::HOST_WIDE_SYSCTLS
-        .iter()
-        .any(|name| source == key::proc(&netsight_kernel::sysctl::proc_relative_path(name)))
+    static KEYS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        netsight_kernel::sysctl_tree::HOST_WIDE_SYSCTLS
+            .iter()
+            .map(|name| key::proc(&netsight_kernel::sysctl::proc_relative_path(name)))
+            .collect()
+    });
+    KEYS.iter().any(|k| k == source)
 }
 
 /// The drops counted in one namespace.

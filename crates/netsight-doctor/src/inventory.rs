@@ -155,7 +155,116 @@ pub const SIGNALS: &[Signal] = signals![
     ("synproxy", "cookie_valid", Conntrack, Benign, "Valid cookies.", ACTIVITY),
     ("synproxy", "cookie_retrans", Conntrack, Benign, "Retransmitted cookies.", ACTIVITY),
     ("synproxy", "conn_reopened", Conntrack, Benign, "Connections reopened.", ACTIVITY),
+    // ethtool -S (ETHTOOL_GSTATS): driver counters, by name with each queue number
+    // as N. Drivers name their own; these are the ones of veth, virtio_net, ifb and
+    // the common NICs (mlx5, ixgbe/i40e/ice, ena). Any other name is classified by
+    // its words (`classify_driver_counter`).
+    ("ethtool", "peer_ifindex", Nic, Benign, "veth: the peer's interface index (not a counter).", GAUGE),
+    ("ethtool", "rx_queue_N_packets", Nic, Benign, "Packets received on queue N.", ACTIVITY),
+    ("ethtool", "rx_queue_N_bytes", Nic, Benign, "Bytes received on queue N.", ACTIVITY),
+    ("ethtool", "tx_queue_N_packets", Nic, Benign, "Packets sent on queue N.", ACTIVITY),
+    ("ethtool", "tx_queue_N_bytes", Nic, Benign, "Bytes sent on queue N.", ACTIVITY),
+    ("ethtool", "rx_queue_N_drops", Nic, Loss, "veth: packets dropped on the peer's receive queue N (its NAPI ring was full, with XDP or GRO on).", DRIVER_DROPS),
+    ("ethtool", "rx_queue_N_xdp_packets", Nic, Benign, "veth: packets the XDP program on queue N ran on.", ACTIVITY),
+    ("ethtool", "rx_queue_N_xdp_bytes", Nic, Benign, "veth: bytes the XDP program on queue N ran on.", ACTIVITY),
+    ("ethtool", "rx_queue_N_xdp_redirect", Nic, Benign, "veth: XDP_REDIRECT verdicts on queue N.", ACTIVITY),
+    ("ethtool", "rx_queue_N_xdp_drops", Nic, Loss, "veth: packets the XDP program on queue N dropped (XDP_DROP, XDP_ABORTED or a failed verdict).", XDP_DROPS),
+    ("ethtool", "rx_queue_N_xdp_tx", Nic, Benign, "veth: XDP_TX verdicts on queue N.", ACTIVITY),
+    ("ethtool", "rx_queue_N_xdp_tx_errors", Nic, Loss, "veth: XDP_TX packets of queue N that could not be sent back.", XDP_DROPS),
+    ("ethtool", "tx_queue_N_xdp_xmit", Nic, Benign, "veth: packets redirected by XDP into queue N.", ACTIVITY),
+    ("ethtool", "tx_queue_N_xdp_xmit_errors", Nic, Loss, "veth: packets XDP redirected into queue N that were lost.", XDP_DROPS),
+    ("ethtool", "rx_packets", Nic, Benign, "Packets received.", ACTIVITY),
+    ("ethtool", "rx_bytes", Nic, Benign, "Bytes received.", ACTIVITY),
+    ("ethtool", "tx_packets", Nic, Benign, "Packets sent.", ACTIVITY),
+    ("ethtool", "tx_bytes", Nic, Benign, "Bytes sent.", ACTIVITY),
+    ("ethtool", "rxN_packets", Nic, Benign, "virtio_net: packets received on queue N.", ACTIVITY),
+    ("ethtool", "rxN_bytes", Nic, Benign, "virtio_net: bytes received on queue N.", ACTIVITY),
+    ("ethtool", "txN_packets", Nic, Benign, "virtio_net: packets sent on queue N.", ACTIVITY),
+    ("ethtool", "txN_bytes", Nic, Benign, "virtio_net: bytes sent on queue N.", ACTIVITY),
+    ("ethtool", "rx_drops", Nic, Loss, "virtio_net: received packets the driver dropped (no buffer, bad length).", DRIVER_DROPS),
+    ("ethtool", "rxN_drops", Nic, Loss, "virtio_net: received packets the driver dropped on queue N.", DRIVER_DROPS),
+    ("ethtool", "rx_xdp_packets", Nic, Benign, "virtio_net: packets the XDP program ran on.", ACTIVITY),
+    ("ethtool", "rxN_xdp_packets", Nic, Benign, "virtio_net: packets the XDP program ran on, queue N.", ACTIVITY),
+    ("ethtool", "rx_xdp_tx", Nic, Benign, "virtio_net: XDP_TX verdicts.", ACTIVITY),
+    ("ethtool", "rxN_xdp_tx", Nic, Benign, "virtio_net: XDP_TX verdicts, queue N.", ACTIVITY),
+    ("ethtool", "rx_xdp_redirects", Nic, Benign, "virtio_net: XDP_REDIRECT verdicts.", ACTIVITY),
+    ("ethtool", "rxN_xdp_redirects", Nic, Benign, "virtio_net: XDP_REDIRECT verdicts, queue N.", ACTIVITY),
+    ("ethtool", "rx_xdp_drops", Nic, Loss, "virtio_net: packets the XDP program dropped (XDP_DROP, XDP_ABORTED or a failed verdict).", XDP_DROPS),
+    ("ethtool", "rxN_xdp_drops", Nic, Loss, "virtio_net: packets the XDP program dropped, queue N.", XDP_DROPS),
+    ("ethtool", "rx_kicks", Nic, Benign, "virtio_net: notifications to the host that receive buffers were added.", ACTIVITY),
+    ("ethtool", "rxN_kicks", Nic, Benign, "virtio_net: receive notifications, queue N.", ACTIVITY),
+    ("ethtool", "tx_kicks", Nic, Benign, "virtio_net: notifications to the host that packets were queued.", ACTIVITY),
+    ("ethtool", "txN_kicks", Nic, Benign, "virtio_net: transmit notifications, queue N.", ACTIVITY),
+    ("ethtool", "tx_xdp_tx", Nic, Benign, "virtio_net: packets sent by XDP_TX or redirect.", ACTIVITY),
+    ("ethtool", "txN_xdp_tx", Nic, Benign, "virtio_net: packets sent by XDP_TX or redirect, queue N.", ACTIVITY),
+    ("ethtool", "tx_xdp_tx_drops", Nic, Loss, "virtio_net: XDP_TX or redirected packets that could not be queued.", XDP_DROPS),
+    ("ethtool", "txN_xdp_tx_drops", Nic, Loss, "virtio_net: XDP_TX or redirected packets lost, queue N.", XDP_DROPS),
+    ("ethtool", "tx_tx_timeouts", Nic, Error, "virtio_net: transmit watchdog timeouts (the host stopped consuming the queue).", DRIVER_DROPS),
+    ("ethtool", "txN_tx_timeouts", Nic, Error, "virtio_net: transmit watchdog timeouts, queue N.", DRIVER_DROPS),
+    ("ethtool", "bw_in_allowance_exceeded", Nic, Saturation, "ena (AWS): packets queued or dropped because inbound bandwidth exceeded the instance's allowance.", DRIVER_DROPS),
+    ("ethtool", "bw_out_allowance_exceeded", Nic, Saturation, "ena (AWS): packets queued or dropped because outbound bandwidth exceeded the instance's allowance.", DRIVER_DROPS),
+    ("ethtool", "pps_allowance_exceeded", Nic, Saturation, "ena (AWS): packets dropped because the packet rate exceeded the instance's allowance.", DRIVER_DROPS),
+    ("ethtool", "conntrack_allowance_exceeded", Nic, Saturation, "ena (AWS): packets dropped because the instance's connection-tracking allowance was exhausted.", DRIVER_DROPS),
+    ("ethtool", "linklocal_allowance_exceeded", Nic, Saturation, "ena (AWS): packets to link-local services (DNS, metadata) dropped over their rate limit.", DRIVER_DROPS),
+    ("ethtool", "rx_out_of_buffer", Nic, Saturation, "mlx5: packets dropped because no receive descriptor was free (the ring was full).", DRIVER_DROPS),
+    ("ethtool", "rx_discards_phy", Nic, Saturation, "mlx5: packets the port discarded for lack of buffer (host too slow, or pause frames off).", DRIVER_DROPS),
+    ("ethtool", "tx_discards_phy", Nic, Saturation, "mlx5: packets the port discarded on transmit (congestion).", DRIVER_DROPS),
+    ("ethtool", "rx_xdp_drop", Nic, Loss, "mlx5: packets the XDP program dropped.", XDP_DROPS),
+    ("ethtool", "rx_no_dma_resources", Nic, Saturation, "ixgbe: packets dropped for lack of receive buffers.", DRIVER_DROPS),
+    ("ethtool", "alloc_rx_buff_failed", Nic, Saturation, "ixgbe/igb: receive buffer allocations that failed (memory pressure).", DRIVER_DROPS),
+    ("ethtool", "alloc_rx_page_failed", Nic, Saturation, "ixgbe: receive page allocations that failed.", DRIVER_DROPS),
+    ("ethtool", "port.rx_discards", Nic, Saturation, "i40e/ice: packets the port discarded for lack of buffers.", DRIVER_DROPS),
+    ("ethtool", "rx_dropped", Nic, Loss, "i40e/ice: received packets the driver dropped.", DRIVER_DROPS),
 ];
+
+const DRIVER_DROPS: Coverage = Rules(&["nic.driver_drops"]);
+const XDP_DROPS: Coverage = Rules(&["nic.xdp_drops"]);
+
+/// A driver counter's name with each run of digits as N: "rx_queue_3_drops"
+/// becomes "rx_queue_N_drops", "rx12_drops" becomes "rxN_drops".
+pub fn driver_counter_pattern(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut in_digits = false;
+    for c in name.chars() {
+        if c.is_ascii_digit() {
+            if !in_digits {
+                out.push('N');
+            }
+            in_digits = true;
+        } else {
+            out.push(c);
+            in_digits = false;
+        }
+    }
+    out
+}
+
+/// What a driver counter is: its inventory entry, or, for a name no entry has
+/// (drivers invent their own), a kind and coverage from its words.
+pub fn classify_driver_counter(name: &str) -> (SignalKind, Coverage) {
+    if let Some(s) = find("ethtool", &driver_counter_pattern(name)) {
+        return (s.kind, s.coverage);
+    }
+    let n = name.to_ascii_lowercase();
+    let lossy = [
+        "drop",
+        "discard",
+        "miss",
+        "no_buf",
+        "alloc_fail",
+        "overrun",
+        "exceeded",
+    ]
+    .iter()
+    .any(|w| n.contains(w));
+    let error = ["err", "timeout", "fail"].iter().any(|w| n.contains(w));
+    match (n.contains("xdp"), lossy || error) {
+        (true, true) => (Loss, XDP_DROPS),
+        (false, true) if lossy => (Loss, DRIVER_DROPS),
+        (false, true) => (Error, DRIVER_DROPS),
+        _ => (Benign, ACTIVITY),
+    }
+}
 
 /// MIB counters (snmp, netstat, snmp6) that count loss, errors or saturation, or that
 /// look like they do: kind and coverage. Meanings are in `explain`; every other MIB
@@ -314,7 +423,12 @@ pub fn find(source: &str, name: &str) -> Option<&'static Signal> {
 /// that only one source has.
 pub fn lookup(query: &str) -> Option<&'static Signal> {
     if let Some((source, name)) = query.split_once('.') {
-        if let Some(s) = find(source, name) {
+        let name = if source == "ethtool" {
+            driver_counter_pattern(name)
+        } else {
+            name.to_string()
+        };
+        if let Some(s) = find(source, &name) {
             return Some(s);
         }
     }

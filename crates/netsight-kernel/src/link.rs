@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use netlink_packet_core::NetlinkMessage;
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{
+    LinkAttribute, LinkFlags, LinkInfo, LinkMessage, LinkXdp, XdpAttached,
+};
 use netlink_packet_route::RouteNetlinkMessage;
 use serde::{Deserialize, Serialize};
 
@@ -120,6 +122,24 @@ pub struct Link {
     /// `ethtool -S` driver counters (ETHTOOL_GSTATS).
     pub driver_stats: Support<BTreeMap<String, u64>>,
     pub ethtool: EthtoolSettings,
+    /// The XDP program attached (IFLA_XDP), if any.
+    #[serde(default)]
+    pub xdp: Option<XdpProgram>,
+    /// IFLA_LINK: the peer's ifindex (veth) or the lower device's (vlan, macvlan).
+    #[serde(default)]
+    pub peer_ifindex: Option<u32>,
+    /// IFLA_LINK_NETNSID: set when that peer is in another network namespace
+    /// (this namespace's id for it); absent when it is in this one.
+    #[serde(default)]
+    pub peer_netnsid: Option<i32>,
+}
+
+/// An XDP program on an interface: its id (`bpftool prog show id N`) and how
+/// it is attached ("driver", "generic", "offload", "multiple").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XdpProgram {
+    pub id: u32,
+    pub mode: String,
 }
 
 impl Link {
@@ -154,6 +174,9 @@ impl Link {
             stats,
             driver_stats: Support::default(),
             ethtool: EthtoolSettings::default(),
+            xdp: None,
+            peer_ifindex: None,
+            peer_netnsid: None,
         }
     }
 }
@@ -190,6 +213,34 @@ pub fn parse_link_dump(buf: &[u8]) -> Result<Vec<Link>> {
     Ok(links)
 }
 
+fn xdp_program(attrs: &[LinkXdp]) -> Option<XdpProgram> {
+    let mut mode = None;
+    let mut id = None;
+    for attr in attrs {
+        match attr {
+            LinkXdp::Attached(attached) => {
+                mode = match attached {
+                    XdpAttached::None => return None,
+                    XdpAttached::Driver => Some("driver"),
+                    XdpAttached::SocketBuffer => Some("generic"),
+                    XdpAttached::Hardware => Some("offload"),
+                    XdpAttached::Multiple => Some("multiple"),
+                    _ => Some("unknown"),
+                }
+            }
+            LinkXdp::ProgId(n) => id = Some(*n),
+            LinkXdp::DrvProgId(n) | LinkXdp::SkbProgId(n) | LinkXdp::HwProgId(n) => {
+                id = id.or(Some(*n))
+            }
+            _ => {}
+        }
+    }
+    Some(XdpProgram {
+        id: id?,
+        mode: mode?.to_string(),
+    })
+}
+
 fn link_from_message(msg: &LinkMessage) -> Link {
     let mut link = Link::new(
         String::new(),
@@ -216,6 +267,9 @@ fn link_from_message(msg: &LinkMessage) -> Link {
                         .join(":"),
                 )
             }
+            LinkAttribute::Link(index) => link.peer_ifindex = Some(*index),
+            LinkAttribute::LinkNetNsId(id) => link.peer_netnsid = Some(*id),
+            LinkAttribute::Xdp(xdp) => link.xdp = xdp_program(xdp),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
                     if let LinkInfo::Kind(kind) = info {

@@ -449,6 +449,24 @@ pub static SCENARIOS: &[Scenario] = &[
         },
     },
     Scenario {
+        name: "server-xdp-drop",
+        summary: "An XDP program on the server's interface drops the UDP service port in native mode, before the stack: no netfilter counter or socket sees it; the veth's XDP drop counter and the attached program's id name it.",
+        expected_rule: "nic.xdp_drops",
+        changes_host: false,
+        fix: None,
+        observe: Role::Server,
+        packets: None,
+        doctor_interval_s: 3.0,
+        setup: |t| {
+            attach_xdp_drop_udp(t, Role::Server, "eth0")?;
+            Ok(Vec::new())
+        },
+        drive: |t, a| {
+            a.run(t, Role::Client, &["udp-blast", SERVER_ADDR, UDP_PORT, "3000", "200", "2", "1500"])?;
+            Ok(Vec::new())
+        },
+    },
+    Scenario {
         name: "dead-next-hop",
         summary: "The client sends to a neighbour on its own subnet that does not exist: ARP never resolves, after three unanswered probes (about 3 s) the kernel drops every packet queued for it (NEIGH_FAILED).",
         expected_rule: "drops.neigh_failed",
@@ -464,6 +482,44 @@ pub static SCENARIOS: &[Scenario] = &[
         },
     },
 ];
+
+/// The lab's XDP program (bpf/xdp_drop_udp.bpf.c): drops IPv4 UDP to port 9000.
+const XDP_DROP_UDP: &[u8] = include_bytes!("../bpf/xdp_drop_udp.bpf.o");
+
+/// Attaches XDP_DROP_UDP in native mode to `dev` in `role`'s namespace. The object
+/// goes to `ip` as an inherited memfd: no file is left behind. The program goes
+/// with the namespace's interface when the lab tears the namespace down.
+fn attach_xdp_drop_udp(t: &Topology, role: Role, dev: &str) -> Result<(), LabError> {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let io = |e: std::io::Error| LabError::Spawn {
+        command: "memfd for the XDP object".into(),
+        source: e,
+    };
+    // No MFD_CLOEXEC: the `ip` child inherits it and opens /proc/self/fd/N.
+    let fd = rustix::fs::memfd_create("netsight-lab-xdp", rustix::fs::MemfdFlags::empty())
+        .map_err(|e| io(e.into()))?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(XDP_DROP_UDP).map_err(io)?;
+    let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    crate::topology::run_ok(
+        "ip",
+        &[
+            "-n",
+            t.ns(role),
+            "link",
+            "set",
+            "dev",
+            dev,
+            "xdpdrv",
+            "obj",
+            &path,
+            "sec",
+            "xdp",
+        ],
+    )?;
+    Ok(())
+}
 
 fn syn_flood(t: &Topology, a: &AgentLauncher) -> Result<Vec<Background>, LabError> {
     let server = a.start(

@@ -422,6 +422,55 @@ fn loss_inventory_covers_this_kernels_tables_and_link_stats() {
     );
 }
 
+/// Every driver counter (`ethtool -S`) of this machine's interfaces, a veth pair's
+/// included, has its own inventory entry (not only the by-words fallback), and
+/// explain knows it with its queue number.
+#[test]
+fn loss_inventory_covers_this_machines_driver_counters() {
+    if !support::privileged(
+        "loss_inventory_covers_this_machines_driver_counters",
+        &["ip", "ethtool"],
+    ) {
+        return;
+    }
+    let pair = support::NetnsPair::new();
+    let mut interfaces: Vec<(Option<&str>, String)> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .flatten()
+        .map(|e| (None, e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    interfaces.push((Some(pair.a.as_str()), "va".into()));
+    let mut missing = Vec::new();
+    let mut seen = 0;
+    for (ns, interface) in &interfaces {
+        let out = match ns {
+            Some(ns) => pair.exec(ns, "ethtool", &["-S", interface]),
+            None => output("ethtool", &["-S", interface]),
+        };
+        // "NIC statistics:" then "     name: value"; interfaces without any say so and fail.
+        for line in String::from_utf8_lossy(&out.stdout).lines().skip(1) {
+            let Some((name, _)) = line.trim().rsplit_once(':') else {
+                continue;
+            };
+            seen += 1;
+            if netsight_doctor::inventory::lookup(&format!("ethtool.{name}")).is_none() {
+                missing.push(format!("{interface}: {name}"));
+            }
+        }
+    }
+    assert!(seen > 0, "no driver counters read from {interfaces:?}");
+    assert!(
+        missing.is_empty(),
+        "driver counters this machine has that the inventory lacks: {missing:?}"
+    );
+    let out = output(
+        netsight(),
+        &["explain", "ethtool.rx_queue_3_xdp_drops", "--json"],
+    );
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["related_rules"][0], "nic.xdp_drops", "{e}");
+}
+
 /// Every MIB counter of this kernel that looks like loss, errors or saturation has
 /// a kind and a coverage in the inventory (`nstat -az` walks them all).
 #[test]

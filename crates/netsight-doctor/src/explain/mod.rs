@@ -292,6 +292,7 @@ fn explain_signal(s: &crate::inventory::Signal) -> Explanation {
         name: format!("{}.{}", s.source, s.name),
         kind: match s.source {
             "link" => "link counter",
+            "ethtool" => "driver counter (ethtool -S)",
             "softnet" => "softnet_stat column",
             "qdisc" => "qdisc counter",
             "conntrack" => "conntrack value",

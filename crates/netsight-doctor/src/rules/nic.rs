@@ -81,12 +81,24 @@ pub static RULES: &[Rule] = &[
         layer: Layer::Nic,
         kind: UseKind::Saturation,
         title: "Driver counters report drops",
-        thresholds: "any driver statistic (ethtool -S) named *drop*, *discard*, *miss*, *no_buf*, *alloc_fail* or *overrun* rising warns",
-        why: "Drivers count drops that never reach the generic interface counters: per-queue drops, buffer allocation failures, XDP drops. These name the queue and the reason.",
-        confirm: &["ethtool -S IFACE | grep -Ei 'drop|discard|miss|no_buf|alloc|overrun'"],
-        fix: &["Per-queue drops: balance queues (ethtool -X IFACE equal N) or add channels", "Allocation failures: check memory pressure (vm.min_free_kbytes)", "XDP drops: inspect the attached program (ip link show IFACE)"],
+        thresholds: "any driver statistic (ethtool -S) that the inventory classes as loss, saturation or error rising warns (names it does not know: by their words, *drop*, *discard*, *miss*, *no_buf*, *exceeded*, *err*, *timeout*...)",
+        why: "Drivers count drops that never reach the generic interface counters: per-queue drops, buffer allocation failures, ring overruns, a cloud provider's allowance limits. The counter names the queue and the reason (netsight explain ethtool.NAME).",
+        confirm: &["ethtool -S IFACE | grep -Ei 'drop|discard|miss|no_buf|alloc|overrun|exceeded|timeout'"],
+        fix: &["Per-queue drops: balance queues (ethtool -X IFACE equal N) or add channels", "Ring overruns (out_of_buffer, no_dma_resources): grow the ring, ethtool -G IFACE rx <max>", "Allocation failures: check memory pressure (vm.min_free_kbytes)", "Allowance exceeded (ena): the instance type's limits; spread the traffic or move to a larger instance"],
         reads: &["ethtool -S"],
         check: driver_drops,
+    },
+    Rule {
+        id: "nic.xdp_drops",
+        layer: Layer::Nic,
+        kind: UseKind::Errors,
+        title: "An XDP program is dropping packets",
+        thresholds: "a driver's XDP drop or XDP transmit-error counter rising: >= 10 packets/s warns, fewer is info (a filter that drops scans is normal)",
+        why: "The XDP program attached to the interface returned XDP_DROP or XDP_ABORTED for these packets, or the packets it sent back or redirected could not be queued. XDP runs before the stack: no netfilter counter, socket or kernel drop reason sees native-mode XDP drops, only the driver's counters do.",
+        confirm: &["ip -d link show IFACE   (prog/xdp id N)", "bpftool prog show id N; bpftool prog dump xlated id N", "ethtool -S IFACE | grep xdp"],
+        fix: &["If the drops are not intended, detach the program: ip link set dev IFACE xdp off", "XDP_ABORTED or transmit errors: a program bug or a full target queue; check bpftool prog tracelog and the target's rings"],
+        reads: &["ethtool -S (xdp counters)", "IFLA_XDP (the attached program)"],
+        check: xdp_drops,
     },
     Rule {
         id: "nic.no_carrier",
@@ -321,10 +333,14 @@ fn crc_frame_errors(ctx: &Context) -> Vec<Hit> {
         .collect()
 }
 
-const DRIVER_DROP_WORDS: [&str; 6] = ["drop", "discard", "miss", "no_buf", "alloc_fail", "overrun"];
-
-fn driver_drops(ctx: &Context) -> Vec<Hit> {
-    let mut hits = Vec::new();
+/// The driver counters of `rule` that rose over the interval, per interface, as
+/// per-second evidence.
+fn driver_counter_rates<'a>(
+    ctx: &'a Context,
+    rule: &str,
+) -> Vec<(&'a netsight_kernel::link::Link, Vec<Evidence>)> {
+    use crate::inventory::{classify_driver_counter, Coverage};
+    let mut out = Vec::new();
     for cur in &ctx.cur.links {
         let Some(prev) = ctx
             .prev
@@ -341,8 +357,7 @@ fn driver_drops(ctx: &Context) -> Vec<Hit> {
         let evidence: Vec<Evidence> = now
             .iter()
             .filter(|(name, _)| {
-                let n = name.to_ascii_lowercase();
-                DRIVER_DROP_WORDS.iter().any(|w| n.contains(w))
+                matches!(classify_driver_counter(name).1, Coverage::Rules(r) if r.contains(&rule))
             })
             .filter_map(|(name, &v)| {
                 // ethtool -S values are u64s: a decrease is a driver reset, not loss.
@@ -362,11 +377,53 @@ fn driver_drops(ctx: &Context) -> Vec<Hit> {
             })
             .collect();
         if !evidence.is_empty() {
-            let total: f64 = evidence.iter().map(|e| e.value).sum();
-            hits.push(Hit::new(Severity::Warning, evidence, 1.0 + total).about(&cur.name));
+            out.push((cur, evidence));
         }
     }
-    hits
+    out
+}
+
+fn driver_drops(ctx: &Context) -> Vec<Hit> {
+    driver_counter_rates(ctx, "nic.driver_drops")
+        .into_iter()
+        .map(|(link, evidence)| {
+            let total: f64 = evidence.iter().map(|e| e.value).sum();
+            Hit::new(Severity::Warning, evidence, 1.0 + total).about(&link.name)
+        })
+        .collect()
+}
+
+/// Below this an XDP program's drops are context, not a warning.
+const XDP_WARN_PER_S: f64 = 10.0;
+
+fn xdp_drops(ctx: &Context) -> Vec<Hit> {
+    driver_counter_rates(ctx, "nic.xdp_drops")
+        .into_iter()
+        .map(|(link, mut evidence)| {
+            let total: f64 = evidence.iter().map(|e| e.value).sum();
+            let mut extra_fix = Vec::new();
+            if let Some(prog) = &link.xdp {
+                evidence.push(Evidence::new(
+                    format!("{} xdp program id ({} mode)", link.name, prog.mode),
+                    prog.id as f64,
+                    "id",
+                    None,
+                ));
+                extra_fix.push(format!(
+                    "The program is id {}: bpftool prog show id {}; detach with ip link set dev {} xdp off",
+                    prog.id, prog.id, link.name
+                ));
+            }
+            let severity = if total >= XDP_WARN_PER_S {
+                Severity::Warning
+            } else {
+                Severity::Info
+            };
+            let mut hit = Hit::new(severity, evidence, total / XDP_WARN_PER_S).about(&link.name);
+            hit.extra_fix = extra_fix;
+            hit
+        })
+        .collect()
 }
 
 fn no_carrier(ctx: &Context) -> Vec<Hit> {

@@ -196,6 +196,76 @@ fn driver_drop_counters() {
     assert_eq!(with_stats(5, 6), Some(Warning));
 }
 
+/// Driver counters by what they are: a loss counter with no drop word (ena's
+/// allowance) warns; an XDP drop belongs to nic.xdp_drops, not to driver_drops;
+/// a driver reset (a decrease) is no loss.
+fn driver_counter_hits(
+    rule: &str,
+    name: &str,
+    before: u64,
+    after: u64,
+    xdp: bool,
+) -> Vec<super::Hit> {
+    let (mut prev, mut cur) = pair(|_| {});
+    let stats = |v: u64| Support::Available(BTreeMap::from([(name.to_string(), v)]));
+    link(&mut prev, "eth0").driver_stats = stats(before);
+    link(&mut cur, "eth0").driver_stats = stats(after);
+    if xdp {
+        link(&mut cur, "eth0").xdp = Some(netsight_kernel::link::XdpProgram {
+            id: 42,
+            mode: "driver".into(),
+        });
+    }
+    run(rule, &prev, &cur)
+}
+
+#[test]
+fn driver_counters_are_read_by_what_they_mean() {
+    let worst = |hits: Vec<super::Hit>| hits.iter().map(|h| h.severity).max();
+    let driver = |name: &str, before, after| {
+        worst(driver_counter_hits(
+            "nic.driver_drops",
+            name,
+            before,
+            after,
+            false,
+        ))
+    };
+    assert_eq!(driver("pps_allowance_exceeded", 0, 50), Some(Warning));
+    assert_eq!(driver("rx_out_of_buffer", 10, 11), Some(Warning));
+    assert_eq!(driver("tx0_tx_timeouts", 0, 1), Some(Warning));
+    assert_eq!(driver("rx_queue_0_xdp_drops", 0, 1000), None);
+    assert_eq!(driver("rx_kicks", 0, 1000), None);
+    assert_eq!(driver("rx_drops", 1000, 3), None);
+    // A name no entry has: classified by its words.
+    assert_eq!(driver("fancy_ring_7_discarded", 0, 1), Some(Warning));
+    let xdp = |name: &str, after, with_prog| {
+        driver_counter_hits("nic.xdp_drops", name, 0, after, with_prog)
+    };
+    // Rates are per second over the pair's interval.
+    let secs = {
+        let (prev, cur) = pair(|_| {});
+        netsight_kernel::delta::delta(&prev, &cur).interval_s
+    };
+    let many = (20.0 * secs) as u64;
+    assert_eq!(
+        worst(xdp("rx_queue_0_xdp_drops", many, true)),
+        Some(Warning)
+    );
+    assert_eq!(worst(xdp("rx3_xdp_drops", 1, false)), Some(Info));
+    assert_eq!(worst(xdp("rx_queue_0_xdp_packets", many, true)), None);
+    assert_eq!(worst(xdp("rx_queue_0_drops", many, true)), None);
+    let hit = &xdp("tx_queue_1_xdp_xmit_errors", many, true)[0];
+    assert!(hit
+        .evidence
+        .iter()
+        .any(|e| e.metric.contains("xdp program id") && e.value == 42.0));
+    assert!(hit
+        .extra_fix
+        .iter()
+        .any(|f| f.contains("bpftool prog show id 42")));
+}
+
 #[test]
 fn softnet_rules() {
     let drop = |n: u64| severity_of("softnet.dropped", |s| s.softnet[0].dropped += n);

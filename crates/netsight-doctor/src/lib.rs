@@ -17,6 +17,63 @@ use netsight_kernel::{delta, Snapshot};
 use netsight_report::{Finding, Report, Skipped};
 
 /// Diagnoses the interval between `prev` and `cur`.
+fn finding_of(rule: &rules::Rule, hit: rules::Hit) -> Finding {
+    let mut fix: Vec<String> = hit.extra_fix;
+    fix.extend(rule.fix.iter().map(|s| s.to_string()));
+    Finding {
+        rule_id: rule.id.to_string(),
+        layer: rule.layer,
+        use_kind: rule.kind,
+        severity: hit.severity,
+        title: rule.title.to_string(),
+        subject: hit.subject,
+        evidence: hit.evidence,
+        why: rule.why.to_string(),
+        confirm: rule.confirm.iter().map(|s| s.to_string()).collect(),
+        fix,
+        impact: hit.impact,
+        symptoms: Vec::new(),
+    }
+}
+
+/// Worst first; within a severity, furthest past its threshold first.
+pub fn rank(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.impact.total_cmp(&a.impact))
+            .then(a.rule_id.cmp(&b.rule_id))
+    });
+}
+
+/// Checks across namespaces (`doctor --netns all`): veth pairs whose two ends,
+/// in different namespaces, disagree. `views` are (namespace label, its inode,
+/// its links).
+pub fn across_namespaces(
+    views: &[(String, Option<u32>, &[netsight_kernel::link::Link])],
+) -> Vec<Finding> {
+    let ends: Vec<rules::nic::LinkEnd> = views
+        .iter()
+        .flat_map(|(namespace, inode, links)| {
+            links.iter().map(move |link| rules::nic::LinkEnd {
+                namespace: namespace.as_str(),
+                inode: *inode,
+                link,
+            })
+        })
+        .collect();
+    let Some(rule) = rules::all()
+        .into_iter()
+        .find(|r| r.id == "nic.veth_mtu_mismatch")
+    else {
+        return Vec::new();
+    };
+    rules::nic::veth_mtu_mismatches(&ends, true)
+        .into_iter()
+        .map(|hit| finding_of(rule, hit))
+        .collect()
+}
+
 pub fn diagnose(prev: &Snapshot, cur: &Snapshot) -> Report {
     let rates = delta(prev, cur);
     let socket_summary = cur
@@ -33,33 +90,12 @@ pub fn diagnose(prev: &Snapshot, cur: &Snapshot) -> Report {
     let mut findings: Vec<Finding> = Vec::new();
     for rule in &all {
         for hit in (rule.check)(&ctx) {
-            let mut fix: Vec<String> = hit.extra_fix;
-            fix.extend(rule.fix.iter().map(|s| s.to_string()));
-            findings.push(Finding {
-                rule_id: rule.id.to_string(),
-                layer: rule.layer,
-                use_kind: rule.kind,
-                severity: hit.severity,
-                title: rule.title.to_string(),
-                subject: hit.subject,
-                evidence: hit.evidence,
-                why: rule.why.to_string(),
-                confirm: rule.confirm.iter().map(|s| s.to_string()).collect(),
-                fix,
-                impact: hit.impact,
-                symptoms: Vec::new(),
-            });
+            findings.push(finding_of(rule, hit));
         }
     }
     fixes::drop_what_is_in_place(&mut findings, &cur.sysctls);
     causes::fold(&mut findings);
-    // Worst first; within a severity, furthest past its threshold first.
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then(b.impact.total_cmp(&a.impact))
-            .then(a.rule_id.cmp(&b.rule_id))
-    });
+    rank(&mut findings);
 
     let mut skipped: Vec<Skipped> = cur
         .unavailable

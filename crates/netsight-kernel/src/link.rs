@@ -132,6 +132,30 @@ pub struct Link {
     /// (this namespace's id for it); absent when it is in this one.
     #[serde(default)]
     pub peer_netnsid: Option<i32>,
+    /// That peer namespace's inode, where the caller resolved the id
+    /// (`netns::resolve_nsids`; doctor --netns does).
+    #[serde(default)]
+    pub peer_netns: Option<u32>,
+}
+
+impl Link {
+    /// Sets `peer_netns` on every link whose peer namespace id is in `inodes`.
+    pub fn resolve_peer_namespaces(
+        links: &mut [Link],
+        inodes: &std::collections::HashMap<i32, u32>,
+    ) {
+        for link in links {
+            link.peer_netns = link.peer_netnsid.and_then(|id| inodes.get(&id).copied());
+        }
+    }
+
+    /// The distinct peer namespace ids of `links`.
+    pub fn peer_netnsids(links: &[Link]) -> Vec<i32> {
+        let mut ids: Vec<i32> = links.iter().filter_map(|l| l.peer_netnsid).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
 }
 
 /// An XDP program on an interface: its id (`bpftool prog show id N`) and how
@@ -177,6 +201,7 @@ impl Link {
             xdp: None,
             peer_ifindex: None,
             peer_netnsid: None,
+            peer_netns: None,
         }
     }
 }

@@ -192,6 +192,60 @@ pub fn enter_for_this_thread(handle: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The id this thread's network namespace gives the namespace at `handle`
+/// (RTM_GETNSID with NETNSA_FD): what IFLA_LINK_NETNSID says of a veth peer there.
+/// None when it has none (-1) or the query fails.
+pub fn nsid_of(handle: &std::path::Path) -> Option<i32> {
+    use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
+    use netlink_packet_route::RouteNetlinkMessage;
+    use std::os::fd::AsRawFd as _;
+    let target = std::fs::File::open(handle).ok()?;
+    let mut request = NsidMessage::default();
+    request
+        .attributes
+        .push(NsidAttribute::Fd(u32::try_from(target.as_raw_fd()).ok()?));
+    let reply = crate::netlink_io::request(
+        netlink_sys::protocols::NETLINK_ROUTE,
+        "rtnetlink",
+        RouteNetlinkMessage::GetNsId(request),
+        false,
+    )
+    .ok()?;
+    for raw in crate::netlink_io::data_messages(&reply) {
+        let message =
+            netlink_packet_core::NetlinkMessage::<RouteNetlinkMessage>::deserialize(raw).ok()?;
+        if let netlink_packet_core::NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNsId(m)) =
+            message.payload
+        {
+            return m.attributes.iter().find_map(|a| match a {
+                NsidAttribute::Id(id) if *id >= 0 => Some(*id),
+                _ => None,
+            });
+        }
+    }
+    None
+}
+
+/// Which of `candidates` (inode, handle) each of `wanted`'s ids names, asked from
+/// this thread's namespace; stops as soon as every id is found.
+pub fn resolve_nsids(
+    wanted: &[i32],
+    candidates: &[(u32, std::path::PathBuf)],
+) -> std::collections::HashMap<i32, u32> {
+    let mut found = std::collections::HashMap::new();
+    for (inode, handle) in candidates {
+        if wanted.iter().all(|id| found.contains_key(id)) {
+            break;
+        }
+        if let Some(id) = nsid_of(handle) {
+            if wanted.contains(&id) {
+                found.insert(id, *inode);
+            }
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

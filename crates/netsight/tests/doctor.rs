@@ -773,3 +773,54 @@ fn netns_all_attributes_each_fault_to_its_namespace_and_container() {
     let unknown = support::output(netsight(), &["doctor", "--netns", "no-such-namespace-x"]);
     assert_eq!(unknown.status.code(), Some(64));
 }
+
+/// With every namespace visible, a veth pair's two ends are compared: an MTU that
+/// differs across the pair is one finding under the host, naming both ends and
+/// their namespaces, and no namespace's own report repeats it.
+#[test]
+fn netns_all_compares_the_two_ends_of_a_veth_pair() {
+    if !privileged("netns_all_compares_the_two_ends_of_a_veth_pair", &["ip"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    // A second pair with the same ifindexes: only the namespace ids (RTM_GETNSID)
+    // tell whose peer is whose.
+    let _decoy = NetnsPair::new();
+    pair.exec_ok(&pair.a, "ip", &["link", "set", "va", "mtu", "9000"]);
+    let out = support::output(
+        netsight(),
+        &[
+            "doctor",
+            "--netns",
+            "all",
+            "--interval",
+            "0.2",
+            "--no-trace",
+            "--json",
+        ],
+    );
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let mismatch = finding(&report["host"], "nic.veth_mtu_mismatch")
+        .unwrap_or_else(|| panic!("no mismatch under the host: {}", report["host"]));
+    let subject = mismatch["subject"].as_str().unwrap();
+    for end in [format!("va ({})", pair.a), format!("vb ({})", pair.b)] {
+        assert!(subject.contains(&end), "{subject} lacks {end}");
+    }
+    let values: Vec<f64> = mismatch["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["value"].as_f64().unwrap())
+        .collect();
+    assert!(
+        values.contains(&9000.0) && values.contains(&1500.0),
+        "{mismatch}"
+    );
+    for n in report["namespaces"].as_array().unwrap() {
+        assert!(
+            finding(n, "nic.veth_mtu_mismatch").is_none(),
+            "said twice: {n}"
+        );
+    }
+}

@@ -5,7 +5,7 @@ mod config;
 mod conntrack;
 mod filter;
 mod ip;
-mod nic;
+pub(crate) mod nic;
 mod qdisc;
 mod sockets;
 mod softirq;

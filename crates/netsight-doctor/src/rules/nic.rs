@@ -101,6 +101,18 @@ pub static RULES: &[Rule] = &[
         check: xdp_drops,
     },
     Rule {
+        id: "nic.veth_mtu_mismatch",
+        layer: Layer::Nic,
+        kind: UseKind::Errors,
+        title: "The two ends of a veth pair disagree on the MTU",
+        thresholds: "a veth whose peer (found by IFLA_LINK, in this namespace or, with --netns all, in another) has a different MTU warns",
+        why: "A veth pair is one wire: a frame sent from the end with the larger MTU that is larger than the other end's MTU is dropped on arrival (is_skb_forwardable) and counted only as a drop. TCP hides it by negotiating the smaller MSS; UDP, ICMP, tunnels and anything that sets DF do not.",
+        confirm: &["ip -d link show IFACE; ip -n PEER_NAMESPACE link show PEER", "ping -M do -s <larger MTU - 28> <address across the pair>"],
+        fix: &["Set both ends to the same MTU: ip link set dev IFACE mtu N; ip -n PEER_NAMESPACE link set dev PEER mtu N (for containers: the runtime's or CNI's mtu setting)"],
+        reads: &["IFLA_MTU", "IFLA_LINK", "IFLA_LINK_NETNSID"],
+        check: veth_mtu_mismatch,
+    },
+    Rule {
         id: "nic.no_carrier",
         layer: Layer::Nic,
         kind: UseKind::Errors,
@@ -424,6 +436,96 @@ fn xdp_drops(ctx: &Context) -> Vec<Hit> {
             hit
         })
         .collect()
+}
+
+/// One end of a veth pair as `veth_mtu_mismatches` sees it: the namespace it is
+/// in ("" for the one being diagnosed) and its link.
+pub struct LinkEnd<'a> {
+    pub namespace: &'a str,
+    /// The namespace's inode, when known: what a resolved `peer_netns` names.
+    pub inode: Option<u32>,
+    pub link: &'a netsight_kernel::link::Link,
+}
+
+/// veth pairs whose ends have different MTUs, among `ends` (one namespace's links,
+/// or every namespace's). An end's peer is the veth whose ifindex is its IFLA_LINK
+/// and whose IFLA_LINK is its ifindex: in its own namespace when it has no
+/// IFLA_LINK_NETNSID, in the namespace that id resolved to when it was resolved,
+/// else in some other namespace. Ambiguous matches (ifindexes repeat across
+/// namespaces) are skipped rather than guessed. Each pair once;
+/// with `across_only`, only pairs that join two namespaces.
+pub fn veth_mtu_mismatches(ends: &[LinkEnd], across_only: bool) -> Vec<Hit> {
+    let veth = |e: &&LinkEnd| e.link.kind.as_deref() == Some("veth");
+    let mut hits = Vec::new();
+    for (i, a) in ends.iter().enumerate().filter(|(_, e)| veth(e)) {
+        let (Some(index), Some(peer_index)) = (a.link.ifindex, a.link.peer_ifindex) else {
+            continue;
+        };
+        let mut peers = ends.iter().enumerate().filter(|(_, b)| {
+            veth(b)
+                && b.link.ifindex == Some(peer_index)
+                && b.link.peer_ifindex == Some(index)
+                && in_peer_namespace(a, b)
+                && in_peer_namespace(b, a)
+        });
+        let (Some((j, b)), None) = (peers.next(), peers.next()) else {
+            continue;
+        };
+        let (Some(mtu_a), Some(mtu_b)) = (a.link.mtu, b.link.mtu) else {
+            continue;
+        };
+        if j < i || mtu_a == mtu_b || (across_only && a.namespace == b.namespace) {
+            continue;
+        }
+        let at = |e: &LinkEnd| {
+            if e.namespace.is_empty() {
+                e.link.name.clone()
+            } else {
+                format!("{} ({})", e.link.name, e.namespace)
+            }
+        };
+        let (big, small) = if mtu_a > mtu_b { (a, b) } else { (b, a) };
+        let mut hit = Hit::new(
+            Severity::Warning,
+            vec![
+                Evidence::new(format!("{} mtu", at(a)), mtu_a as f64, "bytes", None),
+                Evidence::new(format!("{} mtu", at(b)), mtu_b as f64, "bytes", None),
+            ],
+            1.0,
+        )
+        .about(format!("{} <-> {}", at(a), at(b)));
+        hit.extra_fix.push(format!(
+            "Frames over {} bytes sent from {} are dropped by {}: set both to the same MTU",
+            small.link.mtu.unwrap_or_default(),
+            at(big),
+            at(small)
+        ));
+        hits.push(hit);
+    }
+    hits
+}
+
+/// Whether `b` is where `a`'s IFLA_LINK_NETNSID says its peer is.
+fn in_peer_namespace(a: &LinkEnd, b: &LinkEnd) -> bool {
+    match (a.link.peer_netnsid, a.link.peer_netns) {
+        (None, _) => b.namespace == a.namespace,
+        (Some(_), Some(inode)) => b.inode == Some(inode),
+        (Some(_), None) => b.namespace != a.namespace,
+    }
+}
+
+fn veth_mtu_mismatch(ctx: &Context) -> Vec<Hit> {
+    let ends: Vec<LinkEnd> = ctx
+        .cur
+        .links
+        .iter()
+        .map(|link| LinkEnd {
+            namespace: "",
+            inode: None,
+            link,
+        })
+        .collect();
+    veth_mtu_mismatches(&ends, false)
 }
 
 fn no_carrier(ctx: &Context) -> Vec<Hit> {

@@ -977,3 +977,76 @@ fn a_full_accept_queue_says_which_limit_bites() {
         "{capped}"
     );
 }
+
+fn veth(
+    name: &str,
+    ifindex: u32,
+    peer: u32,
+    netnsid: Option<i32>,
+    mtu: u32,
+) -> netsight_kernel::link::Link {
+    let (_, mut cur) = pair(|_| {});
+    let mut l = link(&mut cur, "eth0").clone();
+    l.name = name.into();
+    l.kind = Some("veth".into());
+    l.ifindex = Some(ifindex);
+    l.peer_ifindex = Some(peer);
+    l.peer_netnsid = netnsid;
+    l.mtu = Some(mtu);
+    l
+}
+
+#[test]
+fn veth_ends_are_paired_only_when_unambiguous() {
+    use super::nic::{veth_mtu_mismatches, LinkEnd};
+    let end = |namespace, link| LinkEnd {
+        namespace,
+        inode: None,
+        link,
+    };
+    // Same namespace: 2 <-> 3, MTUs differ.
+    let (a, b) = (veth("a", 2, 3, None, 9000), veth("b", 3, 2, None, 1500));
+    let hits = veth_mtu_mismatches(&[end("", &a), end("", &b)], false);
+    assert_eq!(hits.len(), 1, "each pair once");
+    assert!(
+        hits[0].extra_fix[0].contains("over 1500 bytes sent from a"),
+        "{:?}",
+        hits[0].extra_fix
+    );
+    assert!(veth_mtu_mismatches(&[end("", &a), end("", &b)], true).is_empty());
+    let same = veth("b", 3, 2, None, 9000);
+    assert!(veth_mtu_mismatches(&[end("", &a), end("", &same)], false).is_empty());
+    // Across namespaces: each end has a netnsid for the other; the same ifindexes
+    // in the wrong place (a third namespace's pair of its own) do not match.
+    let (x, y) = (
+        veth("x", 2, 3, Some(0), 9000),
+        veth("y", 3, 2, Some(1), 1500),
+    );
+    let local_y = veth("y2", 3, 2, None, 1500);
+    let hits = veth_mtu_mismatches(&[end("n1", &x), end("n2", &y), end("n3", &local_y)], true);
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].subject.as_deref(), Some("x (n1) <-> y (n2)"));
+    // Two candidates with the same ifindexes: not guessed.
+    let other_y = veth("y3", 3, 2, Some(4), 1500);
+    let ends = [end("n1", &x), end("n2", &y), end("n4", &other_y)];
+    assert!(veth_mtu_mismatches(&ends, true).is_empty());
+    // Resolved ids (doctor --netns) tell the two apart.
+    let mut resolved = x.clone();
+    resolved.peer_netns = Some(22);
+    let ends = [
+        end("n1", &resolved),
+        LinkEnd {
+            namespace: "n2",
+            inode: Some(22),
+            link: &y,
+        },
+        LinkEnd {
+            namespace: "n4",
+            inode: Some(44),
+            link: &other_y,
+        },
+    ];
+    let hits = veth_mtu_mismatches(&ends, true);
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].subject.as_deref(), Some("x (n1) <-> y (n2)"));
+}

@@ -6,9 +6,11 @@
 //! host. sysfs, mounted for the host's namespace, is not read for the others.
 
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
+use netsight_kernel::link::Link;
 use netsight_kernel::netns::NetnsInfo;
 use netsight_kernel::{LiveSource, Snapshot};
 use netsight_report::{HostReport, KernelDrops, NamespaceReport, Report, Skipped};
@@ -48,8 +50,9 @@ fn select(which: &str, all: Vec<NetnsInfo>, own: Option<u32>) -> Result<Vec<Netn
 fn diagnose_in(
     info: &NetnsInfo,
     args: &DoctorArgs,
+    namespaces: &[(u32, PathBuf)],
     ready: std::sync::mpsc::Sender<()>,
-) -> std::result::Result<Report, String> {
+) -> std::result::Result<(Report, Vec<Link>), String> {
     let entered = netsight_kernel::netns::enter_for_this_thread(&info.handle).map_err(|e| {
         if e.kind() == io::ErrorKind::PermissionDenied {
             format!("entering it needs CAP_SYS_ADMIN (run as root): {e}")
@@ -78,7 +81,20 @@ fn diagnose_in(
     if let Some(why) = netsight_doctor::cannot_diagnose(&prev, &cur) {
         return Err(why);
     }
-    Ok(netsight_doctor::diagnose(&prev, &cur))
+    let report = netsight_doctor::diagnose(&prev, &cur);
+    let mut links = cur.links;
+    resolve_peers(&mut links, namespaces);
+    Ok((report, links))
+}
+
+/// Which namespace each veth's peer is in, asked from the calling thread's
+/// namespace (ids are per namespace); only when some link has a peer elsewhere.
+fn resolve_peers(links: &mut [Link], namespaces: &[(u32, PathBuf)]) {
+    let wanted = Link::peer_netnsids(links);
+    if !wanted.is_empty() {
+        let inodes = netsight_kernel::netns::resolve_nsids(&wanted, namespaces);
+        Link::resolve_peer_namespaces(links, &inodes);
+    }
 }
 
 /// A namespace's report as the host shows it: host-wide signals removed (said once,
@@ -133,6 +149,14 @@ fn drops_in(drops: &KernelDrops, netns: Option<u32>) -> KernelDrops {
     }
 }
 
+/// How findings name a namespace: its name, else net:[inode].
+fn namespace_label(info: &NetnsInfo) -> String {
+    info.names
+        .first()
+        .cloned()
+        .unwrap_or_else(|| format!("net:[{}]", info.inode))
+}
+
 fn skipped_namespace(info: &NetnsInfo, reason: String) -> Skipped {
     Skipped {
         source: format!(
@@ -149,7 +173,15 @@ fn skipped_namespace(info: &NetnsInfo, reason: String) -> Skipped {
 
 pub fn run(args: &DoctorArgs, which: &str) -> Result<ExitCode> {
     let own = netsight_kernel::netns::self_inode();
-    let targets = select(which, netsight_kernel::netns::list(), own)?;
+    let all = netsight_kernel::netns::list();
+    // Where veth peers may be: every namespace, the host's (this process's) first.
+    let mut namespaces: Vec<(u32, PathBuf)> = own
+        .map(|inode| (inode, PathBuf::from("/proc/self/ns/net")))
+        .into_iter()
+        .collect();
+    namespaces.extend(all.iter().map(|n| (n.inode, n.handle.clone())));
+    let targets = select(which, all, own)?;
+    let namespaces = &namespaces;
     // One thread per namespace, each inside its namespace; the host's interval
     // starts once every namespace has taken its first snapshot.
     std::thread::scope(|scope| -> Result<ExitCode> {
@@ -159,7 +191,7 @@ pub fn run(args: &DoctorArgs, which: &str) -> Result<ExitCode> {
             .map(|info| {
                 let ready = ready_tx.clone();
                 scope.spawn(move || {
-                    let report = diagnose_in(&info, args, ready);
+                    let report = diagnose_in(&info, args, namespaces, ready);
                     (info, report)
                 })
             })
@@ -175,17 +207,20 @@ pub fn run(args: &DoctorArgs, which: &str) -> Result<ExitCode> {
                 }
             }
         };
-        host_and_namespaces(args, which, own, workers, all_ready)
+        host_and_namespaces(args, which, own, namespaces, workers, all_ready)
     })
 }
 
-type Worker<'scope> =
-    std::thread::ScopedJoinHandle<'scope, (NetnsInfo, std::result::Result<Report, String>)>;
+type Worker<'scope> = std::thread::ScopedJoinHandle<
+    'scope,
+    (NetnsInfo, std::result::Result<(Report, Vec<Link>), String>),
+>;
 
 fn host_and_namespaces(
     args: &DoctorArgs,
     which: &str,
     own: Option<u32>,
+    peer_candidates: &[(u32, PathBuf)],
     workers: Vec<Worker<'_>>,
     all_ready: impl FnOnce(),
 ) -> Result<ExitCode> {
@@ -217,9 +252,13 @@ fn host_and_namespaces(
             reason: "seeing and entering them needs root (CAP_SYS_ADMIN, CAP_SYS_PTRACE)".into(),
         });
     }
+    let mut host_links = cur.links.clone();
+    resolve_peers(&mut host_links, peer_candidates);
+    let mut links = vec![("host".to_string(), own, host_links)];
     for worker in workers {
         match worker.join() {
-            Ok((info, Ok(report))) => {
+            Ok((info, Ok((report, seen)))) => {
+                links.push((namespace_label(&info), Some(info.inode), seen));
                 namespaces.push(namespace_report(info, report, drops.as_ref()))
             }
             Ok((info, Err(why))) => skipped.push(skipped_namespace(&info, why)),
@@ -232,6 +271,14 @@ fn host_and_namespaces(
     if let Some(drops) = &drops {
         netsight_doctor::drop_reasons::attach(&mut host, drops_in(drops, own), own);
     }
+    // Both ends of a link are visible now: what joins two namespaces is said once, under the host.
+    let views: Vec<(String, Option<u32>, &[Link])> = links
+        .iter()
+        .map(|(label, inode, seen)| (label.clone(), *inode, seen.as_slice()))
+        .collect();
+    host.findings
+        .extend(netsight_doctor::across_namespaces(&views));
+    netsight_doctor::rank(&mut host.findings);
     let mut out = io::stdout().lock();
     // One namespace asked for by name or PID: its report, as plain doctor prints it.
     if which != "all" {

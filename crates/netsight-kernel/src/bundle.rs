@@ -27,7 +27,9 @@ const MAX_ENTRIES: usize = 200_000;
 const MAX_SNAPSHOTS: usize = 1024;
 
 /// Raw keys netsight writes: anything else in a bundle is skipped unread.
-const KNOWN_KEY_ROOTS: &[&str] = &["proc/", "sys/", "netlink/", "ethtool/", "derived/"];
+const KNOWN_KEY_ROOTS: &[&str] = &[
+    "proc/", "sys/", "netlink/", "ethtool/", "sockopt/", "derived/",
+];
 
 #[derive(Debug, Serialize, Deserialize)]
 struct BundleMeta {

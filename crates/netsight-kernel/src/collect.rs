@@ -192,6 +192,16 @@ impl LiveSource {
 
         if self.use_kernel_sockets {
             collect_netlink(&mut raw, config_from);
+            for (key, table) in crate::iptables_legacy::dump_tables(&self.proc_file("net/")) {
+                match table {
+                    Ok(bytes) => {
+                        raw.entries.insert(key, bytes);
+                    }
+                    Err(e) => {
+                        raw.missing.insert(key, e.to_string());
+                    }
+                }
+            }
             collect_driver_stats(&mut raw, &interfaces);
             if self.include_sockets {
                 self.collect_sockets(&mut raw);

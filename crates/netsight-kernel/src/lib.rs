@@ -14,6 +14,7 @@ pub mod endpoint;
 pub mod error;
 pub mod ethtool;
 pub mod host_layout;
+pub mod iptables_legacy;
 pub mod kernel_image;
 pub mod link;
 pub mod netlink_io;

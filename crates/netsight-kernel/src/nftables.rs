@@ -87,6 +87,10 @@ pub struct NfRule {
     pub verdict: String,
     /// The rule's counter; None without a counter expression.
     pub packets: Option<u64>,
+    /// An iptables-legacy (x_tables) rule: position 0 is the chain's policy and
+    /// the handle is the entry's offset in its table.
+    #[serde(default)]
+    pub legacy: bool,
 }
 
 impl NfRule {
@@ -212,6 +216,7 @@ pub fn parse_rules(buf: &[u8]) -> Result<Vec<NfRule>> {
             handle: 0,
             verdict: String::new(),
             packets: None,
+            legacy: false,
         };
         for a in netlink_io::attributes(body) {
             let (kind, value) = a.map_err(bad)?;
@@ -334,6 +339,7 @@ mod tests {
                 handle: 2,
                 verdict: "drop".into(),
                 packets: Some(3000),
+                legacy: false,
             }
         );
         assert!(rules[0].discards());

@@ -31,6 +31,8 @@ pub mod key {
     pub const ROUTE_LINK: &str = "netlink/route/link";
     pub const ROUTE_QDISC: &str = "netlink/route/qdisc";
     pub const NFTABLES_RULES: &str = "netlink/nftables/rules";
+    /// One key per iptables-legacy table: "sockopt/iptables-legacy/ip/filter".
+    pub const IPTABLES_LEGACY_PREFIX: &str = "sockopt/iptables-legacy/";
 
     pub fn proc(rel: &str) -> String {
         format!("proc/{rel}")

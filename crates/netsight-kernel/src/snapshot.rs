@@ -167,7 +167,7 @@ impl Snapshot {
         });
 
         let sockets = parse_sockets(raw, &mut note);
-        let netfilter_rules = match raw
+        let mut netfilter_rules = match raw
             .entries
             .get(key::NFTABLES_RULES)
             .map(|b| nftables::parse_rules(b))
@@ -179,6 +179,20 @@ impl Snapshot {
             }
             None => Vec::new(),
         };
+        for (k, bytes) in raw
+            .entries
+            .range(key::IPTABLES_LEGACY_PREFIX.to_string()..)
+            .take_while(|(k, _)| k.starts_with(key::IPTABLES_LEGACY_PREFIX))
+        {
+            let family = k[key::IPTABLES_LEGACY_PREFIX.len()..]
+                .split('/')
+                .next()
+                .unwrap_or_default();
+            match crate::iptables_legacy::parse_table(family, bytes) {
+                Ok(rules) => netfilter_rules.extend(rules),
+                Err(e) => note(k, Err(e)),
+            }
+        }
 
         let trimmed = |rel: &str| text(rel).map(|t| t.trim().to_string());
         Snapshot {

@@ -595,3 +595,154 @@ fn stat_iface_filters_rows() {
     assert_eq!(bad.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("nope0"));
 }
+
+/// `iptables-legacy-save -c` as (chain, packets) in table order: policies first
+/// (":INPUT ACCEPT [p:b]"), then the rules ("[p:b] -A CHAIN ...").
+fn legacy_save_counters(text: &str) -> (BTreeMap<String, u64>, Vec<(String, u64)>) {
+    let packets = |field: &str| -> u64 {
+        field
+            .trim_matches(['[', ']'])
+            .split(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let mut policies = BTreeMap::new();
+    let mut rules = Vec::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [chain, policy, counters] if chain.starts_with(':') && *policy != "-" => {
+                policies.insert(chain[1..].to_string(), packets(counters));
+            }
+            [counters, "-A", chain, ..] if counters.starts_with('[') => {
+                rules.push((chain.to_string(), packets(counters)));
+            }
+            _ => {}
+        }
+    }
+    (policies, rules)
+}
+
+/// iptables-legacy tables are read with their rules' chains, positions, verdicts
+/// and counters as iptables-legacy-save -c shows them; a namespace without
+/// legacy tables gets none created by being read; doctor names the legacy rule.
+#[test]
+fn iptables_legacy_counters_match_iptables_legacy_save() {
+    if !privileged(
+        "iptables_legacy_counters_match_iptables_legacy_save",
+        &["ip", "iptables-legacy", "iptables-legacy-save", "python3"],
+    ) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    // Reading a namespace with no legacy table creates none.
+    let _ = snapshot(&pair, &pair.a);
+    let names = pair.exec(&pair.a, "cat", &["/proc/net/ip_tables_names"]);
+    assert_eq!(
+        String::from_utf8_lossy(&names.stdout).trim(),
+        "",
+        "a table was created by reading"
+    );
+    let legacy = |args: &[&str]| pair.exec_ok(&pair.b, "iptables-legacy", args);
+    legacy(&["-A", "INPUT", "-p", "udp", "--dport", "9979", "-j", "DROP"]);
+    legacy(&["-N", "blocked"]);
+    legacy(&["-A", "blocked", "-p", "tcp", "-j", "REJECT"]);
+    legacy(&["-A", "INPUT", "-p", "tcp", "--dport", "81", "-j", "blocked"]);
+    legacy(&["-P", "FORWARD", "DROP"]);
+    let send = format!(
+        "import socket\nu=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+         for i in range(40): u.sendto(b'x',('{0}',9979))\n\
+         for i in range(3):\n  t=socket.socket()\n  t.settimeout(2)\n  try: t.connect(('{0}',81))\n  except OSError: pass\n",
+        pair.addr_b
+    );
+    pair.exec_ok(&pair.a, "python3", &["-c", &send]);
+    let snap = snapshot(&pair, &pair.b);
+    let save = pair.exec_ok(&pair.b, "iptables-legacy-save", &["-c"]);
+    let (policies, oracle) = legacy_save_counters(&save);
+    let ours: Vec<&Value> = snap["netfilter_rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["legacy"] == true && r["table"] == "filter" && r["family"] == "ip")
+        .collect();
+    let rules: Vec<(String, u64)> = ours
+        .iter()
+        .filter(|r| r["position"] != 0 && !(r["chain"] == "blocked" && r["verdict"] == "return"))
+        .map(|r| {
+            (
+                r["chain"].as_str().unwrap().to_string(),
+                r["packets"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rules, oracle, "{save}");
+    for r in ours.iter().filter(|r| r["position"] == 0) {
+        let chain = r["chain"].as_str().unwrap();
+        assert_eq!(
+            Some(&r["packets"].as_u64().unwrap()),
+            policies.get(chain),
+            "{chain} policy"
+        );
+    }
+    let verdicts: Vec<&str> = ours
+        .iter()
+        .map(|r| r["verdict"].as_str().unwrap())
+        .collect();
+    assert!(
+        verdicts.contains(&"drop") && verdicts.contains(&"reject") && verdicts.contains(&"jump"),
+        "{verdicts:?}"
+    );
+    assert!(
+        rules[0].1 >= 40,
+        "the DROP rule counted the datagrams: {rules:?}"
+    );
+    let forward = ours.iter().find(|r| r["chain"] == "FORWARD").unwrap();
+    assert_eq!(
+        (forward["position"].as_u64(), forward["verdict"].as_str()),
+        (Some(0), Some("drop"))
+    );
+
+    // doctor over a blast at the dropped port names the legacy rule.
+    let mut doctor = pair.spawn(
+        &pair.b,
+        netsight(),
+        &["doctor", "--interval", "2", "--no-trace", "--json"],
+    );
+    let mut stderr = std::io::BufReader::new(doctor.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("first snapshot taken") {
+        line.clear();
+        if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
+            break;
+        }
+    }
+    pair.exec_ok(
+        &pair.a,
+        netsight(),
+        &[
+            "lab",
+            "agent",
+            "udp-blast",
+            &pair.addr_b,
+            "9979",
+            "2000",
+            "64",
+            "1",
+            "500",
+        ],
+    );
+    let out = doctor.wait_with_output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule_id"] == "filter.rule_drops")
+        .unwrap_or_else(|| panic!("no filter.rule_drops: {report}"));
+    assert_eq!(
+        finding["subject"], "iptables-legacy filter INPUT rule #1",
+        "{finding}"
+    );
+}

@@ -11,14 +11,32 @@ pub static RULES: &[Rule] = &[Rule {
     title: "A firewall rule is dropping packets",
     thresholds: "a drop or reject rule's counter rising: >= 10 packets/s warns, fewer is info (firewalls that drop scans are normal)",
     why: "A netfilter rule with a drop or reject verdict matched these packets. If the traffic is wanted (a service's port, a health check, return traffic), the rule is the fault; the rule's table, chain and position say where it is.",
-    confirm: &["nft -a list ruleset   (or iptables -L -v -n --line-numbers)", "netsight trace drops --duration 10s   (NETFILTER_DROP, with addresses and ports)"],
+    confirm: &["nft -a list ruleset   (or iptables -L -v -n --line-numbers; iptables-legacy -L -v -n --line-numbers)", "netsight trace drops --duration 10s   (NETFILTER_DROP, with addresses and ports)"],
     fix: &["Allow the wanted traffic before the rule (nft insert rule ... accept), or narrow the rule's match"],
-    reads: &["nftables rule counters (NFT_MSG_GETRULE)"],
+    reads: &["nftables rule counters (NFT_MSG_GETRULE)", "iptables-legacy rule counters (IPT_SO_GET_ENTRIES)"],
     check: rule_drops,
 }];
 
 /// Below this a discarding rule's hits are context, not a warning.
 const WARN_PER_S: f64 = 10.0;
+
+/// How the user finds the rule: `nft -a` shows handles; iptables-legacy shows
+/// positions (`iptables -L --line-numbers`) and the chain's policy.
+fn rule_name(rule: &netsight_kernel::nftables::NfRule) -> String {
+    let tool = if rule.family == "ip6" {
+        "ip6tables-legacy"
+    } else {
+        "iptables-legacy"
+    };
+    match (rule.legacy, rule.position) {
+        (true, 0) => format!("{tool} {} {} policy", rule.table, rule.chain),
+        (true, n) => format!("{tool} {} {} rule #{n}", rule.table, rule.chain),
+        (false, n) => format!(
+            "{} {} {} rule #{n} (handle {})",
+            rule.family, rule.table, rule.chain, rule.handle
+        ),
+    }
+}
 
 fn rule_drops(ctx: &Context) -> Vec<Hit> {
     let seconds = ctx.rates.interval_s.max(f64::EPSILON);
@@ -33,6 +51,7 @@ fn rule_drops(ctx: &Context) -> Vec<Hit> {
                     && p.table == rule.table
                     && p.chain == rule.chain
                     && p.handle == rule.handle
+                    && p.legacy == rule.legacy
             })
             .and_then(|p| p.packets);
         let (Some(before), Some(now)) = (before, rule.packets) else {
@@ -47,10 +66,7 @@ fn rule_drops(ctx: &Context) -> Vec<Hit> {
         } else {
             Severity::Info
         };
-        let name = format!(
-            "{} {} {} rule #{} (handle {})",
-            rule.family, rule.table, rule.chain, rule.position, rule.handle
-        );
+        let name = rule_name(rule);
         let mut hit = Hit::new(
             severity,
             vec![

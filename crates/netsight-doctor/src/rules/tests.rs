@@ -874,6 +874,7 @@ fn filter_rule_drops_at_its_edges() {
         handle: 7,
         verdict: verdict.into(),
         packets: Some(packets),
+        legacy: false,
     };
     // 10 s apart: the increase over 10 is the rate.
     let at = |verdict: &str, increase: u64| {

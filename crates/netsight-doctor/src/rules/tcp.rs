@@ -274,31 +274,68 @@ fn rto_timeouts(ctx: &Context) -> Vec<Hit> {
 
 fn listen_overflows(ctx: &Context) -> Vec<Hit> {
     let mut hits = counter_must_not_rise(ctx, "TcpExt", "ListenOverflows", Some(10.0));
-    if let (Some(hit), Some(somaxconn)) = (hits.first_mut(), ctx.sysctl("net.core.somaxconn")) {
-        hit.evidence.push(Evidence::new(
-            "net.core.somaxconn",
-            somaxconn as f64,
-            "connections",
-            None,
-        ));
+    let (Some(hit), Some(somaxconn)) = (hits.first_mut(), ctx.sysctl("net.core.somaxconn")) else {
+        return hits;
+    };
+    hit.evidence.push(Evidence::new(
+        "net.core.somaxconn",
+        somaxconn as f64,
+        "connections",
+        None,
+    ));
+    let full = ctx
+        .sockets
+        .and_then(|s| s.listeners.iter().find(|l| l.fill_percent >= 100.0));
+    let Some(full) = full else {
+        // No full listener seen at the end: the overflows came in bursts.
         if somaxconn < 4096 {
             hit.extra_fix
                 .push("sysctl -w net.core.somaxconn=4096".into());
         }
-        if let Some(full) = ctx
-            .sockets
-            .and_then(|s| s.listeners.iter().find(|l| l.fill_percent >= 100.0))
-        {
-            hit.evidence.push(Evidence::new(
-                format!(
-                    "listener {}:{} accept queue",
-                    full.local_addr, full.local_port
-                ),
-                f64::from(full.accept_queue),
-                "connections",
-                Some(f64::from(full.backlog)),
-            ));
-        }
+        return hits;
+    };
+    let listener = format!("listener {}:{}", full.local_addr, full.local_port);
+    let owner = match (&full.comm, full.pid) {
+        (Some(comm), Some(pid)) => format!("{comm} (pid {pid})"),
+        _ => "the application".to_string(),
+    };
+    hit.subject = Some(format!("{listener} {owner}"));
+    hit.evidence.push(Evidence::new(
+        format!("{listener} accept queue"),
+        f64::from(full.accept_queue),
+        "connections",
+        Some(f64::from(full.backlog)),
+    ));
+    hit.evidence.push(Evidence::new(
+        format!("{listener} listen() backlog (min of the application's and somaxconn)"),
+        f64::from(full.backlog),
+        "connections",
+        None,
+    ));
+    // While the queue overflows, SYNs keep arriving: every accept() frees a slot
+    // that a new connection fills at once, and each one counts in PassiveOpens.
+    // None counted means no slot was freed: nothing was accepted.
+    let passive = ctx.increase("Tcp", "PassiveOpens");
+    hit.evidence.push(Evidence::new(
+        "Tcp.PassiveOpens increase",
+        passive,
+        "count",
+        None,
+    ));
+    if passive < 1.0 {
+        hit.extra_fix.push(format!(
+            "The queue is full and no connection entered it during the interval (Tcp.PassiveOpens did not rise): {owner} made no accept() calls. Check that it is alive and not blocked: strace -f -p PID -e trace=accept,accept4; a thread dump of the accept loop"
+        ));
+    } else {
+        hit.extra_fix.push(format!(
+            "{owner} accepts slower than connections arrive: accept in more threads or processes (SO_REUSEPORT), or shed load before it reaches this listener"
+        ));
+    }
+    // Which limit bites (the listen() argument or somaxconn) is said by
+    // sockets.accept_queue_full, grouped under this finding.
+    if i64::from(full.backlog) >= somaxconn && somaxconn < 4096 {
+        hit.extra_fix
+            .push("sysctl -w net.core.somaxconn=4096, and a listen() backlog to match".into());
     }
     hits
 }

@@ -979,6 +979,43 @@ fn a_full_accept_queue_says_which_limit_bites() {
     );
 }
 
+#[test]
+fn an_overflowing_listener_says_whether_the_application_accepts() {
+    let overflow = |passive: i64| {
+        let (prev, cur) = pair(|s| {
+            s.sysctls.insert("net.core.somaxconn".into(), "4096".into());
+            s.sockets = Some(SocketTable {
+                sockets: vec![socket(TcpState::Listen, 8080, 2, 1, 7)],
+                unix_counts: BTreeMap::new(),
+                owners_complete: true,
+            });
+            bump(s, "TcpExt", "ListenOverflows", 50);
+            bump(s, "Tcp", "PassiveOpens", passive);
+        });
+        run("tcp.listen_overflows", &prev, &cur).remove(0)
+    };
+    let none = overflow(0);
+    let fixes = none.extra_fix.join(" ");
+    assert!(fixes.contains("made no accept() calls"), "{fixes}");
+    assert!(
+        !fixes.contains("somaxconn=4096"),
+        "somaxconn is not the limit: {fixes}"
+    );
+    assert!(
+        none.evidence
+            .iter()
+            .any(|e| e.metric.contains("listen() backlog") && e.value == 1.0),
+        "{:?}",
+        none.evidence
+    );
+    let some = overflow(30).extra_fix.join(" ");
+    assert!(
+        some.contains("accepts slower than connections arrive"),
+        "{some}"
+    );
+    assert!(!some.contains("made no accept"), "{some}");
+}
+
 fn veth(
     name: &str,
     ifindex: u32,

@@ -11,6 +11,26 @@ pub fn vmlinux_btf() -> Result<Vec<u8>, String> {
     std::fs::read(VMLINUX_BTF).map_err(|e| format!("kernel BTF ({VMLINUX_BTF}): {e}"))
 }
 
+/// The kernel's BTF, read and parsed once per process (~17 ms, tens of MB): the
+/// socket-owner iterator and every tracer share it.
+#[derive(Debug)]
+pub struct KernelBtf {
+    pub bytes: Vec<u8>,
+    pub parsed: aya::Btf,
+}
+
+pub fn kernel_btf() -> Result<&'static KernelBtf, String> {
+    static ONCE: std::sync::OnceLock<Result<KernelBtf, String>> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        let bytes = vmlinux_btf()?;
+        let parsed = aya::Btf::parse(&bytes, aya::Endianness::default())
+            .map_err(|e| format!("kernel BTF: {e}"))?;
+        Ok(KernelBtf { bytes, parsed })
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
 /// /proc/kallsyms as text; addresses read as zeros without CAP_SYSLOG.
 pub fn kallsyms() -> io::Result<String> {
     std::fs::read_to_string(KALLSYMS)

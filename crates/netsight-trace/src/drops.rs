@@ -89,13 +89,13 @@ fn protocol_name(be: u16) -> String {
 fn attach_program(
     program: &str,
 ) -> Result<(loader::Attached, std::collections::BTreeMap<u64, String>), TraceError> {
-    let btf = loader::KernelBtf::load()?;
+    let btf = loader::kernel_btf()?;
     let reasons =
         btf_enum::enum_values(&btf.bytes, "skb_drop_reason").map_err(|e| TraceError::Bpf {
             what: "reading enum skb_drop_reason".into(),
             detail: e,
         })?;
-    let attached = loader::attach_with(&btf, OBJECT, &[(program, "kfree_skb")], &[])?;
+    let attached = loader::attach_with(btf, OBJECT, &[(program, "kfree_skb")], &[])?;
     Ok((attached, reasons))
 }
 

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 use aya::programs::BtfTracePoint;
-use aya::{Btf, Ebpf, EbpfLoader};
+use aya::{Ebpf, EbpfLoader};
 
 use crate::TraceError;
 
@@ -68,23 +68,15 @@ pub fn attach(
     programs: &[(&str, &str)],
     globals: &[(&str, Global)],
 ) -> Result<Attached, TraceError> {
-    attach_with(&KernelBtf::load()?, object, programs, globals)
+    attach_with(kernel_btf()?, object, programs, globals)
 }
 
-/// The kernel's BTF, read and parsed once for a tracer that also needs its bytes.
-#[derive(Debug)]
-pub struct KernelBtf {
-    pub bytes: Vec<u8>,
-    parsed: Btf,
-}
+/// The kernel's BTF, parsed once per process (shared with the socket-owner scan).
+pub use netsight_kernel::kernel_image::KernelBtf;
 
-impl KernelBtf {
-    pub fn load() -> Result<KernelBtf, TraceError> {
-        let bytes = netsight_kernel::kernel_image::vmlinux_btf().map_err(TraceError::NoBtf)?;
-        let parsed = Btf::parse(&bytes, aya::Endianness::default())
-            .map_err(|e| TraceError::NoBtf(e.to_string()))?;
-        Ok(KernelBtf { bytes, parsed })
-    }
+/// The process's parsed kernel BTF.
+pub fn kernel_btf() -> Result<&'static KernelBtf, TraceError> {
+    netsight_kernel::kernel_image::kernel_btf().map_err(TraceError::NoBtf)
 }
 
 /// `attach` with BTF already loaded.

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use aya::programs::Iter;
-use aya::{include_bytes_aligned, Btf, EbpfLoader};
+use aya::{include_bytes_aligned, EbpfLoader};
 
 use super::ProcessRef;
 
@@ -18,12 +18,11 @@ const RECORD_LEN: usize = 32;
 
 /// The iterator's raw records (see `parse_records`), or why it could not run.
 pub fn scan() -> Result<Vec<u8>, String> {
-    let bytes = crate::kernel_image::vmlinux_btf()?;
-    let btf =
-        Btf::parse(&bytes, aya::Endianness::default()).map_err(|e| format!("kernel BTF: {e}"))?;
-    // One parse of the kernel BTF (~17 ms here) serves relocation and attach.
+    // One parse of the kernel BTF per process serves relocation and attach, here
+    // and in the tracers.
+    let btf = &crate::kernel_image::kernel_btf()?.parsed;
     let mut ebpf = EbpfLoader::new()
-        .btf(Some(&btf))
+        .btf(Some(btf))
         .load(OBJECT)
         .map_err(|e| format!("loading the BPF object: {e}"))?;
     let program: &mut Iter = ebpf
@@ -32,7 +31,7 @@ pub fn scan() -> Result<Vec<u8>, String> {
         .try_into()
         .map_err(|e| format!("socket_owners is not an iterator: {e}"))?;
     program
-        .load("task_file", &btf)
+        .load("task_file", btf)
         .map_err(|e| format!("loading the iterator (needs CAP_BPF and CAP_PERFMON): {e}"))?;
     let link_id = program
         .attach()

@@ -467,6 +467,24 @@ pub static SCENARIOS: &[Scenario] = &[
         },
     },
     Scenario {
+        name: "server-legacy-firewall-drop",
+        summary: "The server's firewall is iptables-legacy (x_tables, invisible to nftables' netlink) and drops the UDP service port: the legacy rule's counter (IPT_SO_GET_ENTRIES) names it by table, chain and position.",
+        expected_rule: "filter.rule_drops",
+        changes_host: false,
+        fix: None,
+        observe: Role::Server,
+        packets: None,
+        doctor_interval_s: 3.0,
+        setup: |t| {
+            t.exec_ok(Role::Server, "iptables-legacy", &["-A", "INPUT", "-p", "udp", "--dport", UDP_PORT, "-j", "DROP"])?;
+            Ok(Vec::new())
+        },
+        drive: |t, a| {
+            a.run(t, Role::Client, &["udp-blast", SERVER_ADDR, UDP_PORT, "3000", "200", "2", "1500"])?;
+            Ok(Vec::new())
+        },
+    },
+    Scenario {
         name: "dead-next-hop",
         summary: "The client sends to a neighbour on its own subnet that does not exist: ARP never resolves, after three unanswered probes (about 3 s) the kernel drops every packet queued for it (NEIGH_FAILED).",
         expected_rule: "drops.neigh_failed",

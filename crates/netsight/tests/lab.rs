@@ -112,6 +112,7 @@ scenarios! {
     small_window => "small-window";
     server_firewall_drop => "server-firewall-drop";
     dead_next_hop => "dead-next-hop";
+    server_legacy_firewall_drop => "server-legacy-firewall-drop";
     server_xdp_drop => "server-xdp-drop";
     softnet_backlog => "softnet-backlog", host;
     conntrack_full => "conntrack-full", host;

@@ -28,7 +28,11 @@ pub(crate) struct Tally(std::collections::BTreeMap<(u32, String), u64>);
 
 impl Tally {
     pub(crate) fn add(&mut self, netns: u32, name: impl Into<String>) {
-        *self.0.entry((netns, name.into())).or_insert(0) += 1;
+        self.add_n(netns, name, 1);
+    }
+
+    pub(crate) fn add_n(&mut self, netns: u32, name: impl Into<String>, n: u64) {
+        *self.0.entry((netns, name.into())).or_insert(0) += n;
     }
 
     pub(crate) fn ranked(self, limit: usize) -> Vec<NsCount> {

@@ -128,7 +128,8 @@ pub fn run(cmd: &TraceCommand) -> Result<()> {
     };
     let (summary, text, lost): (serde_json::Value, String, u64) = match cmd {
         TraceCommand::Drops { .. } => {
-            let s = netsight_trace::drops::trace(duration, &filter, |e| {
+            let quiet = common.quiet;
+            let mut print = |e: &netsight_trace::drops::DropEvent| {
                 events.print(e, || {
                     let flow = match (e.src_addr, e.dst_addr) {
                         (Some(s), Some(d)) => format!(
@@ -144,7 +145,11 @@ pub fn run(cmd: &TraceCommand) -> Result<()> {
                         e.reason, e.protocol, e.location
                     )
                 })
-            })?;
+            };
+            // --quiet prints no events: none are built.
+            let on_event: Option<&mut dyn FnMut(&netsight_trace::drops::DropEvent)> =
+                if quiet { None } else { Some(&mut print) };
+            let s = netsight_trace::drops::trace(duration, &filter, on_event)?;
             let mut text = format!("\n{} drops in {:.1} s\n", s.total, s.duration_s);
             rows(&mut text, &s.by_reason);
             if !s.by_location.is_empty() {

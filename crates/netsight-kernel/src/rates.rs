@@ -55,6 +55,11 @@ macro_rules! counter_set {
             /// Every counter's name, in declaration order.
             pub const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
 
+            /// Every counter with its name, in declaration order.
+            pub fn named(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($field), self.$field)),*]
+            }
+
             pub fn rates_since(&self, prev: &Self, seconds: f64) -> $rates {
                 $rates { $($field: $crate::rates::per_second(Self::KIND(stringify!($field)), prev.$field, self.$field, seconds),)* }
             }

@@ -11,6 +11,17 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    /// As JSON and the metrics write it: "info", "warning", "critical".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 /// The layer of the stack a rule watches, bottom up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -28,6 +39,25 @@ pub enum Layer {
     /// Layer 2 and virtual links: bridges, tunnels, VXLAN.
     Link,
     Config,
+}
+
+impl Layer {
+    /// As JSON and the metrics write it: "nic", "tcp", "config"...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::Nic => "nic",
+            Layer::Softirq => "softirq",
+            Layer::Qdisc => "qdisc",
+            Layer::Ip => "ip",
+            Layer::Tcp => "tcp",
+            Layer::Udp => "udp",
+            Layer::Sockets => "sockets",
+            Layer::Conntrack => "conntrack",
+            Layer::Filter => "filter",
+            Layer::Link => "link",
+            Layer::Config => "config",
+        }
+    }
 }
 
 /// Brendan Gregg's USE method, plus configuration risks.

@@ -102,6 +102,12 @@ pub enum Command {
     )]
     Stat(StatArgs),
 
+    /// Serve the counters and doctor's findings as OpenMetrics for Prometheus (foreground).
+    #[command(
+        after_help = "Endpoints: /metrics (OpenMetrics text), /findings (doctor's report as JSON), /-/healthy.\nA sampler takes a snapshot every --interval and runs doctor's rules over --window; a scrape reads\nthe last sample (no kernel reads), so scrapes are cheap and agree.\n\nExamples:\n  sudo netsight serve                               127.0.0.1:9977, a sample every 10 s\n  sudo netsight serve --listen 127.0.0.1:9100 --interval 15s\n  sudo netsight serve --listen 0.0.0.0:9977 --allow-remote   every interface (asked for explicitly)\n  netsight serve --print-alert-rules > /etc/prometheus/rules/netsight.yml\n  sudo netsight serve --exclude sockets,qdisc --max-interfaces 16"
+    )]
+    Serve(ServeArgs),
+
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     #[command(
         after_help = "Examples:\n  netsight completions bash > /etc/bash_completion.d/netsight\n  netsight completions zsh > \"${fpath[1]}/_netsight\"\n  netsight completions fish > ~/.config/fish/completions/netsight.fish"
@@ -116,6 +122,60 @@ pub enum Command {
         after_help = "Examples:\n  netsight man > /usr/local/share/man/man1/netsight.1\n  netsight man | man -l -"
     )]
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on: loopback unless --allow-remote.
+    #[arg(long, default_value = "127.0.0.1:9977", value_name = "ADDR:PORT")]
+    pub listen: std::net::SocketAddr,
+    /// Allow a --listen address other than loopback (the metrics name processes and ports).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// How often the sampler takes a snapshot.
+    #[arg(long, default_value = "10s", value_parser = duration, value_name = "DURATION")]
+    pub interval: Duration,
+    /// How much history doctor's rules run over (at least one interval).
+    #[arg(long, default_value = "30s", value_parser = duration, value_name = "DURATION")]
+    pub window: Duration,
+    /// At most this many interfaces get series (physical NICs first).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_interfaces: usize,
+    /// At most this many listeners get series (fullest accept queues first).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_listeners: usize,
+    /// At most this many findings (symptoms included) get series.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub max_findings: usize,
+    /// Groups to leave out: mib, link, qdisc, softnet, conntrack, sockstat, sockets, findings.
+    #[arg(long, value_delimiter = ',', value_name = "GROUP,...")]
+    pub exclude: Vec<String>,
+    /// Connections served at once; more wait in the accept queue.
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_connections: u16,
+    /// Print a Prometheus rule file generated from doctor's rules, and exit.
+    #[arg(long)]
+    pub print_alert_rules: bool,
+    /// The alerts' `for:` in the printed rule file.
+    #[arg(long, default_value = "1m", value_name = "DURATION", value_parser = prometheus_duration)]
+    pub alert_for: String,
+    /// The rule groups' evaluation interval in the printed rule file.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = prometheus_duration)]
+    pub alert_interval: String,
+}
+
+/// A Prometheus duration as a rule file takes it: "30s", "1m", "2h".
+fn prometheus_duration(text: &str) -> Result<String, String> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    if number.is_empty() || number.len() > 6 || !matches!(unit, "ms" | "s" | "m" | "h" | "d") {
+        return Err(format!(
+            "{text:?}: a Prometheus duration such as 30s, 1m or 2h"
+        ));
+    }
+    Ok(text.to_string())
 }
 
 #[derive(Debug, Args)]

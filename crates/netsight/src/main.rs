@@ -11,6 +11,7 @@ mod explain;
 mod interrupt;
 mod lab;
 mod product;
+mod serve;
 mod snapshot;
 mod sockets;
 mod stat;
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
         Command::Tune(cmd) => tune::run(&cmd),
         Command::Analyze(args) => analyze::run(&args),
         Command::Capture(args) => capture::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Completions { shell } => product::completions(shell),
         Command::Man => product::man(),
     };

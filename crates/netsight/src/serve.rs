@@ -1,0 +1,62 @@
+//! `netsight serve`: wiring for netsight-serve (arguments, the loopback default,
+//! the stop signal, the readiness line).
+
+use anyhow::Result;
+
+use crate::cli::ServeArgs;
+use crate::{exit, interrupt};
+
+pub fn run(args: &ServeArgs) -> Result<()> {
+    if args.print_alert_rules {
+        let rules = netsight_doctor::rules::all();
+        print!(
+            "{}",
+            netsight_serve::alerts::rule_file(&rules, &args.alert_for, &args.alert_interval)
+        );
+        return Ok(());
+    }
+    if !args.listen.ip().is_loopback() && !args.allow_remote {
+        return Err(exit::Usage(format!(
+            "--listen {}: not a loopback address; the metrics name processes, ports and findings, so serving them beyond this host must be asked for with --allow-remote",
+            args.listen
+        ))
+        .into());
+    }
+    for group in &args.exclude {
+        if !netsight_serve::metrics::GROUPS.contains(&group.as_str()) {
+            return Err(exit::Usage(format!(
+                "--exclude {group}: not a group (one of {})",
+                netsight_serve::metrics::GROUPS.join(", ")
+            ))
+            .into());
+        }
+    }
+    if args.interval < std::time::Duration::from_secs(1) {
+        return Err(
+            exit::Usage("--interval: at least 1s (each sample reads every source)".into()).into(),
+        );
+    }
+    interrupt::install();
+    let options = netsight_serve::Options {
+        listen: args.listen,
+        interval: args.interval,
+        window: args.window,
+        limits: netsight_serve::Limits {
+            interfaces: args.max_interfaces,
+            listeners: args.max_listeners,
+            findings: args.max_findings,
+            exclude: args.exclude.clone(),
+        },
+        max_connections: usize::from(args.max_connections),
+    };
+    eprintln!("netsight serve: taking the first sample");
+    netsight_serve::serve(&options, &interrupt::requested, |bound| {
+        eprintln!(
+            "netsight serve: listening on http://{bound}/metrics (a sample every {:.0} s, rules over {:.0} s); Ctrl-C stops",
+            options.interval.as_secs_f64(),
+            options.window.max(options.interval).as_secs_f64()
+        );
+    })?;
+    eprintln!("netsight serve: stopped");
+    Ok(())
+}

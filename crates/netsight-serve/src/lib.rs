@@ -5,6 +5,7 @@
 //! costs no kernel reads, and every scrape of one sample agrees.
 
 pub mod alerts;
+pub mod dashboard;
 pub mod metrics;
 
 use std::collections::VecDeque;

@@ -104,7 +104,7 @@ pub enum Command {
 
     /// Serve the counters and doctor's findings as OpenMetrics for Prometheus (foreground).
     #[command(
-        after_help = "Endpoints: /metrics (OpenMetrics text), /findings (doctor's report as JSON), /-/healthy.\nA sampler takes a snapshot every --interval and runs doctor's rules over --window; a scrape reads\nthe last sample (no kernel reads), so scrapes are cheap and agree.\n\nExamples:\n  sudo netsight serve                               127.0.0.1:9977, a sample every 10 s\n  sudo netsight serve --listen 127.0.0.1:9100 --interval 15s\n  sudo netsight serve --listen 0.0.0.0:9977 --allow-remote   every interface (asked for explicitly)\n  netsight serve --print-alert-rules > /etc/prometheus/rules/netsight.yml\n  sudo netsight serve --exclude sockets,qdisc --max-interfaces 16"
+        after_help = "Endpoints: /metrics (OpenMetrics text), /findings (doctor's report as JSON), /-/healthy.\nA sampler takes a snapshot every --interval and runs doctor's rules over --window; a scrape reads\nthe last sample (no kernel reads), so scrapes are cheap and agree.\n\nExamples:\n  sudo netsight serve                               127.0.0.1:9977, a sample every 10 s\n  sudo netsight serve --listen 127.0.0.1:9100 --interval 15s\n  sudo netsight serve --listen 0.0.0.0:9977 --allow-remote   every interface (asked for explicitly)\n  netsight serve --print-alert-rules > /etc/prometheus/rules/netsight.yml\n  netsight serve --print-dashboard > netsight-dashboard.json   import in Grafana\n  sudo netsight serve --exclude sockets,qdisc --max-interfaces 16"
     )]
     Serve(ServeArgs),
 
@@ -156,6 +156,9 @@ pub struct ServeArgs {
     /// Print a Prometheus rule file generated from doctor's rules, and exit.
     #[arg(long)]
     pub print_alert_rules: bool,
+    /// Print a Grafana dashboard (JSON) over the exported series, and exit.
+    #[arg(long, conflicts_with = "print_alert_rules")]
+    pub print_dashboard: bool,
     /// The alerts' `for:` in the printed rule file.
     #[arg(long, default_value = "1m", value_name = "DURATION", value_parser = prometheus_duration)]
     pub alert_for: String,

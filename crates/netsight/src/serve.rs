@@ -15,6 +15,13 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         );
         return Ok(());
     }
+    if args.print_dashboard {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&netsight_serve::dashboard::dashboard())?
+        );
+        return Ok(());
+    }
     if !args.listen.ip().is_loopback() && !args.allow_remote {
         return Err(exit::Usage(format!(
             "--listen {}: not a loopback address; the metrics name processes, ports and findings, so serving them beyond this host must be asked for with --allow-remote",

@@ -213,6 +213,26 @@ fn metrics_pass_promtool_and_agree_with_nstat() {
         "{head}"
     );
     assert!(om.trim_end().ends_with("# EOF"));
+    // Every series the dashboard and the alert rules use is exported (sources an
+    // empty namespace lacks, qdisc stats, conntrack and listeners, aside).
+    let dashboard = support::run(netsight(), &["serve", "--print-dashboard"]);
+    let rules = support::run(netsight(), &["serve", "--print-alert-rules"]);
+    let used = format!("{dashboard}{rules}");
+    let mut missing = Vec::new();
+    for name in used.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        let absent_here = [
+            "netsight_qdisc_",
+            "netsight_conntrack_",
+            "netsight_listener_",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p));
+        if name.starts_with("netsight_") && !absent_here && !text.contains(&format!("\n{name}")) {
+            missing.push(name.to_string());
+        }
+    }
+    missing.dedup();
+    assert!(missing.is_empty(), "used but not exported: {missing:?}");
     let (status, _, findings) = get_in(&pair, &pair.a, serve.addr, "/findings", "*/*");
     assert_eq!(status, 200);
     let report: Value = serde_json::from_str(&findings).unwrap();

@@ -7,7 +7,7 @@ mod support;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use support::{netsight, privileged, ConnHolder, NetnsPair};
+use support::{netsight, privileged, wait_on_stderr, ConnHolder, NetnsPair};
 
 /// Starts doctor in `ns` and waits until its interval has begun with drops being
 /// counted; returns the child and its stderr's drain.
@@ -54,30 +54,6 @@ fn doctor_during(pair: &NetnsPair, ns: &str, interval: &str, fault: impl FnOnce(
     let doctor = start_doctor(ns, interval);
     fault();
     finish_doctor(doctor)
-}
-
-/// Reads the child's stderr until every needle has shown up (its readiness
-/// lines); the rest is drained on a thread so the child never blocks.
-fn wait_on_stderr(
-    child: &mut std::process::Child,
-    needles: &[&str],
-) -> std::thread::JoinHandle<String> {
-    use std::io::BufRead as _;
-    let mut reader = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let mut seen = String::new();
-    while !needles.iter().all(|n| seen.contains(n)) {
-        let mut line = String::new();
-        assert!(
-            reader.read_line(&mut line).unwrap_or(0) > 0,
-            "ended before {needles:?}: {seen}"
-        );
-        seen.push_str(&line);
-    }
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
-        seen + &rest
-    })
 }
 
 /// A finding of `rule`, on its own or grouped as a symptom under its cause.

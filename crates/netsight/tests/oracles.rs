@@ -710,14 +710,7 @@ fn iptables_legacy_counters_match_iptables_legacy_save() {
         netsight(),
         &["doctor", "--interval", "2", "--no-trace", "--json"],
     );
-    let mut stderr = std::io::BufReader::new(doctor.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("first snapshot taken") {
-        line.clear();
-        if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
-            break;
-        }
-    }
+    let stderr = support::wait_on_stderr(&mut doctor, &["first snapshot taken"]);
     pair.exec_ok(
         &pair.a,
         netsight(),
@@ -734,6 +727,7 @@ fn iptables_legacy_counters_match_iptables_legacy_save() {
         ],
     );
     let out = doctor.wait_with_output().unwrap();
+    let _ = stderr.join();
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let finding = report["findings"]
         .as_array()

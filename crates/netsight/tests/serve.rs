@@ -122,6 +122,21 @@ fn get_in(
     (status, head.to_string(), body.to_string())
 }
 
+/// The rule file serve generates, with these `for:` and evaluation interval.
+fn alert_rules(for_: &str, interval: &str) -> String {
+    support::run(
+        netsight(),
+        &[
+            "serve",
+            "--print-alert-rules",
+            "--alert-for",
+            for_,
+            "--alert-interval",
+            interval,
+        ],
+    )
+}
+
 /// The value of a series with no labels in Prometheus text.
 fn value(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| {
@@ -312,17 +327,7 @@ fn generated_alert_rules_pass_promtool_unit_tests() {
     }
     let dir = std::env::temp_dir().join(format!("netsight-rules-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let rules = support::run(
-        netsight(),
-        &[
-            "serve",
-            "--print-alert-rules",
-            "--alert-for",
-            "1m",
-            "--alert-interval",
-            "30s",
-        ],
-    );
+    let rules = alert_rules("1m", "30s");
     std::fs::write(dir.join("netsight-alerts.yml"), rules).unwrap();
     let tests = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -401,17 +406,7 @@ fn prometheus_scrapes_serve_and_fires_the_generated_alert() {
     let serve = Serve::start(Some((&pair, &ns)), &["--interval", "1s", "--window", "10s"]);
     let dir = std::env::temp_dir().join(format!("netsight-prom-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let rules = support::run(
-        netsight(),
-        &[
-            "serve",
-            "--print-alert-rules",
-            "--alert-for",
-            "5s",
-            "--alert-interval",
-            "1s",
-        ],
-    );
+    let rules = alert_rules("5s", "1s");
     std::fs::write(dir.join("rules.yml"), rules).unwrap();
     std::fs::write(
         dir.join("prometheus.yml"),

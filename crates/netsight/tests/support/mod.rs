@@ -206,3 +206,27 @@ impl Drop for ConnHolder {
         let _ = self.child.wait();
     }
 }
+
+/// Reads the child's stderr until every needle has shown up (its readiness
+/// lines); the rest is drained on a thread so the child never blocks.
+pub fn wait_on_stderr(
+    child: &mut std::process::Child,
+    needles: &[&str],
+) -> std::thread::JoinHandle<String> {
+    use std::io::BufRead as _;
+    let mut reader = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    while !needles.iter().all(|n| seen.contains(n)) {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap_or(0) > 0,
+            "ended before {needles:?}: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
+        seen + &rest
+    })
+}

@@ -50,7 +50,8 @@ struct Latest {
     /// The same in Prometheus' text format 0.0.4.
     metrics_text: Bytes,
     findings: Bytes,
-    sampled: bool,
+    /// When the sample was published (None before the first).
+    taken: Option<Instant>,
 }
 
 /// Keeps `window` of history (older snapshots without their sockets) and
@@ -120,6 +121,26 @@ fn respond(status: StatusCode, content_type: &str, body: Bytes) -> Response<Full
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// The encoded sample plus its age now: a slow or stuck sampler shows as a
+/// growing age while the last sample keeps being served.
+fn with_age(encoded: &Bytes, age_s: f64, openmetrics: bool) -> Bytes {
+    let age = format!(
+        "# HELP netsight_sample_age_seconds Seconds since the sample served was taken (grows when sampling is slow or stuck)\n# TYPE netsight_sample_age_seconds gauge\nnetsight_sample_age_seconds {age_s:.3}\n"
+    );
+    let body: &[u8] = if openmetrics {
+        encoded.strip_suffix(b"# EOF\n").unwrap_or(encoded)
+    } else {
+        encoded
+    };
+    let mut out = Vec::with_capacity(body.len() + age.len() + 6);
+    out.extend_from_slice(body);
+    out.extend_from_slice(age.as_bytes());
+    if openmetrics {
+        out.extend_from_slice(b"# EOF\n");
+    }
+    Bytes::from(out)
+}
+
 /// Prometheus asks for OpenMetrics in its Accept header; others get the 0.0.4 text.
 fn wants_openmetrics(request: &Request<Incoming>) -> bool {
     request
@@ -141,27 +162,32 @@ fn route(request: &Request<Incoming>, latest: &RwLock<Latest>) -> Response<Full<
         );
     }
     let latest = latest.read().unwrap_or_else(|e| e.into_inner());
-    match request.uri().path() {
-        "/metrics" if latest.sampled && wants_openmetrics(request) => {
-            respond(StatusCode::OK, OPENMETRICS, latest.metrics.clone())
-        }
-        "/metrics" if latest.sampled => {
-            respond(StatusCode::OK, PROMETHEUS_TEXT, latest.metrics_text.clone())
-        }
-        "/findings" if latest.sampled => {
+    let age = latest.taken.map(|t| t.elapsed().as_secs_f64());
+    match (request.uri().path(), age) {
+        ("/metrics", Some(age)) if wants_openmetrics(request) => respond(
+            StatusCode::OK,
+            OPENMETRICS,
+            with_age(&latest.metrics, age, true),
+        ),
+        ("/metrics", Some(age)) => respond(
+            StatusCode::OK,
+            PROMETHEUS_TEXT,
+            with_age(&latest.metrics_text, age, false),
+        ),
+        ("/findings", Some(_)) => {
             respond(StatusCode::OK, "application/json", latest.findings.clone())
         }
-        "/metrics" | "/findings" => respond(
+        ("/metrics" | "/findings", None) => respond(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
             Bytes::from_static(b"the first sample is being taken\n"),
         ),
-        "/-/healthy" => respond(
+        ("/-/healthy", _) => respond(
             StatusCode::OK,
             "text/plain",
             Bytes::from_static(b"netsight serve is healthy\n"),
         ),
-        "/" => respond(
+        ("/", _) => respond(
             StatusCode::OK,
             "text/plain",
             Bytes::from_static(
@@ -209,7 +235,7 @@ pub fn serve(
             metrics_text: Bytes::from(metrics::to_prometheus_text(&text)),
             metrics: Bytes::from(text),
             findings: Bytes::from(findings),
-            sampled: true,
+            taken: Some(Instant::now()),
         };
     };
     publish(&sampler.sample(), &latest);
@@ -224,7 +250,9 @@ pub fn serve(
                     std::thread::sleep((next - now).min(Duration::from_millis(200)));
                     continue;
                 }
-                next += options.interval;
+                // A sample slower than the interval pushes the next one back
+                // instead of starting a burst to catch up.
+                next = (next + options.interval).max(Instant::now());
                 publish(&sampler.sample(), &latest_for_sampler);
             }
         });

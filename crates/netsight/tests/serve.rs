@@ -189,6 +189,7 @@ fn metrics_pass_promtool_and_agree_with_nstat() {
         "netsight_tcp_ext_listen_overflows_total",
         "netsight_softnet_processed_total{cpu=\"0\"}",
         "netsight_sample_window_seconds",
+        "netsight_sample_age_seconds",
         "netsight_source_duration_seconds{source=\"snapshot\"}",
     ] {
         assert!(text.contains(series), "{series} missing");

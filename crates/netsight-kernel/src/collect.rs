@@ -150,15 +150,11 @@ impl LiveSource {
                 continue;
             }
             let path = self.proc_root.join(&rel);
-            match dirs.read(&path) {
-                Ok(bytes) => {
-                    raw.entries.insert(key.clone(), bytes);
-                }
-                Err(e) => {
-                    raw.missing
-                        .insert(key.clone(), describe_read_error(&path, &e));
-                }
-            }
+            let read = dirs.read(&path);
+            raw.put(
+                key.clone(),
+                read.map_err(|e| describe_read_error(&path, &e)),
+            );
             // A child namespace does not see the init-only table: say so, not "absent".
             if child_netns && crate::sysctl_tree::HOST_WIDE_SYSCTLS.contains(name) {
                 if let Some(why) = raw.missing.get_mut(&key) {
@@ -193,14 +189,7 @@ impl LiveSource {
         if self.use_kernel_sockets {
             collect_netlink(&mut raw, config_from);
             for (key, table) in crate::iptables_legacy::dump_tables(&self.proc_file("net/")) {
-                match table {
-                    Ok(bytes) => {
-                        raw.entries.insert(key, bytes);
-                    }
-                    Err(e) => {
-                        raw.missing.insert(key, e.to_string());
-                    }
-                }
+                raw.put(key, table.map_err(|e| e.to_string()));
             }
             collect_driver_stats(&mut raw, &interfaces);
             if self.include_sockets {
@@ -234,14 +223,8 @@ impl LiveSource {
                     raw.entries.insert(key::sock_diag(name), Vec::new());
                     continue;
                 }
-                match sockets::dump(family, protocol) {
-                    Ok(bytes) => {
-                        raw.entries.insert(key::sock_diag(name), bytes);
-                    }
-                    Err(e) => {
-                        raw.missing.insert(key::sock_diag(name), e.to_string());
-                    }
-                }
+                let dump = sockets::dump(family, protocol).map_err(|e| e.to_string());
+                raw.put(key::sock_diag(name), dump);
             }
             owners.join().ok().flatten()
         });
@@ -270,14 +253,10 @@ impl LiveSource {
     }
 
     fn read_into(&self, raw: &mut RawSnapshot, key: String, path: &Path) {
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                raw.entries.insert(key, bytes);
-            }
-            Err(e) => {
-                raw.missing.insert(key, describe_read_error(path, &e));
-            }
-        }
+        raw.put(
+            key,
+            std::fs::read(path).map_err(|e| describe_read_error(path, &e)),
+        );
     }
 }
 
@@ -365,13 +344,8 @@ fn collect_netlink(raw: &mut RawSnapshot, config_from: Option<&RawSnapshot>) {
             raw.carry(first, key::ethtool_dump(what.name()));
         }
     }
-    let mut put = |key: String, result: crate::error::Result<Vec<u8>>| match result {
-        Ok(bytes) => {
-            raw.entries.insert(key, bytes);
-        }
-        Err(e) => {
-            raw.missing.insert(key, e.to_string());
-        }
+    let mut put = |key: String, result: crate::error::Result<Vec<u8>>| {
+        raw.put(key, result.map_err(|e| e.to_string()))
     };
     put(key::ROUTE_LINK.into(), link::dump_links());
     put(key::ROUTE_QDISC.into(), qdisc::dump_qdiscs());

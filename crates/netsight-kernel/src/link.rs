@@ -138,6 +138,14 @@ pub struct Link {
     pub peer_netns: Option<u32>,
 }
 
+/// An XDP program on an interface: its id (`bpftool prog show id N`) and how
+/// it is attached ("driver", "generic", "offload", "multiple").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XdpProgram {
+    pub id: u32,
+    pub mode: String,
+}
+
 impl Link {
     /// Sets `peer_netns` on every link whose peer namespace id is in `inodes`.
     pub fn resolve_peer_namespaces(
@@ -156,17 +164,7 @@ impl Link {
         ids.dedup();
         ids
     }
-}
 
-/// An XDP program on an interface: its id (`bpftool prog show id N`) and how
-/// it is attached ("driver", "generic", "offload", "multiple").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct XdpProgram {
-    pub id: u32,
-    pub mode: String,
-}
-
-impl Link {
     /// A NIC: no rtnetlink kind (veth, bridge, bond, tun, macvlan... have one) and not lo.
     pub fn is_physical(&self) -> bool {
         self.kind.is_none() && self.name != "lo"

@@ -56,6 +56,18 @@ pub mod key {
 }
 
 impl RawSnapshot {
+    /// Keeps a source's bytes, or why it could not be read.
+    pub fn put(&mut self, key: String, result: Result<Vec<u8>, String>) {
+        match result {
+            Ok(bytes) => {
+                self.entries.insert(key, bytes);
+            }
+            Err(why) => {
+                self.missing.insert(key, why);
+            }
+        }
+    }
+
     /// Takes `key` as `from` has it: its bytes, or why it was missing.
     pub fn carry(&mut self, from: &RawSnapshot, key: String) {
         if let Some(bytes) = from.entries.get(&key) {

@@ -705,35 +705,24 @@ fn iptables_legacy_counters_match_iptables_legacy_save() {
     );
 
     // doctor over a blast at the dropped port names the legacy rule.
-    let mut doctor = pair.spawn(
-        &pair.b,
-        netsight(),
-        &["doctor", "--interval", "2", "--no-trace", "--json"],
-    );
-    let stderr = support::wait_on_stderr(&mut doctor, &["first snapshot taken"]);
-    pair.exec_ok(
-        &pair.a,
-        netsight(),
-        &[
-            "lab",
-            "agent",
-            "udp-blast",
-            &pair.addr_b,
-            "9979",
-            "2000",
-            "64",
-            "1",
-            "500",
-        ],
-    );
-    let out = doctor.wait_with_output().unwrap();
-    let _ = stderr.join();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let finding = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["rule_id"] == "filter.rule_drops")
+    let (_, report) = support::doctor_during(&pair, &pair.b, "2", || {
+        pair.exec_ok(
+            &pair.a,
+            netsight(),
+            &[
+                "lab",
+                "agent",
+                "udp-blast",
+                &pair.addr_b,
+                "9979",
+                "2000",
+                "64",
+                "1",
+                "500",
+            ],
+        );
+    });
+    let finding = support::finding(&report, "filter.rule_drops")
         .unwrap_or_else(|| panic!("no filter.rule_drops: {report}"));
     assert_eq!(
         finding["subject"], "iptables-legacy filter INPUT rule #1",

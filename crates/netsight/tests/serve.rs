@@ -70,7 +70,12 @@ fn http(addr: SocketAddr, request: &[u8]) -> (u16, String, String) {
     s.write_all(request).unwrap();
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
+    response(&raw)
+}
+
+/// An HTTP response as (status, headers, body); status 0 when there is none.
+fn response(raw: &[u8]) -> (u16, String, String) {
+    let text = String::from_utf8_lossy(raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
         .split_whitespace()
@@ -112,14 +117,7 @@ fn get_in(
             &url,
         ],
     );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_string(), body.to_string())
+    response(&out.stdout)
 }
 
 /// The rule file serve generates, with these `for:` and evaluation interval.

@@ -2,7 +2,9 @@
 //! Drop removes them (and everything inside) even when a test fails.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 // Each test binary uses a subset.
@@ -229,4 +231,70 @@ pub fn wait_on_stderr(
         let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
         seen + &rest
     })
+}
+
+/// Starts doctor in `ns` and waits until its interval has begun with drops being
+/// counted; returns the child and its stderr's drain.
+pub fn start_doctor(
+    ns: &str,
+    interval: &str,
+) -> (std::process::Child, std::thread::JoinHandle<String>) {
+    let mut child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            netsight(),
+            "doctor",
+            "--interval",
+            interval,
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("doctor");
+    let stderr = wait_on_stderr(
+        &mut child,
+        &["first snapshot taken", "attached to kfree_skb"],
+    );
+    (child, stderr)
+}
+
+/// The report of a doctor started by `start_doctor`, and its exit code.
+pub fn finish_doctor(
+    (child, stderr): (std::process::Child, std::thread::JoinHandle<String>),
+) -> (i32, Value) {
+    let out = child.wait_with_output().expect("doctor output");
+    let _ = stderr.join();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("doctor JSON: {e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), report)
+}
+
+/// Runs doctor in `ns` with `interval` seconds while `fault` runs; returns (exit code, report).
+pub fn doctor_during(
+    pair: &NetnsPair,
+    ns: &str,
+    interval: &str,
+    fault: impl FnOnce(),
+) -> (i32, Value) {
+    let _ = pair;
+    let doctor = start_doctor(ns, interval);
+    fault();
+    finish_doctor(doctor)
+}
+
+/// A finding of `rule`, on its own or grouped as a symptom under its cause.
+pub fn finding<'a>(report: &'a Value, rule: &str) -> Option<&'a Value> {
+    fn find_in<'a>(findings: &'a Value, rule: &str) -> Option<&'a Value> {
+        findings.as_array()?.iter().find_map(|f| {
+            if f["rule_id"] == rule {
+                Some(f)
+            } else {
+                find_in(&f["symptoms"], rule)
+            }
+        })
+    }
+    find_in(&report["findings"], rule)
 }

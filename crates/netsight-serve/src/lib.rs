@@ -227,9 +227,9 @@ pub fn serve(
         window: options.window.max(options.interval),
         samples: 0,
     };
-    let publish = |sample: &Sample, latest: &RwLock<Latest>| {
-        let text = metrics::encode(sample, &options.limits);
+    let publish = |sample: Sample, latest: &RwLock<Latest>| {
         let findings = serde_json::to_vec_pretty(&sample.report).unwrap_or_default();
+        let text = metrics::encode(Arc::new(sample), &options.limits);
         let mut l = latest.write().unwrap_or_else(|e| e.into_inner());
         *l = Latest {
             metrics_text: Bytes::from(metrics::to_prometheus_text(&text)),
@@ -238,7 +238,7 @@ pub fn serve(
             taken: Some(Instant::now()),
         };
     };
-    publish(&sampler.sample(), &latest);
+    publish(sampler.sample(), &latest);
     ready(bound);
     std::thread::scope(|scope| {
         let latest_for_sampler = Arc::clone(&latest);
@@ -253,7 +253,7 @@ pub fn serve(
                 // A sample slower than the interval pushes the next one back
                 // instead of starting a burst to catch up.
                 next = (next + options.interval).max(Instant::now());
-                publish(&sampler.sample(), &latest_for_sampler);
+                publish(sampler.sample(), &latest_for_sampler);
             }
         });
         runtime.block_on(accept_loop(listener, latest, options.max_connections, stop));

@@ -119,10 +119,12 @@ fn mib_help(group: &str, name: &str) -> String {
         .clone()
 }
 
+/// Encodes one sample; registered for one encode, so it shares the sample
+/// (prometheus-client wants a 'static collector) instead of copying it.
 #[derive(Debug)]
-struct SampleCollector<'a> {
-    sample: &'a Sample,
-    limits: &'a Limits,
+struct SampleCollector {
+    sample: std::sync::Arc<Sample>,
+    limits: Limits,
 }
 
 /// Rows of one family: label set and value.
@@ -166,7 +168,7 @@ impl<'w> Family<'_, 'w> {
     }
 }
 
-impl SampleCollector<'_> {
+impl SampleCollector {
     fn wants(&self, group: &str) -> bool {
         !self.limits.exclude.iter().any(|g| g == group)
     }
@@ -477,17 +479,13 @@ impl SampleCollector<'_> {
     }
 }
 
-impl Collector for SampleCollectorOwned {
+impl Collector for SampleCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let collector = SampleCollector {
-            sample: &self.sample,
-            limits: &self.limits,
-        };
         let mut left_out = BTreeMap::new();
         let mut family = Family {
             encoder: &mut encoder,
         };
-        collector.encode_all(&mut family, &mut left_out)?;
+        self.encode_all(&mut family, &mut left_out)?;
         let s = &self.sample;
         family.gauge(
             "sample_window_seconds",
@@ -536,17 +534,11 @@ impl Collector for SampleCollectorOwned {
     }
 }
 
-#[derive(Debug)]
-struct SampleCollectorOwned {
-    sample: Sample,
-    limits: Limits,
-}
-
 /// The sample as OpenMetrics text (ends with "# EOF").
-pub fn encode(sample: &Sample, limits: &Limits) -> String {
+pub fn encode(sample: std::sync::Arc<Sample>, limits: &Limits) -> String {
     let mut registry = Registry::with_prefix("netsight");
-    registry.register_collector(Box::new(SampleCollectorOwned {
-        sample: sample.clone(),
+    registry.register_collector(Box::new(SampleCollector {
+        sample,
         limits: limits.clone(),
     }));
     let mut out = String::new();

@@ -26,6 +26,15 @@ pub enum KernelError {
         detail: String,
     },
 
+    #[error("iptables-legacy {what} {table}: {source}{hint}")]
+    IptablesLegacy {
+        what: &'static str,
+        table: String,
+        source: io::Error,
+        /// " (needs CAP_NET_ADMIN)" when the kernel said permission denied.
+        hint: &'static str,
+    },
+
     #[error("ethtool ioctl {command} on {interface}: {source}")]
     Ethtool {
         command: &'static str,

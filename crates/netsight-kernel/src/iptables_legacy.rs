@@ -78,16 +78,17 @@ pub fn dump_tables(proc_net: &Path) -> Vec<(String, Result<Vec<u8>>)> {
     out
 }
 
-fn sockopt_error(what: &str, table: &str, e: std::io::Error) -> KernelError {
-    let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+fn sockopt_error(what: &'static str, table: &str, source: std::io::Error) -> KernelError {
+    let hint = if source.kind() == std::io::ErrorKind::PermissionDenied {
         " (needs CAP_NET_ADMIN)"
     } else {
         ""
     };
-    KernelError::NetlinkDecode {
-        family: "iptables-legacy",
-        what: format!("{what} {table}"),
-        detail: format!("{e}{hint}"),
+    KernelError::IptablesLegacy {
+        what,
+        table: table.to_string(),
+        source,
+        hint,
     }
 }
 
@@ -183,11 +184,8 @@ fn name_at(b: &[u8], at: usize, max: usize) -> Option<String> {
 /// handle is the entry's byte offset (legacy rules have none). Bytes from another
 /// machine are hostile: every offset is checked, a bad one fails the table.
 pub fn parse_table(family_name: &str, bytes: &[u8]) -> Result<Vec<NfRule>> {
-    let bad = |detail: String| KernelError::NetlinkDecode {
-        family: "iptables-legacy",
-        what: format!("{family_name} table"),
-        detail,
-    };
+    let bad =
+        |detail: String| KernelError::parse(format!("iptables-legacy {family_name} table"), detail);
     let family = FAMILIES
         .iter()
         .find(|f| f.name == family_name)

@@ -27,6 +27,43 @@ pub const PROC_FILES: &[&str] = &[
     "sys/kernel/hostname",
 ];
 
+/// The parts a collection is made of, in the order they are read. Proc comes
+/// first: the others read the interfaces and socket counts it found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SourcePart {
+    Proc,
+    Sysctls,
+    Sysfs,
+    Netlink,
+    IptablesLegacy,
+    DriverStats,
+    Sockets,
+}
+
+impl SourcePart {
+    pub const ALL: [SourcePart; 7] = [
+        SourcePart::Proc,
+        SourcePart::Sysctls,
+        SourcePart::Sysfs,
+        SourcePart::Netlink,
+        SourcePart::IptablesLegacy,
+        SourcePart::DriverStats,
+        SourcePart::Sockets,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SourcePart::Proc => "proc",
+            SourcePart::Sysctls => "sysctls",
+            SourcePart::Sysfs => "sysfs",
+            SourcePart::Netlink => "netlink",
+            SourcePart::IptablesLegacy => "iptables_legacy",
+            SourcePart::DriverStats => "driver_stats",
+            SourcePart::Sockets => "sockets",
+        }
+    }
+}
+
 /// Where a live collection reads from. Tests point the roots at recorded
 /// fixture trees and turn netlink off.
 #[derive(Debug, Clone)]
@@ -121,8 +158,9 @@ impl LiveSource {
         self.collect_counters_after(Some(first))
     }
 
-    fn collect_counters_after(&self, config_from: Option<&RawSnapshot>) -> RawSnapshot {
-        let mut raw = RawSnapshot {
+    /// An empty collection stamped with the time now, for parts to be merged into.
+    pub fn begin(&self) -> RawSnapshot {
+        RawSnapshot {
             meta: RawMeta {
                 format_version: FORMAT_VERSION,
                 taken_at_unix_ms: SystemTime::now()
@@ -134,11 +172,89 @@ impl LiveSource {
             },
             entries: Default::default(),
             missing: Default::default(),
-        };
-
-        for rel in PROC_FILES {
-            self.read_into(&mut raw, key::proc(rel), &self.proc_file(rel));
         }
+    }
+
+    fn collect_counters_after(&self, config_from: Option<&RawSnapshot>) -> RawSnapshot {
+        let mut raw = self.begin();
+        let proc = self.collect_part(SourcePart::Proc, &raw, config_from);
+        raw.merge(proc);
+        for part in &SourcePart::ALL[1..] {
+            if *part == SourcePart::Sockets && !self.include_sockets {
+                continue;
+            }
+            let got = self.collect_part(*part, &raw, config_from);
+            raw.merge(got);
+        }
+        raw
+    }
+
+    /// One part of a collection, by itself: what a caller that bounds each part
+    /// in time (serve) runs on a thread of its own. `base` holds the Proc part
+    /// (interfaces and socket counts come from it) and gives the timestamps.
+    pub fn collect_part(
+        &self,
+        part: SourcePart,
+        base: &RawSnapshot,
+        config_from: Option<&RawSnapshot>,
+    ) -> RawSnapshot {
+        let mut raw = RawSnapshot {
+            meta: base.meta.clone(),
+            entries: Default::default(),
+            missing: Default::default(),
+        };
+        let interfaces = || -> Vec<String> {
+            base.text(&key::proc("net/dev"))
+                .and_then(|t| netdev::parse(&t).ok())
+                .map(|rows| rows.into_iter().map(|(name, _)| name).collect())
+                .unwrap_or_default()
+        };
+        let kernel_sockets = self.use_kernel_sockets;
+        match part {
+            SourcePart::Proc => {
+                for rel in PROC_FILES {
+                    self.read_into(&mut raw, key::proc(rel), &self.proc_file(rel));
+                }
+            }
+            SourcePart::Sysctls => self.collect_sysctls(&mut raw, config_from),
+            SourcePart::Sysfs if self.read_sysfs => {
+                let interfaces = interfaces();
+                for interface in &interfaces {
+                    for attr in ["speed", "duplex"] {
+                        let path = self.sys_root.join("class/net").join(interface).join(attr);
+                        self.read_into(&mut raw, key::sys_class_net(interface, attr), &path);
+                    }
+                }
+                // The host layout (CPUs, queue masks, IRQs) is the host's: read where sysfs is ours.
+                crate::host_layout::collect(&self.proc_root, &self.sys_root, &interfaces, &mut raw);
+            }
+            SourcePart::Sysfs => {
+                raw.missing.insert(
+                    "sys/class/net".into(),
+                    "sysfs shows the host's namespace here: interface speeds not read".into(),
+                );
+            }
+            SourcePart::Netlink if kernel_sockets => collect_netlink(&mut raw, config_from),
+            SourcePart::Netlink => {
+                let reason = "kernel sockets not used for this source".to_string();
+                raw.missing.insert(key::ROUTE_LINK.into(), reason.clone());
+                raw.missing.insert(key::ROUTE_QDISC.into(), reason);
+            }
+            SourcePart::IptablesLegacy if kernel_sockets => {
+                for (key, table) in crate::iptables_legacy::dump_tables(&self.proc_file("net/")) {
+                    raw.put(key, table.map_err(|e| e.to_string()));
+                }
+            }
+            SourcePart::DriverStats if kernel_sockets => {
+                collect_driver_stats(&mut raw, &interfaces())
+            }
+            SourcePart::Sockets if kernel_sockets => self.collect_sockets(base, &mut raw),
+            SourcePart::IptablesLegacy | SourcePart::DriverStats | SourcePart::Sockets => {}
+        }
+        raw
+    }
+
+    fn collect_sysctls(&self, raw: &mut RawSnapshot, config_from: Option<&RawSnapshot>) {
         let child_netns =
             crate::sysctl_tree::SysctlTree::at(self.proc_root.join("sys")).is_child_netns();
         let mut dirs = DirCache::default();
@@ -162,48 +278,9 @@ impl LiveSource {
                 }
             }
         }
-
-        let interfaces: Vec<String> = raw
-            .text(&key::proc("net/dev"))
-            .and_then(|t| netdev::parse(&t).ok())
-            .map(|rows| rows.into_iter().map(|(name, _)| name).collect())
-            .unwrap_or_default();
-        if self.read_sysfs {
-            for interface in &interfaces {
-                for attr in ["speed", "duplex"] {
-                    let path = self.sys_root.join("class/net").join(interface).join(attr);
-                    self.read_into(&mut raw, key::sys_class_net(interface, attr), &path);
-                }
-            }
-        } else {
-            raw.missing.insert(
-                "sys/class/net".into(),
-                "sysfs shows the host's namespace here: interface speeds not read".into(),
-            );
-        }
-        // The host layout (CPUs, queue masks, IRQs) is the host's: read where sysfs is ours.
-        if self.read_sysfs {
-            crate::host_layout::collect(&self.proc_root, &self.sys_root, &interfaces, &mut raw);
-        }
-
-        if self.use_kernel_sockets {
-            collect_netlink(&mut raw, config_from);
-            for (key, table) in crate::iptables_legacy::dump_tables(&self.proc_file("net/")) {
-                raw.put(key, table.map_err(|e| e.to_string()));
-            }
-            collect_driver_stats(&mut raw, &interfaces);
-            if self.include_sockets {
-                self.collect_sockets(&mut raw);
-            }
-        } else {
-            let reason = "kernel sockets not used for this source".to_string();
-            raw.missing.insert(key::ROUTE_LINK.into(), reason.clone());
-            raw.missing.insert(key::ROUTE_QDISC.into(), reason);
-        }
-        raw
     }
 
-    fn collect_sockets(&self, raw: &mut RawSnapshot) {
+    fn collect_sockets(&self, base: &RawSnapshot, raw: &mut RawSnapshot) {
         // The owner scan (kernel-bound readlinks) runs beside the dumps.
         let owners = std::thread::scope(|scope| {
             let owners = scope.spawn(|| {
@@ -212,7 +289,7 @@ impl LiveSource {
                     None => sockets::owners::scan_live(&self.proc_root),
                 })
             });
-            let counts = sockstat_of(raw);
+            let counts = sockstat_of(base);
             for (name, family, protocol) in sockets::DUMPS {
                 if counts
                     .as_ref()
@@ -409,6 +486,14 @@ fn monotonic_ns() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_are_listed_in_their_declared_order() {
+        // Callers index per-part state by `part as usize`.
+        for (i, part) in SourcePart::ALL.iter().enumerate() {
+            assert_eq!(*part as usize, i, "{}", part.name());
+        }
+    }
 
     fn counts(text4: &str, text6: &str) -> sockstat::Sockstat {
         let mut c = sockstat::Sockstat::new();

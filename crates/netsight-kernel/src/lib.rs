@@ -20,6 +20,7 @@ pub mod link;
 pub mod netlink_io;
 pub mod netns;
 pub mod nftables;
+pub mod privilege;
 pub mod procfs;
 pub mod qdisc;
 pub mod raw;
@@ -35,7 +36,7 @@ pub mod units;
 pub const PROC_ROOT: &str = "/proc";
 pub const SYS_ROOT: &str = "/sys";
 
-pub use collect::LiveSource;
+pub use collect::{LiveSource, SourcePart};
 pub use delta::{delta, Rates};
 pub use error::KernelError;
 pub use raw::RawSnapshot;

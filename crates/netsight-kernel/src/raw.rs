@@ -69,6 +69,12 @@ impl RawSnapshot {
     }
 
     /// Takes `key` as `from` has it: its bytes, or why it was missing.
+    /// Takes in another part's entries and reasons (same keys replace).
+    pub fn merge(&mut self, part: RawSnapshot) {
+        self.entries.extend(part.entries);
+        self.missing.extend(part.missing);
+    }
+
     pub fn carry(&mut self, from: &RawSnapshot, key: String) {
         if let Some(bytes) = from.entries.get(&key) {
             self.entries.insert(key, bytes.clone());

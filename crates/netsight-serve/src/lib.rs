@@ -7,9 +7,12 @@
 pub mod alerts;
 pub mod dashboard;
 pub mod metrics;
+mod sampler;
+pub mod web_config;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -17,9 +20,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use netsight_kernel::Snapshot;
 
-pub use metrics::{Limits, Sample};
+pub use metrics::{Limits, PartStatus, Sample};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -30,6 +32,8 @@ pub enum ServeError {
     },
     #[error("starting the HTTP runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("giving up privileges after binding: {0}")]
+    Privileges(String),
 }
 
 #[derive(Debug, Clone)]
@@ -39,8 +43,15 @@ pub struct Options {
     /// doctor's rules run over this much history (at least one interval).
     pub window: Duration,
     pub limits: Limits,
+    /// Each source's time budget per sample; one over it is served stale.
+    pub source_budget: Duration,
     /// Connections served at once; more wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// TLS and basic auth (--web-config-file), when asked for.
+    pub web: Option<web_config::WebConfig>,
+    /// As root, the user sampling continues as (default "nobody"), keeping only
+    /// the capabilities the sources need.
+    pub user: Option<String>,
 }
 
 /// What scrapes read: the latest sample, encoded.
@@ -52,59 +63,6 @@ struct Latest {
     findings: Bytes,
     /// When the sample was published (None before the first).
     taken: Option<Instant>,
-}
-
-/// Keeps `window` of history (older snapshots without their sockets) and
-/// diagnoses from the oldest to the newest.
-#[derive(Debug)]
-struct Sampler {
-    history: VecDeque<Snapshot>,
-    window: Duration,
-    samples: u64,
-}
-
-impl Sampler {
-    fn sample(&mut self) -> Sample {
-        let started = Instant::now();
-        let snapshot = Snapshot::take_with_sockets(true);
-        let collect_s = started.elapsed().as_secs_f64();
-        if let Some(last) = self.history.back_mut() {
-            last.sockets = None;
-        }
-        self.history.push_back(snapshot);
-        // Keep the oldest snapshot still within the window (or just the previous one).
-        let newest_ns = self.history.back().map_or(0, |s| s.meta.monotonic_ns);
-        while self.history.len() > 2 {
-            let second = self.history[1].meta.monotonic_ns;
-            if newest_ns.saturating_sub(second) >= self.window.as_nanos() as u64 {
-                self.history.pop_front();
-            } else {
-                break;
-            }
-        }
-        self.samples += 1;
-        let cur = self.history.back().cloned().unwrap_or_else(Snapshot::take);
-        let diagnosed = Instant::now();
-        let (report, window_s) = match self.history.front() {
-            Some(oldest) if self.history.len() >= 2 => (
-                netsight_doctor::diagnose(oldest, &cur),
-                (cur.meta
-                    .monotonic_ns
-                    .saturating_sub(oldest.meta.monotonic_ns)) as f64
-                    / 1e9,
-            ),
-            // The first sample: counters only, no window yet.
-            _ => (netsight_report::Report::default(), 0.0),
-        };
-        Sample {
-            snapshot: cur,
-            report,
-            window_s,
-            collect_s,
-            diagnose_s: diagnosed.elapsed().as_secs_f64(),
-            samples_total: self.samples,
-        }
-    }
 }
 
 fn respond(status: StatusCode, content_type: &str, body: Bytes) -> Response<Full<Bytes>> {
@@ -121,20 +79,81 @@ fn respond(status: StatusCode, content_type: &str, body: Bytes) -> Response<Full
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// The encoded sample plus its age now: a slow or stuck sampler shows as a
-/// growing age while the last sample keeps being served.
-fn with_age(encoded: &Bytes, age_s: f64, openmetrics: bool) -> Bytes {
-    let age = format!(
-        "# HELP netsight_sample_age_seconds Seconds since the sample served was taken (grows when sampling is slow or stuck)\n# TYPE netsight_sample_age_seconds gauge\nnetsight_sample_age_seconds {age_s:.3}\n"
+/// What a scrape adds to the encoded sample, measured now: the sample's age (a
+/// slow or stuck sampler shows as a growing age while the last sample keeps being
+/// served) and the cost of serving (CPU per scrape is the rate of
+/// netsight_http_cpu_seconds_total over the rate of netsight_scrapes_total).
+fn scrape_trailer(age_s: f64, scrapes: u64, openmetrics: bool) -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, value: String| {
+        let series = if kind == "counter" {
+            format!("{name}_total")
+        } else {
+            name.to_string()
+        };
+        let declared = if kind == "counter" && !openmetrics {
+            &series
+        } else {
+            name
+        };
+        out += &format!("# HELP {declared} {help}\n# TYPE {declared} {kind}\n{series} {value}\n");
+    };
+    family(
+        "netsight_sample_age_seconds",
+        "gauge",
+        "Seconds since the sample served was taken (grows when sampling is slow or stuck)",
+        format!("{age_s:.3}"),
     );
+    family(
+        "netsight_scrapes",
+        "counter",
+        "Requests for /metrics served",
+        scrapes.to_string(),
+    );
+    family(
+        "netsight_http_cpu_seconds",
+        "counter",
+        "CPU time of the thread that serves HTTP (parsing, copying the encoded sample, writing)",
+        format!("{:.6}", cpu_seconds(rustix::time::ClockId::ThreadCPUTime)),
+    );
+    family(
+        "netsight_process_cpu_seconds",
+        "counter",
+        "CPU time of the whole process, sampler included (user and system)",
+        format!("{:.6}", cpu_seconds(rustix::time::ClockId::ProcessCPUTime)),
+    );
+    if let Some(rss) = resident_bytes() {
+        family(
+            "netsight_process_resident_memory_bytes",
+            "gauge",
+            "Resident memory of the process",
+            rss.to_string(),
+        );
+    }
+    out
+}
+
+fn cpu_seconds(clock: rustix::time::ClockId) -> f64 {
+    let t = rustix::time::clock_gettime(clock);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+}
+
+/// /proc/self/statm's second field (resident pages), in bytes.
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * rustix::param::page_size() as u64)
+}
+
+fn with_trailer(encoded: &Bytes, trailer: &str, openmetrics: bool) -> Bytes {
     let body: &[u8] = if openmetrics {
         encoded.strip_suffix(b"# EOF\n").unwrap_or(encoded)
     } else {
         encoded
     };
-    let mut out = Vec::with_capacity(body.len() + age.len() + 6);
+    let mut out = Vec::with_capacity(body.len() + trailer.len() + 6);
     out.extend_from_slice(body);
-    out.extend_from_slice(age.as_bytes());
+    out.extend_from_slice(trailer.as_bytes());
     if openmetrics {
         out.extend_from_slice(b"# EOF\n");
     }
@@ -153,7 +172,42 @@ fn wants_openmetrics(request: &Request<Incoming>) -> bool {
         })
 }
 
-fn route(request: &Request<Incoming>, latest: &RwLock<Latest>) -> Response<Full<Bytes>> {
+/// What every connection shares.
+struct Shared {
+    latest: RwLock<Latest>,
+    scrapes: AtomicU64,
+    auth: Option<Arc<web_config::BasicAuth>>,
+}
+
+async fn authorized(request: &Request<Incoming>, shared: &Shared) -> bool {
+    let Some(auth) = &shared.auth else {
+        return true;
+    };
+    let header = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    // bcrypt takes tens of milliseconds: off the thread that serves the others.
+    let auth = Arc::clone(auth);
+    tokio::task::spawn_blocking(move || auth.check(header.as_deref()))
+        .await
+        .unwrap_or(false)
+}
+
+async fn route(request: Request<Incoming>, shared: Arc<Shared>) -> Response<Full<Bytes>> {
+    if !authorized(&request, &shared).await {
+        let mut response = respond(
+            StatusCode::UNAUTHORIZED,
+            "text/plain",
+            Bytes::from_static(b"unauthorized\n"),
+        );
+        response.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static("Basic realm=\"netsight\""),
+        );
+        return response;
+    }
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
         return respond(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -161,19 +215,26 @@ fn route(request: &Request<Incoming>, latest: &RwLock<Latest>) -> Response<Full<
             Bytes::from_static(b"only GET and HEAD\n"),
         );
     }
-    let latest = latest.read().unwrap_or_else(|e| e.into_inner());
+    let latest = shared.latest.read().unwrap_or_else(|e| e.into_inner());
     let age = latest.taken.map(|t| t.elapsed().as_secs_f64());
+    let scrape = |openmetrics: bool, age: f64| {
+        let scrapes = shared.scrapes.fetch_add(1, Ordering::Relaxed) + 1;
+        let encoded = if openmetrics {
+            &latest.metrics
+        } else {
+            &latest.metrics_text
+        };
+        with_trailer(
+            encoded,
+            &scrape_trailer(age, scrapes, openmetrics),
+            openmetrics,
+        )
+    };
     match (request.uri().path(), age) {
-        ("/metrics", Some(age)) if wants_openmetrics(request) => respond(
-            StatusCode::OK,
-            OPENMETRICS,
-            with_age(&latest.metrics, age, true),
-        ),
-        ("/metrics", Some(age)) => respond(
-            StatusCode::OK,
-            PROMETHEUS_TEXT,
-            with_age(&latest.metrics_text, age, false),
-        ),
+        ("/metrics", Some(age)) if wants_openmetrics(&request) => {
+            respond(StatusCode::OK, OPENMETRICS, scrape(true, age))
+        }
+        ("/metrics", Some(age)) => respond(StatusCode::OK, PROMETHEUS_TEXT, scrape(false, age)),
         ("/findings", Some(_)) => {
             respond(StatusCode::OK, "application/json", latest.findings.clone())
         }
@@ -202,12 +263,13 @@ fn route(request: &Request<Incoming>, latest: &RwLock<Latest>) -> Response<Full<
     }
 }
 
-/// Binds, then samples and serves until `stop` is set. `ready` is told the bound
-/// address once the first sample is in (what a supervisor or a test waits on).
+/// Binds, gives up what sampling does not need, then samples and serves until
+/// `stop` is set. `ready` is told the bound address and what privilege is kept,
+/// once the first sample is in (what a supervisor or a test waits on).
 pub fn serve(
     options: &Options,
     stop: &(dyn Fn() -> bool + Sync),
-    ready: impl FnOnce(SocketAddr),
+    ready: impl FnOnce(SocketAddr, &str),
 ) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -221,16 +283,34 @@ pub fn serve(
             source,
         })?;
     let bound = listener.local_addr().unwrap_or(options.listen);
-    let latest = Arc::new(RwLock::new(Latest::default()));
-    let mut sampler = Sampler {
+    let kept = netsight_kernel::privilege::keep_only_for_sampling(options.user.as_deref())
+        .map_err(ServeError::Privileges)?;
+    let shared = Arc::new(Shared {
+        latest: RwLock::new(Latest::default()),
+        scrapes: AtomicU64::new(0),
+        auth: options.web.as_ref().and_then(|w| w.auth.clone()),
+    });
+    let tls = options
+        .web
+        .as_ref()
+        .and_then(|w| w.tls.clone())
+        .map(tokio_rustls::TlsAcceptor::from);
+    let mut sampler = sampler::Sampler {
+        collector: sampler::PartCollector::new(
+            netsight_kernel::LiveSource {
+                include_socket_owners: true,
+                ..netsight_kernel::LiveSource::default().with_sockets()
+            },
+            options.source_budget,
+        ),
         history: VecDeque::new(),
         window: options.window.max(options.interval),
         samples: 0,
     };
-    let publish = |sample: Sample, latest: &RwLock<Latest>| {
+    let publish = |sample: Sample, shared: &Shared| {
         let findings = serde_json::to_vec_pretty(&sample.report).unwrap_or_default();
         let text = metrics::encode(Arc::new(sample), &options.limits);
-        let mut l = latest.write().unwrap_or_else(|e| e.into_inner());
+        let mut l = shared.latest.write().unwrap_or_else(|e| e.into_inner());
         *l = Latest {
             metrics_text: Bytes::from(metrics::to_prometheus_text(&text)),
             metrics: Bytes::from(text),
@@ -238,10 +318,10 @@ pub fn serve(
             taken: Some(Instant::now()),
         };
     };
-    publish(sampler.sample(), &latest);
-    ready(bound);
+    publish(sampler.sample(), &shared);
+    ready(bound, &kept);
     std::thread::scope(|scope| {
-        let latest_for_sampler = Arc::clone(&latest);
+        let for_sampler = Arc::clone(&shared);
         scope.spawn(move || {
             let mut next = Instant::now() + options.interval;
             while !stop() {
@@ -253,17 +333,24 @@ pub fn serve(
                 // A sample slower than the interval pushes the next one back
                 // instead of starting a burst to catch up.
                 next = (next + options.interval).max(Instant::now());
-                publish(sampler.sample(), &latest_for_sampler);
+                publish(sampler.sample(), &for_sampler);
             }
         });
-        runtime.block_on(accept_loop(listener, latest, options.max_connections, stop));
+        runtime.block_on(accept_loop(
+            listener,
+            shared,
+            tls,
+            options.max_connections,
+            stop,
+        ));
     });
     Ok(())
 }
 
 async fn accept_loop(
     listener: tokio::net::TcpListener,
-    latest: Arc<RwLock<Latest>>,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     max_connections: usize,
     stop: &(dyn Fn() -> bool + Sync),
 ) {
@@ -277,22 +364,43 @@ async fn accept_loop(
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
             break;
         };
-        let latest = Arc::clone(&latest);
+        let shared = Arc::clone(&shared);
+        let tls = tls.clone();
         tokio::task::spawn(async move {
             let _slot = slot;
-            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                let response = route(&request, &latest);
-                async move { Ok::<_, std::convert::Infallible>(response) }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                // A slow or silent client: its headers must arrive within 5 s.
-                .header_read_timeout(Duration::from_secs(5))
-                // Oversized request heads are refused (431) at 16 KiB.
-                .max_buf_size(16 * 1024)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            // A connection lives at most 60 s, keep-alive included.
-            let _ = tokio::time::timeout(Duration::from_secs(60), connection).await;
+            // A connection lives at most 60 s, handshake and keep-alive included.
+            let _ = tokio::time::timeout(Duration::from_secs(60), async move {
+                match tls {
+                    Some(acceptor) => {
+                        // The handshake must finish within 5 s, like a request head.
+                        let handshake =
+                            tokio::time::timeout(Duration::from_secs(5), acceptor.accept(stream));
+                        if let Ok(Ok(stream)) = handshake.await {
+                            serve_connection(stream, shared).await;
+                        }
+                    }
+                    None => serve_connection(stream, shared).await,
+                }
+            })
+            .await;
         });
     }
+}
+
+async fn serve_connection<IO>(io: IO, shared: Arc<Shared>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let shared = Arc::clone(&shared);
+        async move { Ok::<_, std::convert::Infallible>(route(request, shared).await) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        // A slow or silent client: its headers must arrive within 5 s.
+        .header_read_timeout(Duration::from_secs(5))
+        // Oversized request heads are refused (431) at 16 KiB.
+        .max_buf_size(16 * 1024)
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service);
+    let _ = connection.await;
 }

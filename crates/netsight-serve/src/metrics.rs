@@ -62,6 +62,24 @@ pub struct Sample {
     pub collect_s: f64,
     pub diagnose_s: f64,
     pub samples_total: u64,
+    /// Each part of the collection, as the sampler's time budget left it.
+    pub parts: Vec<PartStatus>,
+}
+
+/// One part of the collection in the last sample.
+#[derive(Debug, Clone)]
+pub struct PartStatus {
+    pub name: &'static str,
+    /// How long its last collection took (so far, when still running).
+    pub duration_s: f64,
+    /// What is served was collected by an earlier sample (this one overran).
+    pub stale: bool,
+    /// Seconds since the value served was collected (NaN: none yet).
+    pub age_s: f64,
+    /// Sources within the part that could not be read.
+    pub errors: usize,
+    /// Samples in which this part overran its budget.
+    pub overruns_total: u64,
 }
 
 type Labels = Vec<(String, String)>;
@@ -492,13 +510,46 @@ impl Collector for SampleCollector {
             "The window doctor's rules ran over",
             &[(Vec::new(), s.window_s)],
         )?;
+        let mut durations = vec![
+            (labels(&[("source", "snapshot")]), s.collect_s),
+            (labels(&[("source", "diagnose")]), s.diagnose_s),
+        ];
+        let per_part = |value: &dyn Fn(&PartStatus) -> f64| -> Vec<(Labels, f64)> {
+            s.parts
+                .iter()
+                .map(|p| (labels(&[("source", p.name)]), value(p)))
+                .collect()
+        };
+        durations.extend(per_part(&|p| p.duration_s));
         family.gauge(
             "source_duration_seconds",
-            "Time the last sample took, per stage",
-            &[
-                (labels(&[("source", "snapshot")]), s.collect_s),
-                (labels(&[("source", "diagnose")]), s.diagnose_s),
-            ],
+            "Time the last sample took: in all (snapshot), diagnosing, and per source (the last collection of it, or so far while it overruns its budget)",
+            &durations,
+        )?;
+        family.gauge(
+            "source_stale",
+            "1 when the source overran its time budget (--source-budget) and its last value is served",
+            &per_part(&|p| f64::from(u8::from(p.stale))),
+        )?;
+        family.gauge(
+            "source_age_seconds",
+            "Seconds between the collection of the value served and this sample, per source",
+            &per_part(&|p| p.age_s),
+        )?;
+        family.gauge(
+            "source_errors",
+            "Entries of the source that could not be read in the value served (reasons: netsight_source_skipped)",
+            &per_part(&|p| p.errors as f64),
+        )?;
+        let overruns: Vec<(Labels, u64)> = s
+            .parts
+            .iter()
+            .map(|p| (labels(&[("source", p.name)]), p.overruns_total))
+            .collect();
+        family.counter(
+            "source_overruns",
+            "Samples in which the source overran its time budget",
+            &overruns,
         )?;
         family.counter(
             "samples",

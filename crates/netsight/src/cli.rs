@@ -153,6 +153,20 @@ pub struct ServeArgs {
     /// Connections served at once; more wait in the accept queue.
     #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub max_connections: u16,
+    /// Each source's time budget per sample (proc, sysctls, sysfs, netlink,
+    /// iptables_legacy, driver_stats, sockets); one over it keeps running and its
+    /// last value is served, marked by netsight_source_stale. Default 3s or
+    /// --interval if shorter; at most --interval.
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    pub source_budget: Option<Duration>,
+    /// TLS and basic auth from a file in Prometheus' web-config format
+    /// (tls_server_config, basic_auth_users), as node_exporter's --web.config.file.
+    #[arg(long, value_name = "FILE")]
+    pub web_config_file: Option<std::path::PathBuf>,
+    /// As root, after binding: the user serve samples as, keeping only the
+    /// capabilities its sources use ("root" keeps root, with those capabilities).
+    #[arg(long, default_value = "nobody", value_name = "USER")]
+    pub user: String,
     /// Print a Prometheus rule file generated from doctor's rules, and exit.
     #[arg(long)]
     pub print_alert_rules: bool,

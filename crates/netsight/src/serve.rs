@@ -43,6 +43,23 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             exit::Usage("--interval: at least 1s (each sample reads every source)".into()).into(),
         );
     }
+    let source_budget = args
+        .source_budget
+        .unwrap_or_else(|| args.interval.min(std::time::Duration::from_secs(3)));
+    if source_budget.is_zero() || source_budget > args.interval {
+        return Err(exit::Usage(format!(
+            "--source-budget {source_budget:?}: between 1ms and --interval ({:?})",
+            args.interval
+        ))
+        .into());
+    }
+    let web = match &args.web_config_file {
+        Some(path) => Some(
+            netsight_serve::web_config::load(path)
+                .map_err(|e| exit::Usage(format!("--web-config-file {e}")))?,
+        ),
+        None => None,
+    };
     interrupt::install();
     let options = netsight_serve::Options {
         listen: args.listen,
@@ -55,13 +72,22 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             exclude: args.exclude.clone(),
         },
         max_connections: usize::from(args.max_connections),
+        source_budget,
+        web,
+        user: Some(args.user.clone()),
+    };
+    let scheme = if options.web.as_ref().is_some_and(|w| w.tls.is_some()) {
+        "https"
+    } else {
+        "http"
     };
     eprintln!("netsight serve: taking the first sample");
-    netsight_serve::serve(&options, &interrupt::requested, |bound| {
+    netsight_serve::serve(&options, &interrupt::requested, |bound, privileges| {
         eprintln!(
-            "netsight serve: listening on http://{bound}/metrics (a sample every {:.0} s, rules over {:.0} s); Ctrl-C stops",
+            "netsight serve: listening on {scheme}://{bound}/metrics (a sample every {:.0} s, rules over {:.0} s; {privileges}{}); Ctrl-C stops",
             options.interval.as_secs_f64(),
-            options.window.max(options.interval).as_secs_f64()
+            options.window.max(options.interval).as_secs_f64(),
+            if options.web.as_ref().is_some_and(|w| w.auth.is_some()) { "; basic auth" } else { "" },
         );
     })?;
     eprintln!("netsight serve: stopped");

@@ -18,6 +18,8 @@ use support::{netsight, privileged, ConnHolder, NetnsPair};
 struct Serve {
     child: Child,
     addr: SocketAddr,
+    /// Its "listening on" line (scheme, privileges kept).
+    banner: String,
 }
 
 impl Serve {
@@ -43,16 +45,22 @@ impl Serve {
                 let _ = child.kill();
                 panic!("serve exited before listening");
             }
-            if let Some(rest) = line.split("listening on http://").nth(1) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let rest = rest.split_once("://").unwrap().1;
                 break rest.split('/').next().unwrap().parse().unwrap();
             }
         };
+        let banner = line.clone();
         // Keep draining stderr so serve never blocks on it.
         std::thread::spawn(move || {
             let mut sink = String::new();
             let _ = stderr.read_to_string(&mut sink);
         });
-        Serve { child, addr }
+        Serve {
+            child,
+            addr,
+            banner,
+        }
     }
 }
 
@@ -483,4 +491,299 @@ fn prometheus_scrapes_serve_and_fires_the_generated_alert() {
             .is_some_and(|r| !r.is_empty())
     });
     eprintln!("finding seen after {seen:?}, alert firing {fired:?} later");
+}
+
+/// The lines of a metrics text that start with `prefix`, sorted.
+fn series(text: &str, prefix: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// A /proc/PID/status field.
+fn status_field(pid: u32, field: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn serve_gives_up_privilege_and_still_reads_every_source() {
+    if !privileged(
+        "serve_gives_up_privilege_and_still_reads_every_source",
+        &["ip", "curl", "python3", "id"],
+    ) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let ns = pair.a.clone();
+    // Root's sockets, in a root process: their owner is found through
+    // /proc/PID/fd, which nobody may read only with the capabilities kept.
+    let holder = ConnHolder::start(&ns, &["pairs", "20"]);
+    let nobody = Serve::start(Some((&pair, &ns)), &["--interval", "1s"]);
+    let root = Serve::start(Some((&pair, &ns)), &["--interval", "1s", "--user", "root"]);
+    // CAP_DAC_READ_SEARCH, NET_ADMIN, NET_RAW, SYS_PTRACE, PERFMON, BPF.
+    let kept: u64 = [2, 12, 13, 19, 38, 39].iter().map(|b| 1u64 << b).sum();
+    let nobody_uid = support::run("id", &["-u", "nobody"]).trim().to_string();
+    for (serve, uid) in [(&nobody, nobody_uid.as_str()), (&root, "0")] {
+        let pid = serve.child.id();
+        assert_eq!(
+            status_field(pid, "Uid"),
+            [uid; 4].join("\t"),
+            "{}",
+            serve.banner
+        );
+        for set in ["CapEff", "CapPrm", "CapBnd"] {
+            let mask = u64::from_str_radix(&status_field(pid, set), 16).unwrap();
+            assert_eq!(mask, kept, "{set} of serve as uid {uid}: {mask:x}");
+        }
+        assert_eq!(status_field(pid, "CapInh"), "0000000000000000");
+        assert_eq!(status_field(pid, "NoNewPrivs"), "1");
+    }
+    let metrics_of = |serve: &Serve| {
+        let (status, _, body) = get_in(&pair, &ns, serve.addr, "/metrics", "text/plain");
+        assert_eq!(status, 200);
+        body
+    };
+    let (as_nobody, as_root) = (metrics_of(&nobody), metrics_of(&root));
+    let listener = format!(
+        "netsight_listener_backlog_connections{{address=\"127.0.0.1\",port=\"{}\",process=\"python3\"}}",
+        holder.ports[0]
+    );
+    assert!(
+        as_nobody.contains(&listener),
+        "the holder's listener without its process as nobody:\n{}",
+        series(&as_nobody, "netsight_listener_backlog").join("\n")
+    );
+    // Nothing is lost by giving up privilege: the same sources fail, for the same reasons.
+    for family in ["netsight_source_errors", "netsight_source_skipped"] {
+        assert_eq!(
+            series(&as_nobody, family),
+            series(&as_root, family),
+            "{family}"
+        );
+    }
+}
+
+#[test]
+fn a_source_over_its_budget_is_served_stale() {
+    if !privileged(
+        "a_source_over_its_budget_is_served_stale",
+        &["ip", "curl", "python3"],
+    ) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let ns = pair.a.clone();
+    // 1,000 sockets: their dump, with owners, cannot finish within 1 ms.
+    let _holder = ConnHolder::start(&ns, &["pairs", "500"]);
+    let serve = Serve::start(
+        Some((&pair, &ns)),
+        &["--interval", "1s", "--source-budget", "1ms"],
+    );
+    let mut last = String::new();
+    wait_for("sockets served stale", Duration::from_secs(30), || {
+        last = get_in(&pair, &ns, serve.addr, "/metrics", "text/plain").2;
+        value(&last, "netsight_source_stale{source=\"sockets\"}") == Some(1.0)
+            && last
+                .lines()
+                .filter(|l| l.starts_with("netsight_sockets{") && l.contains("LISTEN"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .any(|n| n >= 1.0)
+    });
+    let overruns = value(&last, "netsight_source_overruns_total{source=\"sockets\"}").unwrap();
+    assert!(overruns >= 1.0, "{overruns}");
+    let age = value(&last, "netsight_source_age_seconds{source=\"sockets\"}").unwrap();
+    assert!(age > 0.0, "a stale value's age: {age}");
+}
+
+/// Files in a directory under /tmp, removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_web_config_file_that_is_wrong_or_not_trusted_is_refused() {
+    let dir = TempDir(std::env::temp_dir().join(format!("netsight-webcfg-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let cases: [(&str, &str, u32, &str); 5] = [
+        (
+            "unknown.yml",
+            "tls_server_cfg: {}\n",
+            0o644,
+            "unknown field",
+        ),
+        (
+            "hash.yml",
+            "basic_auth_users:\n  alice: plaintext\n",
+            0o644,
+            "not a bcrypt hash",
+        ),
+        (
+            "nokey.yml",
+            "tls_server_config:\n  cert_file: c.pem\n",
+            0o644,
+            "cert_file and key_file",
+        ),
+        (
+            "old.yml",
+            "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  min_version: TLS10\n",
+            0o644,
+            "c.pem",
+        ),
+        ("writable.yml", "{}\n", 0o666, "writable by group or others"),
+    ];
+    for (name, text, mode, expect) in cases {
+        let path = dir.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .unwrap();
+        let out = support::output(
+            netsight(),
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--web-config-file",
+                path.to_str().unwrap(),
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{name}: {stderr}");
+        assert!(stderr.contains(expect), "{name}: {stderr}");
+        assert!(
+            stderr.contains(name),
+            "{name}: the error names the file: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn tls_and_basic_auth_from_a_web_config_file() {
+    if !privileged(
+        "tls_and_basic_auth_from_a_web_config_file",
+        &[
+            "ip",
+            "curl",
+            "openssl",
+            "htpasswd",
+            "promtool",
+            "prometheus",
+        ],
+    ) {
+        return;
+    }
+    let dir =
+        TempDir(std::env::temp_dir().join(format!("netsight-prom-tls-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let path = |name: &str| dir.0.join(name).to_str().unwrap().to_string();
+    support::run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            &path("key.pem"),
+            "-out",
+            &path("cert.pem"),
+        ],
+    );
+    let hash = support::run("htpasswd", &["-nbBC", "10", "prom", "s3cret"]);
+    let hash = hash.trim().strip_prefix("prom:").unwrap().to_string();
+    // Relative paths: relative to the file, as node_exporter reads them.
+    std::fs::write(
+        path("web.yml"),
+        format!("tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  prom: {hash}\n"),
+    )
+    .unwrap();
+    let check = support::output("promtool", &["check", "web-config", &path("web.yml")]);
+    assert!(check.status.success(), "promtool: {check:?}");
+
+    let pair = NetnsPair::new();
+    let ns = pair.a.clone();
+    let serve = Serve::start(
+        Some((&pair, &ns)),
+        &["--interval", "1s", "--web-config-file", &path("web.yml")],
+    );
+    assert!(
+        serve.banner.contains("https://") && serve.banner.contains("basic auth"),
+        "{}",
+        serve.banner
+    );
+    let url = format!("https://{}/metrics", serve.addr);
+    let ca = path("cert.pem");
+    let curl = |extra: &[&str], url: &str| {
+        let mut args = vec!["-s", "-i", "--max-time", "10", "--cacert", &ca];
+        args.extend_from_slice(extra);
+        args.push(url);
+        response(&pair.exec(&ns, "curl", &args).stdout)
+    };
+    let (status, _, body) = curl(&["-u", "prom:s3cret"], &url);
+    assert_eq!(status, 200);
+    assert!(value(&body, "netsight_samples_total").is_some(), "{body}");
+    let (status, head, _) = curl(&[], &url);
+    assert_eq!(status, 401);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: basic"),
+        "{head}"
+    );
+    assert_eq!(curl(&["-u", "prom:wrong"], &url).0, 401);
+    assert_eq!(curl(&["-u", "nobody:s3cret"], &url).0, 401);
+    // Plain HTTP to the TLS port gets no metrics.
+    let plain = format!("http://{}/metrics", serve.addr);
+    assert_ne!(curl(&["-u", "prom:s3cret"], &plain).0, 200);
+
+    // A real Prometheus scrapes it over TLS with the password.
+    std::fs::write(
+        path("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: netsight\n    scheme: https\n    tls_config:\n      ca_file: {}\n    basic_auth:\n      username: prom\n      password: s3cret\n    static_configs:\n      - targets: [\"{}\"]\n",
+            path("cert.pem"),
+            serve.addr
+        ),
+    )
+    .unwrap();
+    let port = 19091;
+    let child = pair.spawn(
+        &ns,
+        "prometheus",
+        &[
+            &format!("--config.file={}", path("prometheus.yml")),
+            &format!("--storage.tsdb.path={}", path("data")),
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+            "--log.level=warn",
+        ],
+    );
+    let _prometheus = Prometheus {
+        child,
+        dir: dir.0.join("data"),
+        port,
+    };
+    wait_for("target up over TLS", Duration::from_secs(60), || {
+        query(&pair, &ns, port, "up{job=\"netsight\"}")["data"]["result"][0]["value"][1] == "1"
+    });
 }

@@ -177,16 +177,18 @@ impl LiveSource {
 
     fn collect_counters_after(&self, config_from: Option<&RawSnapshot>) -> RawSnapshot {
         let mut raw = self.begin();
-        let proc = self.collect_part(SourcePart::Proc, &raw, config_from);
-        raw.merge(proc);
-        for part in &SourcePart::ALL[1..] {
-            if *part == SourcePart::Sockets && !self.include_sockets {
-                continue;
-            }
-            let got = self.collect_part(*part, &raw, config_from);
+        for part in self.parts() {
+            let got = self.collect_part(part, &raw, config_from);
             raw.merge(got);
         }
         raw
+    }
+
+    /// The parts this source collects, in order (Proc first): sockets only when asked for.
+    pub fn parts(&self) -> impl Iterator<Item = SourcePart> + '_ {
+        SourcePart::ALL
+            .into_iter()
+            .filter(|p| self.include_sockets || *p != SourcePart::Sockets)
     }
 
     /// One part of a collection, by itself: what a caller that bounds each part

@@ -93,7 +93,7 @@ impl PartCollector {
 
     /// One collection: every part, each bounded by the budget (Proc first, as
     /// the others read it). Returns the merged raw snapshot and each part's status.
-    pub(crate) fn collect(&mut self, with_sockets: bool) -> (RawSnapshot, Vec<PartStatus>) {
+    pub(crate) fn collect(&mut self) -> (RawSnapshot, Vec<PartStatus>) {
         let sample_started = Instant::now();
         let mut raw = self.source.begin();
         self.start(SourcePart::Proc, &raw);
@@ -101,10 +101,10 @@ impl PartCollector {
         if let Some((proc, _)) = &self.parts[SourcePart::Proc as usize].last {
             raw.merge(proc.clone());
         }
-        let rest: Vec<SourcePart> = SourcePart::ALL[1..]
-            .iter()
-            .copied()
-            .filter(|p| with_sockets || *p != SourcePart::Sockets)
+        let rest: Vec<SourcePart> = self
+            .source
+            .parts()
+            .filter(|p| *p != SourcePart::Proc)
             .collect();
         for part in &rest {
             self.start(*part, &raw);
@@ -169,7 +169,7 @@ pub(crate) struct Sampler {
 impl Sampler {
     pub(crate) fn sample(&mut self) -> Sample {
         let started = Instant::now();
-        let (raw, parts) = self.collector.collect(true);
+        let (raw, parts) = self.collector.collect();
         let snapshot = Snapshot::from_raw(&raw);
         let collect_s = started.elapsed().as_secs_f64();
         if let Some(last) = self.history.back_mut() {

@@ -2,6 +2,7 @@
 //! is what was recorded, after roll-ups and retention too; old files migrate;
 //! hostile files are errors, not panics.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 use std::path::{Path, PathBuf};
 
 use netsight_history::{schema, History, Parts, Retention, SampleInfo};

@@ -108,6 +108,18 @@ pub enum Command {
     )]
     Serve(ServeArgs),
 
+    /// Record counters and doctor's findings into an SQLite history (foreground).
+    #[command(
+        after_help = "Every --interval: a snapshot (every counter stat reports, and more) and the findings\ndoctor's rules give over that interval, in one transaction. Only values that changed are\nstored. Older samples are thinned into roll-ups, the oldest deleted past --retention or\n--max-size. Ctrl-C, SIGTERM or SIGHUP stop it cleanly; kill -9 loses at most one sample.\nTables: docs/history.md. A systemd unit: contrib/netsight-record.service.\n\nExamples:\n  sudo netsight record --db /var/lib/netsight/history.db\n  sudo netsight record --db /var/lib/netsight/history.db --interval 1s --retention 2d --max-size 200M\n  sudo netsight record --db /var/lib/netsight/history.db --netns all   containers labelled\n  sqlite3 /var/lib/netsight/history.db 'SELECT rule_id, count(*) FROM findings GROUP BY 1'"
+    )]
+    Record(RecordArgs),
+
+    /// Report on a recorded history: sar-style tables, incident windows, movers, charts.
+    #[command(
+        after_help = "Times: RFC 3339 (2026-12-02T03:00:00Z), local 'YYYY-MM-DD HH:MM[:SS]' or 'HH:MM[:SS]' (today),\n-DURATION (before now: -1h), or @UNIX_SECONDS. Keywords are stat's (DEV, TCP, ETCP, ALL ...).\n\nExamples:\n  netsight report --db /var/lib/netsight/history.db                 everything recorded\n  netsight report --db history.db --since 02:50 --until 03:10 TCP ETCP\n  netsight report --db history.db --since -1h --baseline -25h..-24h    what moved against yesterday\n  netsight report --db history.db --json | jq '.incidents'\n  netsight report --db history.db --html report.html                 one self-contained file\n  netsight report --db history.db --csv DEV > dev.csv"
+    )]
+    Report(ReportArgs),
+
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     #[command(
         after_help = "Examples:\n  netsight completions bash > /etc/bash_completion.d/netsight\n  netsight completions zsh > \"${fpath[1]}/_netsight\"\n  netsight completions fish > ~/.config/fish/completions/netsight.fish"
@@ -265,7 +277,7 @@ pub struct ExplainArgs {
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// Time between the two snapshots (5s, 500ms; a bare number is seconds).
-    #[arg(long, default_value = "5s", value_parser = duration, value_name = "DURATION", conflicts_with = "from")]
+    #[arg(long, default_value = "5s", value_parser = duration, value_name = "DURATION", conflicts_with_all = ["from", "db"])]
     pub interval: Duration,
     /// The report as JSON: {"findings": [...], "workload": {...}, "skipped": [...]}.
     #[arg(long)]
@@ -291,6 +303,86 @@ pub struct DoctorArgs {
     /// when privileged and the kernel has BTF: one in-kernel hash update per drop).
     #[arg(long, conflicts_with_all = ["from", "deep"])]
     pub no_trace: bool,
+    /// Diagnose the past from a history `netsight record` wrote (with --at; --netns
+    /// picks a recorded namespace).
+    #[arg(long, value_name = "PATH", requires = "at", conflicts_with_all = ["from", "deep", "list_rules"])]
+    pub db: Option<PathBuf>,
+    /// The moment to diagnose (same forms as report's --since: 03:00, -2h, RFC 3339).
+    #[arg(long, value_parser = point_in_time, value_name = "TIME", requires = "db", allow_hyphen_values = true)]
+    pub at: Option<i64>,
+    /// How far back from --at the rules look.
+    #[arg(long, default_value = "5m", value_parser = duration, value_name = "DURATION", requires = "db")]
+    pub window: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// The history file, created if absent. It and its directory must be writable by
+    /// root (or this user) only.
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    /// Time between samples (10s, 1s, 500ms).
+    #[arg(long, default_value = "10s", value_parser = duration, value_name = "DURATION")]
+    pub interval: Duration,
+    /// Delete samples older than this (at most 30d).
+    #[arg(long, default_value = "7d", value_parser = duration, value_name = "DURATION")]
+    pub retention: Duration,
+    /// The most the file may hold; the oldest samples go first (1G, 200M, 64MiB).
+    #[arg(long, default_value = "1G", value_parser = byte_size, value_name = "SIZE")]
+    pub max_size: u64,
+    /// Samples older than this are thinned to one per --rollup-step.
+    #[arg(long, default_value = "1d", value_parser = duration, value_name = "DURATION")]
+    pub rollup_after: Duration,
+    /// The resolution of roll-ups.
+    #[arg(long, default_value = "5m", value_parser = duration, value_name = "DURATION")]
+    pub rollup_step: Duration,
+    /// Also record other network namespaces: `all` (every one, re-listed each sample,
+    /// labelled by name or net:[inode]), or one by `ip netns` name or PID.
+    #[arg(long, value_name = "all|NAME|PID")]
+    pub netns: Option<String>,
+    /// Stop after N samples (default: until Ctrl-C, SIGTERM or SIGHUP).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// One JSON line per sample on stdout (sample id, namespace, findings, bytes used).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The history file `netsight record` wrote.
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    /// Start of the window (default: the first sample).
+    #[arg(long, value_parser = point_in_time, value_name = "TIME", allow_hyphen_values = true)]
+    pub since: Option<i64>,
+    /// End of the window (default: the last sample).
+    #[arg(long, value_parser = point_in_time, value_name = "TIME", allow_hyphen_values = true)]
+    pub until: Option<i64>,
+    /// stat's keywords for the tables (default DEV TCP ETCP UDP SOCK).
+    #[arg(value_name = "KEYWORD")]
+    pub keywords: Vec<String>,
+    /// A window to compare against, START..END: the largest movers are listed.
+    #[arg(long, value_parser = time_window, value_name = "START..END", allow_hyphen_values = true)]
+    pub baseline: Option<(i64, i64)>,
+    /// One row per STEP (default: every sample, or wider so a window has at most 300 rows).
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    pub step: Option<Duration>,
+    /// The namespace whose tables are shown (default host); incidents cover every one.
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
+    /// Only these interfaces in DEV, EDEV and QDISC (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', value_name = "IFACE")]
+    pub iface: Vec<String>,
+    /// The report as one JSON object.
+    #[arg(long, conflicts_with_all = ["csv", "html"])]
+    pub json: bool,
+    /// The tables as CSV (timestamp_unix_ms,netns,keyword,item,column,value).
+    #[arg(long, conflicts_with = "html")]
+    pub csv: bool,
+    /// Write one self-contained HTML file with charts (no external resources).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -648,6 +740,48 @@ pub enum TuneCommand {
 /// Every duration flag: one parser (netsight_kernel::units).
 fn duration(text: &str) -> Result<Duration, String> {
     netsight_kernel::units::parse_duration(text)
+}
+
+/// A moment, as ms since the epoch (see `clock::parse_time`).
+fn point_in_time(text: &str) -> Result<i64, String> {
+    crate::clock::parse_time(text, chrono::Utc::now().timestamp_millis())
+}
+
+/// START..END, each a moment; START must come first.
+fn time_window(text: &str) -> Result<(i64, i64), String> {
+    let (a, b) = text
+        .split_once("..")
+        .ok_or_else(|| format!("{text:?}: give START..END (-25h..-24h, 02:00..03:00)"))?;
+    let (a, b) = (point_in_time(a)?, point_in_time(b)?);
+    if a >= b {
+        return Err(format!("{text:?}: START must be before END"));
+    }
+    Ok((a, b))
+}
+
+/// A size in bytes: a number with B, K/KB/KiB, M/MB/MiB, G/GB/GiB, T (powers of 1024).
+fn byte_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (64M, 1G, 500MiB)"))?;
+    let scale: f64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1.0,
+        "K" | "KB" | "KIB" => 1024.0,
+        "M" | "MB" | "MIB" => 1024.0 * 1024.0,
+        "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
+        "T" | "TB" | "TIB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => return Err(format!("{text:?}: unknown unit {other:?} (use K, M, G, T)")),
+    };
+    let bytes = value * scale;
+    if !bytes.is_finite() || !(1024.0 * 1024.0..=1e15).contains(&bytes) {
+        return Err(format!("{text:?}: give a size between 1M and 900T"));
+    }
+    Ok(bytes as u64)
 }
 
 /// An RTT: a unit is required, up to 600 s; in microseconds.

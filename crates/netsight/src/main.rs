@@ -11,6 +11,8 @@ mod explain;
 mod interrupt;
 mod lab;
 mod product;
+mod record;
+mod report;
 mod serve;
 mod snapshot;
 mod sockets;
@@ -57,6 +59,8 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze::run(&args),
         Command::Capture(args) => capture::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Record(args) => record::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Completions { shell } => product::completions(shell),
         Command::Man => product::man(),
     };

@@ -1,7 +1,7 @@
 //! `netsight doctor`: two snapshots (and, with --deep, the tracers between them)
 //! → findings ranked by severity; the exit status carries the worst.
 
-mod netns;
+pub(crate) mod netns;
 pub mod text;
 
 use std::io::{self, Write};
@@ -27,13 +27,14 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
         }
         return Ok(exit::code(exit::OK));
     }
-    if let Some(which) = &args.netns {
+    if let (Some(which), None) = (&args.netns, &args.db) {
         return netns::run(args, which);
     }
     let mut deep_evidence = None;
     let mut kernel_drops = None;
-    let (prev, cur) = match &args.from {
-        Some(path) => {
+    let (prev, cur) = match (&args.from, &args.db) {
+        (_, Some(db)) => from_history(db, args)?,
+        (Some(path), None) => {
             let raws = read_bundle(path)?;
             let (Some(first), Some(last)) = (raws.first(), raws.last()) else {
                 bail!("bundle {} holds no snapshots", path.display());
@@ -46,7 +47,7 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
             }
             (Snapshot::from_raw(first), Snapshot::from_raw(last))
         }
-        None => {
+        (None, None) => {
             let interval = args.deep.unwrap_or(args.interval);
             let prev = Snapshot::take();
             // The readiness signal scripts and tests wait for (stderr, never stdout).
@@ -101,6 +102,57 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(exit_status(report.worst()))
+}
+
+/// The recorded samples `--window` before `--at` and at it (`doctor --db`).
+fn from_history(db: &std::path::Path, args: &DoctorArgs) -> Result<(Snapshot, Snapshot)> {
+    let history = netsight_history::History::open_for_reading(db)?;
+    let netns = args.netns.as_deref().unwrap_or(crate::record::HOST);
+    let at = args.at.unwrap_or(i64::MAX);
+    let window = args.window.as_millis() as i64;
+    let range = history.time_range()?;
+    let describe = |t: i64| crate::clock::date_seconds(t.max(0) as u64);
+    let recorded = range
+        .map(|(a, b)| format!("recorded: {} .. {}", describe(a), describe(b)))
+        .unwrap_or_else(|| "nothing recorded yet".into());
+    let Some(cur) = history.sample_at(netns, at)? else {
+        bail!(
+            "{}: no sample of {netns} at or before {} ({recorded})",
+            db.display(),
+            describe(at)
+        );
+    };
+    // The window's start: the last sample at or before it, else the first after it.
+    let start = match history.sample_at(netns, at - window)? {
+        Some(s) if s.id != cur.id => Some(s),
+        _ => history
+            .samples(netns, at - window, cur.taken_at_ms - 1)?
+            .into_iter()
+            .next(),
+    };
+    let Some(start) = start else {
+        bail!(
+            "{}: one sample of {netns} in the {:?} before {}; doctor needs two ({recorded})",
+            db.display(),
+            args.window,
+            describe(at)
+        );
+    };
+    eprintln!(
+        "netsight doctor: from {}, {netns} {} .. {}",
+        db.display(),
+        describe(start.taken_at_ms),
+        describe(cur.taken_at_ms)
+    );
+    let mut pair = Vec::with_capacity(2);
+    history.replay(&[start, cur], netsight_history::Parts::All, |_, snap| {
+        pair.push(snap);
+        Ok(())
+    })?;
+    let (Some(cur), Some(prev)) = (pair.pop(), pair.pop()) else {
+        bail!("{}: the samples could not be replayed", db.display());
+    };
+    Ok((prev, cur))
 }
 
 /// The kernel's drop counts; when they could not be taken, why goes to `skipped`.

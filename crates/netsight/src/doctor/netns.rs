@@ -20,10 +20,10 @@ use crate::cli::DoctorArgs;
 use crate::{exit, trace};
 
 /// Rules about host-wide state: shown once, under the host.
-const HOST_WIDE_RULES: &[&str] = &["softnet."];
+pub(crate) const HOST_WIDE_RULES: &[&str] = &["softnet."];
 
 /// The namespaces `which` selects (every one but this process's for `all`).
-fn select(which: &str, all: Vec<NetnsInfo>, own: Option<u32>) -> Result<Vec<NetnsInfo>> {
+pub(crate) fn select(which: &str, all: Vec<NetnsInfo>, own: Option<u32>) -> Result<Vec<NetnsInfo>> {
     if which == "all" {
         return Ok(all.into_iter().filter(|n| Some(n.inode) != own).collect());
     }
@@ -150,7 +150,7 @@ fn drops_in(drops: &KernelDrops, netns: Option<u32>) -> KernelDrops {
 }
 
 /// How findings name a namespace: its name, else net:[inode].
-fn namespace_label(info: &NetnsInfo) -> String {
+pub(crate) fn namespace_label(info: &NetnsInfo) -> String {
     info.names
         .first()
         .cloned()

@@ -109,7 +109,7 @@ pub fn run(args: &StatArgs) -> Result<()> {
 }
 
 /// SOCK holds gauges: the average is the mean of the intervals, like sar's.
-fn average_gauges(average: &mut report::StatReport, reports: &[report::StatReport]) {
+pub(crate) fn average_gauges(average: &mut report::StatReport, reports: &[report::StatReport]) {
     let socks: Vec<_> = reports.iter().filter_map(|r| r.sock.as_ref()).collect();
     if let (Some(avg), false) = (average.sock.as_mut(), socks.is_empty()) {
         let n = socks.len() as f64;

@@ -249,8 +249,8 @@ fn blocks(r: &StatReport) -> Vec<Block> {
 }
 
 /// Renders a report; `label` is the time ("03:30:59") or "Average:".
-pub fn render(report: &StatReport, label: &str) -> String {
-    let mut s = String::new();
+/// Every block of a report, counter keywords included.
+fn all_blocks(report: &StatReport) -> Vec<Block> {
     let mut all = blocks(report);
     // Counter keywords: sar's column names (rates get "/s", gauges do not).
     for row in &report.counters {
@@ -270,31 +270,76 @@ pub fn render(report: &StatReport, label: &str) -> String {
             rows: vec![row.values.iter().map(|(_, v)| f2(*v)).collect()],
         });
     }
-    for block in all {
-        let widths: Vec<usize> = (0..block.header.len())
-            .map(|i| {
-                block
-                    .rows
-                    .iter()
-                    .map(|r| r[i].len())
-                    .chain([block.header[i].len(), 9])
-                    .max()
-                    .unwrap_or(9)
-            })
-            .collect();
-        let line = |label: &str, cells: &mut dyn Iterator<Item = &str>| {
-            let mut l = format!("{label:<11}");
-            for (cell, w) in cells.zip(&widths) {
-                l.push_str(&format!(" {cell:>w$}"));
-            }
-            l.push('\n');
-            l
-        };
-        s.push_str(&line(label, &mut block.header.iter().map(String::as_str)));
-        for row in &block.rows {
+    all
+}
+
+/// Prints blocks that share a header: the header once, then each labelled group of rows.
+fn print_blocks(s: &mut String, header: &[String], groups: &[(&str, &[Vec<String>])]) {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            groups
+                .iter()
+                .flat_map(|(_, rows)| rows.iter())
+                .filter_map(|r| r.get(i).map(String::len))
+                .chain([header[i].len(), 9])
+                .max()
+                .unwrap_or(9)
+        })
+        .collect();
+    let label_width = groups
+        .iter()
+        .map(|(l, _)| l.len())
+        .chain([11])
+        .max()
+        .unwrap_or(11);
+    let line = |label: &str, cells: &mut dyn Iterator<Item = &str>| {
+        let mut l = format!("{label:<label_width$}");
+        for (cell, w) in cells.zip(&widths) {
+            l.push_str(&format!(" {cell:>w$}"));
+        }
+        l.push('\n');
+        l
+    };
+    let first = groups.first().map(|(l, _)| *l).unwrap_or("");
+    s.push_str(&line(first, &mut header.iter().map(String::as_str)));
+    for (label, rows) in groups {
+        for row in *rows {
             s.push_str(&line(label, &mut row.iter().map(String::as_str)));
         }
-        s.push('\n');
+    }
+    s.push('\n');
+}
+
+pub fn render(report: &StatReport, label: &str) -> String {
+    let mut s = String::new();
+    for block in all_blocks(report) {
+        print_blocks(&mut s, &block.header, &[(label, &block.rows)]);
+    }
+    s
+}
+
+/// Many intervals as a sar file prints them: each keyword's header once, a row
+/// per interval under it, then the average.
+pub fn render_series(reports: &[(String, &StatReport)]) -> String {
+    let mut s = String::new();
+    let per_report: Vec<(&str, Vec<Block>)> = reports
+        .iter()
+        .map(|(label, r)| (label.as_str(), all_blocks(r)))
+        .collect();
+    let Some((_, first)) = per_report.first() else {
+        return s;
+    };
+    for (i, block) in first.iter().enumerate() {
+        let groups: Vec<(&str, &[Vec<String>])> = per_report
+            .iter()
+            .filter_map(|(label, blocks)| {
+                blocks
+                    .get(i)
+                    .filter(|b| b.header == block.header)
+                    .map(|b| (*label, b.rows.as_slice()))
+            })
+            .collect();
+        print_blocks(&mut s, &block.header, &groups);
     }
     s
 }

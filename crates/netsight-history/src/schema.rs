@@ -46,8 +46,9 @@ CREATE TABLE findings (
 CREATE INDEX findings_by_time ON findings(taken_at_ms);
 ";
 
-/// Version 2: samples and findings per network namespace (`record --netns`), and
-/// each sample's interval (what a roll-up widens).
+/// Version 2: samples and findings per network namespace (`record --netns`), each
+/// sample's interval (what a roll-up widens), and a finding's JSON stored once while
+/// it stays the same (a standing finding cost a kilobyte per sample).
 const V2: &str = "
 ALTER TABLE samples ADD COLUMN netns TEXT NOT NULL DEFAULT 'host';
 ALTER TABLE samples ADD COLUMN interval_s REAL NOT NULL DEFAULT 0;
@@ -59,6 +60,12 @@ ALTER TABLE findings ADD COLUMN netns TEXT NOT NULL DEFAULT 'host';
 ALTER TABLE findings ADD COLUMN interval_s REAL NOT NULL DEFAULT 0;
 UPDATE findings SET interval_s = COALESCE(
     (SELECT s.interval_s FROM samples s WHERE s.id = findings.sample_id), 0);
+CREATE TABLE finding_texts (id INTEGER PRIMARY KEY, json TEXT NOT NULL);
+ALTER TABLE findings ADD COLUMN text_id INTEGER NOT NULL DEFAULT 0;
+INSERT INTO finding_texts (id, json) SELECT rowid, finding FROM findings;
+UPDATE findings SET text_id = rowid;
+ALTER TABLE findings DROP COLUMN finding;
+ALTER TABLE findings DROP COLUMN title;
 ";
 
 /// Migration steps; entry i takes version i to i+1 (version 0: an empty file).

@@ -79,6 +79,8 @@ pub struct PruneStats {
 #[derive(Debug, Default)]
 struct WriterState {
     last: HashMap<i64, Stored>,
+    /// The last JSON stored per (rule, subject), and its row in finding_texts.
+    texts: HashMap<(String, Option<String>), (String, i64)>,
     since_keyframe: u32,
     last_taken_at_ms: Option<i64>,
 }
@@ -472,12 +474,25 @@ impl History {
             }
             let mut finding_row = tx
                 .prepare_cached(
-                    "INSERT INTO findings (sample_id, taken_at_ms, rule_id, severity, subject, title, impact, finding, netns, interval_s)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    "INSERT INTO findings (sample_id, taken_at_ms, rule_id, severity, subject, impact, text_id, netns, interval_s)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
+                .map_err(sqlite)?;
+            let mut text_row = tx
+                .prepare_cached("INSERT INTO finding_texts (json) VALUES (?1)")
                 .map_err(sqlite)?;
             for f in findings {
                 let json = serde_json::to_string(f).unwrap_or_default();
+                let key = (f.rule_id.clone(), f.subject.clone());
+                let text_id = match state.texts.get(&key) {
+                    Some((same, id)) if *same == json => *id,
+                    _ => {
+                        text_row.execute([&json]).map_err(sqlite)?;
+                        let id = tx.last_insert_rowid();
+                        state.texts.insert(key, (json, id));
+                        id
+                    }
+                };
                 finding_row
                     .execute(params![
                         sample,
@@ -485,9 +500,8 @@ impl History {
                         f.rule_id,
                         f.severity.as_str(),
                         f.subject,
-                        f.title,
                         if f.impact.is_finite() { f.impact } else { 0.0 },
-                        json,
+                        text_id,
                         netns,
                         interval_s
                     ])
@@ -684,9 +698,10 @@ impl History {
         until_ms: i64,
     ) -> Result<Vec<FindingRow>> {
         let mut stmt = self.sql(self.conn.prepare(
-            "SELECT sample_id, netns, taken_at_ms, interval_s, finding FROM findings
-             WHERE taken_at_ms BETWEEN ?1 AND ?2 AND (?3 IS NULL OR netns = ?3)
-             ORDER BY taken_at_ms, rowid",
+            "SELECT f.sample_id, f.netns, f.taken_at_ms, f.interval_s, t.json
+             FROM findings f JOIN finding_texts t ON t.id = f.text_id
+             WHERE f.taken_at_ms BETWEEN ?1 AND ?2 AND (?3 IS NULL OR f.netns = ?3)
+             ORDER BY f.taken_at_ms, f.rowid",
         ))?;
         let rows = stmt
             .query_map(params![since_ms, until_ms, netns], |r| {
@@ -834,6 +849,11 @@ impl History {
                     params![netns, cutoff],
                 )
                 .map_err(sqlite)?;
+                tx.execute(
+                    "DELETE FROM finding_texts WHERE id NOT IN (SELECT text_id FROM findings)",
+                    [],
+                )
+                .map_err(sqlite)?;
                 stats.deleted += old.len();
             }
             // Roll-ups: in each whole step older than rollup_after, the last sample stays.
@@ -881,6 +901,8 @@ impl History {
                 if stats.deleted > 0 || stats.rolled_up > 0 {
                     // The writer's next sample must not be a change against rows that moved.
                     w.since_keyframe = 0;
+                    // Texts only old findings used may be gone.
+                    w.texts.clear();
                 }
             }
         }

@@ -106,6 +106,25 @@ fn only_changes_are_stored() {
         per_sample < 400,
         "49 samples changing 3 leaves each took {per_sample} bytes per sample"
     );
+    // A standing finding: its text is stored once, and read back at every sample.
+    let finding: netsight_report::Finding = serde_json::from_value(serde_json::json!({
+        "rule_id": "config.keepalive_default", "layer": "tcp", "use_kind": "errors",
+        "severity": "info", "title": "TCP keepalive waits two hours", "subject": null,
+        "evidence": [{"metric": "net.ipv4.tcp_keepalive_time", "value": 7200.0, "unit": "s", "threshold": null}],
+        "why": "", "confirm": [], "fix": [], "impact": 1.0
+    }))
+    .expect("a finding");
+    let before = h.used_bytes().expect("bytes");
+    for _ in 0..50 {
+        same.meta.taken_at_unix_ms += 1000;
+        h.append("host", &same, 0.0, std::slice::from_ref(&finding))
+            .expect("append");
+    }
+    let per_sample = (h.used_bytes().expect("bytes") - before) / 50;
+    assert!(per_sample < 400, "a standing finding took {per_sample} bytes per sample");
+    let back = h.findings(Some("host"), i64::MIN, i64::MAX).expect("findings");
+    assert_eq!(back.len(), 50);
+    assert!(back.iter().all(|r| r.finding == finding));
 }
 
 #[test]

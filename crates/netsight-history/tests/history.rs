@@ -121,8 +121,13 @@ fn only_changes_are_stored() {
             .expect("append");
     }
     let per_sample = (h.used_bytes().expect("bytes") - before) / 50;
-    assert!(per_sample < 400, "a standing finding took {per_sample} bytes per sample");
-    let back = h.findings(Some("host"), i64::MIN, i64::MAX).expect("findings");
+    assert!(
+        per_sample < 400,
+        "a standing finding took {per_sample} bytes per sample"
+    );
+    let back = h
+        .findings(Some("host"), i64::MIN, i64::MAX)
+        .expect("findings");
     assert_eq!(back.len(), 50);
     assert!(back.iter().all(|r| r.finding == finding));
 }

@@ -117,6 +117,14 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         )?;
     }
     let mut history = History::open_for_writing(&args.db)?;
+    // The file is open: from here on, only what sampling uses (entering namespaces
+    // too, with --netns), still as root so the file and its journal stay writable.
+    let mut keep = netsight_kernel::privilege::SAMPLING_CAPABILITIES.to_vec();
+    if args.netns.is_some() {
+        keep.push((21, "CAP_SYS_ADMIN"));
+    }
+    let kept = netsight_kernel::privilege::keep_only(&keep, Some("root"))
+        .map_err(|e| anyhow::anyhow!("giving up privilege: {e}"))?;
     let policy = Retention {
         keep_ms: millis(args.retention),
         rollup_after_ms: millis(args.rollup_after),
@@ -126,10 +134,10 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     interrupt::install();
     let tty = io::stderr().is_terminal();
     eprintln!(
-        "netsight record: writing {} every {:.1} s (retention {:?}, max {} MiB); Ctrl-C stops",
+        "netsight record: writing {} every {:.1} s (retention {:.1} d, max {} MiB; {kept}); Ctrl-C stops",
         args.db.display(),
         args.interval.as_secs_f64(),
-        args.retention,
+        args.retention.as_secs_f64() / 86_400.0,
         args.max_size / (1024 * 1024)
     );
     let mut out = io::stdout().lock();

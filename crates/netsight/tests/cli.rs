@@ -133,7 +133,8 @@ fn duration_flags_take_units() {
 #[test]
 fn help_has_examples() {
     for verb in [
-        "doctor", "snapshot", "stat", "sockets", "explain", "analyze", "capture",
+        "doctor", "snapshot", "stat", "sockets", "explain", "analyze", "capture", "serve",
+        "record", "report",
     ] {
         let out = output(netsight(), &[verb, "--help"]);
         assert!(out.status.success());

@@ -409,6 +409,20 @@ fn every_namespace_is_recorded_under_its_label() {
         ],
     );
     let mut labels = std::collections::BTreeSet::new();
+    // Once sampling, record keeps only what sampling and entering namespaces use.
+    let first = rec.next().expect("a sample");
+    labels.insert(first["netns"].as_str().unwrap().to_string());
+    let status = std::fs::read_to_string(format!("/proc/{}/status", rec.child.id())).unwrap();
+    let cap_eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap();
+    let want: u64 = [2, 12, 13, 19, 21, 38, 39].iter().map(|b| 1u64 << b).sum();
+    assert_eq!(
+        cap_eff, want,
+        "record's effective capabilities: {cap_eff:x}"
+    );
     while let Some(line) = rec.next() {
         labels.insert(line["netns"].as_str().unwrap().to_string());
     }

@@ -888,7 +888,7 @@ impl History {
                 if let Some(prev) = previous_kept {
                     let interval = (kept[j].taken_at_ms - prev) as f64 / 1e3;
                     tx.execute(
-                        "UPDATE samples SET interval_s = ?2 WHERE id = ?1",
+                        "UPDATE samples SET interval_s = ?2 WHERE id = ?1 AND interval_s != ?2",
                         params![kept[j].id, interval],
                     )
                     .map_err(sqlite)?;

@@ -39,14 +39,19 @@ fn take_in(info: &NetnsInfo) -> std::result::Result<Snapshot, String> {
 }
 
 /// The host's snapshot and each selected namespace's, taken side by side.
-fn take_all(which: Option<&str>) -> Result<Vec<(String, Snapshot)>> {
+fn take_all(which: Option<&str>) -> Vec<(String, Snapshot)> {
     let targets = match which {
         None => Vec::new(),
+        // A named namespace deleted while recording: the host goes on being recorded.
         Some(which) => select(
             which,
             netsight_kernel::netns::list(),
             netsight_kernel::netns::self_inode(),
-        )?,
+        )
+        .unwrap_or_else(|e| {
+            eprintln!("netsight record: {e}; recording the host only this sample");
+            Vec::new()
+        }),
     };
     let mut out = vec![(HOST.to_string(), Snapshot::take())];
     std::thread::scope(|scope| {
@@ -68,7 +73,7 @@ fn take_all(which: Option<&str>) -> Result<Vec<(String, Snapshot)>> {
             }
         }
     });
-    Ok(out)
+    out
 }
 
 /// What doctor's rules find over the interval; host-wide rules only for the host.
@@ -147,7 +152,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     let mut taken: u64 = 0;
     loop {
         let cpu_before = process_cpu_seconds();
-        for (label, cur) in take_all(args.netns.as_deref())? {
+        for (label, cur) in take_all(args.netns.as_deref()) {
             let found = previous
                 .get(&label)
                 .map(|prev| findings(&label, prev, &cur))

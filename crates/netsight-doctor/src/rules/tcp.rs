@@ -130,11 +130,11 @@ pub static RULES: &[Rule] = &[
         layer: Layer::Tcp,
         kind: UseKind::Saturation,
         title: "TIME-WAIT sockets near a limit",
-        thresholds: "TIME-WAIT >= 75 % of net.ipv4.tcp_max_tw_buckets, or >= 50 % of the local port range, or any TCPTimeWaitOverflow warns; >= 95 % of either limit critical",
+        thresholds: "TIME-WAIT >= 75 % of net.ipv4.tcp_max_tw_buckets, or TIME-WAIT holding ephemeral ports to one destination >= 50 % of the local port range (destinations tcp_tw_reuse covers excepted: 1 all, 2 loopback; without the socket table, all TIME-WAIT unless tcp_tw_reuse=1), or any TCPTimeWaitOverflow warns; >= 95 % of either limit critical",
         why: "The side that closes first keeps the connection in TIME-WAIT for 60 s. Many short connections to the same peer can exhaust the ephemeral ports (connect() fails with EADDRNOTAVAIL) or the TIME-WAIT table (the kernel then skips TIME-WAIT, risking stale segments).",
         confirm: &["netsight sockets --summary   (TIME-WAIT by peer)", "sysctl net.ipv4.ip_local_port_range net.ipv4.tcp_max_tw_buckets"],
         fix: &["Reuse connections (HTTP keep-alive, pools)", "sysctl -w net.ipv4.tcp_tw_reuse=1 (outgoing connections)", "Widen the port range: sysctl -w net.ipv4.ip_local_port_range='1024 65535'"],
-        reads: &["sockstat TCP tw", "net.ipv4.tcp_max_tw_buckets", "net.ipv4.ip_local_port_range", "TcpExt.TCPTimeWaitOverflow"],
+        reads: &["sockstat TCP tw", "net.ipv4.tcp_max_tw_buckets", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_tw_reuse", "TcpExt.TCPTimeWaitOverflow", "sockets (TIME-WAIT by destination)"],
         check: time_wait,
     },
     Rule {
@@ -486,16 +486,37 @@ fn time_wait(ctx: &Context) -> Vec<Hit> {
     }
     if let [low, high] = ctx.sysctl_values("net.ipv4.ip_local_port_range").as_slice() {
         let ports = (high - low + 1).max(1) as f64;
-        let percent = tw * 100.0 / ports;
-        if let Some(s) = grade(percent, 50.0, Some(95.0)) {
-            worst = worst.max(Some(s));
-            impact = impact.max(percent / 50.0);
-            evidence.push(Evidence::new(
-                "TIME-WAIT / local port range",
-                percent,
-                "percent",
-                Some(50.0),
-            ));
+        // Ports run out per destination, and only for connections this host made.
+        // tcp_tw_reuse lets a new outgoing connection take a TIME-WAIT port (1: any
+        // destination, 2 — the default — loopback only), so those do not count.
+        let reuse = ctx.sysctl("net.ipv4.tcp_tw_reuse").unwrap_or(0);
+        let holding = match ctx.sockets {
+            Some(summary) => summary
+                .ephemeral_time_wait_by_destination
+                .iter()
+                .find(|d| match reuse {
+                    1 => false,
+                    2 => !d.peer.is_loopback(),
+                    _ => true,
+                })
+                .map(|d| (d.count as f64, Some(format!("{}:{}", d.peer, d.port)))),
+            // Without the socket table: every TIME-WAIT socket might hold a port,
+            // unless reuse covers every destination.
+            None => (reuse != 1).then_some((tw, None)),
+        };
+        if let Some((count, destination)) = holding {
+            let percent = count * 100.0 / ports;
+            if let Some(s) = grade(percent, 50.0, Some(95.0)) {
+                worst = worst.max(Some(s));
+                impact = impact.max(percent / 50.0);
+                let metric = match destination {
+                    Some(d) => {
+                        format!("TIME-WAIT holding ephemeral ports to {d} / local port range")
+                    }
+                    None => "TIME-WAIT / local port range".to_string(),
+                };
+                evidence.push(Evidence::new(metric, percent, "percent", Some(50.0)));
+            }
         }
     }
     if ctx.increase("TcpExt", "TCPTimeWaitOverflow") >= 1.0 {

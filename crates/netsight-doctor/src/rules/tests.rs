@@ -599,6 +599,52 @@ fn with_sockets(id: &str, sockets: Vec<Socket>) -> Option<Severity> {
 }
 
 #[test]
+fn time_wait_counts_the_ports_a_destination_can_run_out_of() {
+    // 20,000 TIME-WAIT sockets: 71 % of the 28,232 local ports, if they all held one.
+    let tw =
+        |per_destination: usize, destinations: u8, local_port: u16, peer: [u8; 4], reuse: &str| {
+            severity_of("tcp.time_wait", |s| {
+                s.sysctls
+                    .insert("net.ipv4.tcp_tw_reuse".into(), reuse.into());
+                s.sysctls
+                    .insert("net.ipv4.ip_local_port_range".into(), "32768\t60999".into());
+                let n = per_destination * destinations as usize;
+                s.sockstat
+                    .get_mut("TCP")
+                    .unwrap()
+                    .insert("tw".into(), n as i64);
+                let sockets = (0..n)
+                    .map(|i| Socket {
+                        remote_addr: IpAddr::V4(Ipv4Addr::new(
+                            peer[0],
+                            peer[1],
+                            peer[2],
+                            peer[3] + (i % destinations as usize) as u8,
+                        )),
+                        ..socket(TcpState::TimeWait, local_port, 0, 0, 0)
+                    })
+                    .collect();
+                s.sockets = Some(SocketTable {
+                    sockets,
+                    unix_counts: BTreeMap::new(),
+                    owners_complete: true,
+                })
+            })
+        };
+    // Connections out to one remote server: its ports are running out.
+    assert_eq!(tw(20_000, 1, 40_000, [10, 0, 0, 9], "2"), Some(Warning));
+    assert_eq!(tw(27_000, 1, 40_000, [10, 0, 0, 9], "0"), Some(Critical));
+    // Loopback with the default tcp_tw_reuse=2, or any peer with 1: ports are reused.
+    assert_eq!(tw(20_000, 1, 40_000, [127, 0, 0, 1], "2"), None);
+    assert_eq!(tw(20_000, 1, 40_000, [10, 0, 0, 9], "1"), None);
+    assert_eq!(tw(20_000, 1, 40_000, [127, 0, 0, 1], "0"), Some(Warning));
+    // The server's side: TIME-WAIT on the listening port holds no ephemeral port.
+    assert_eq!(tw(20_000, 1, 80, [10, 0, 0, 9], "0"), None);
+    // Spread over two destinations: 35 % of the range each.
+    assert_eq!(tw(10_000, 2, 40_000, [10, 0, 0, 9], "0"), None);
+}
+
+#[test]
 fn socket_rules() {
     let cw = |n: usize| {
         with_sockets(

@@ -19,6 +19,13 @@ pub struct PeerCount {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DestinationCount {
+    pub peer: IpAddr,
+    pub port: u16,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProcessCount {
     /// None when the owner is unknown (no privilege, or already gone).
     pub pid: Option<u32>,
@@ -46,6 +53,12 @@ pub struct SocketSummary {
     /// "tcp4"/"tcp6"/"udp4"/"udp6" → state → count.
     pub by_state: BTreeMap<String, BTreeMap<String, u64>>,
     pub time_wait_by_peer: Vec<PeerCount>,
+    /// TIME-WAIT sockets holding an ephemeral port (local port within
+    /// ip_local_port_range: this host connected out), by destination address and
+    /// port, most first. A destination runs out of ports when its count reaches the
+    /// range; TIME-WAIT on a listener's port holds no ephemeral port at all.
+    #[serde(default)]
+    pub ephemeral_time_wait_by_destination: Vec<DestinationCount>,
     /// CLOSE-WAIT: the peer closed, our application has not: a leak suspect list.
     pub close_wait_by_process: Vec<ProcessCount>,
     pub listeners: Vec<ListenerFill>,
@@ -67,6 +80,13 @@ pub fn summarize(
 ) -> SocketSummary {
     let mut by_state: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     let mut tw_peers: HashMap<IpAddr, u64> = HashMap::new();
+    let mut tw_destinations: HashMap<(IpAddr, u16), u64> = HashMap::new();
+    let ephemeral = sysctls
+        .get("net.ipv4.ip_local_port_range")
+        .map(|v| sysctl::numbers(v))
+        .and_then(|n| <[i64; 2]>::try_from(n).ok());
+    let is_ephemeral =
+        |port: u16| ephemeral.is_some_and(|[lo, hi]| (lo..=hi).contains(&i64::from(port)));
     let mut close_wait: HashMap<Option<u32>, (Option<String>, u64)> = HashMap::new();
     let mut syn_recv_by_port: HashMap<u16, u64> = HashMap::new();
     for s in &table.sockets {
@@ -83,7 +103,14 @@ pub fn summarize(
             continue;
         }
         match s.state {
-            TcpState::TimeWait => *tw_peers.entry(s.remote_addr).or_insert(0) += 1,
+            TcpState::TimeWait => {
+                *tw_peers.entry(s.remote_addr).or_insert(0) += 1;
+                if is_ephemeral(s.local_port) {
+                    *tw_destinations
+                        .entry((s.remote_addr, s.remote_port))
+                        .or_insert(0) += 1;
+                }
+            }
             TcpState::CloseWait => {
                 let entry = close_wait
                     .entry(s.process.as_ref().map(|p| p.pid))
@@ -103,6 +130,17 @@ pub fn summarize(
         .collect();
     time_wait_by_peer.sort_by(|a, b| b.count.cmp(&a.count).then(a.peer.cmp(&b.peer)));
     time_wait_by_peer.truncate(TOP_N);
+
+    let mut ephemeral_time_wait_by_destination: Vec<DestinationCount> = tw_destinations
+        .into_iter()
+        .map(|((peer, port), count)| DestinationCount { peer, port, count })
+        .collect();
+    ephemeral_time_wait_by_destination.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then((a.peer, a.port).cmp(&(b.peer, b.port)))
+    });
+    ephemeral_time_wait_by_destination.truncate(TOP_N);
 
     let mut close_wait_by_process: Vec<ProcessCount> = close_wait
         .into_iter()
@@ -145,6 +183,7 @@ pub fn summarize(
     SocketSummary {
         by_state,
         time_wait_by_peer,
+        ephemeral_time_wait_by_destination,
         close_wait_by_process,
         listeners,
         tcp_max_syn_backlog: sysctl_num("net.ipv4.tcp_max_syn_backlog"),

@@ -308,14 +308,7 @@ table{{border-collapse:collapse;margin:6px 0 18px}} td,th{{border:1px solid #d0d
     timeline(&mut out, r);
     out.push_str("<h2>Incidents</h2><table><tr><th>from</th><th>to</th><th>severity</th><th>rule</th><th>namespace</th><th>peak evidence</th></tr>");
     for i in &r.incidents {
-        let evidence = i
-            .peak
-            .evidence
-            .iter()
-            .take(3)
-            .map(|e| format!("{} {:.2} {}", e.metric, e.value, e.unit))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let evidence = super::peak_evidence(i, 3);
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}<br>{}</td><td>{}</td><td>{}</td></tr>",

@@ -422,6 +422,17 @@ fn text(r: &HistoryReport) -> String {
     s
 }
 
+/// The first `n` pieces of an incident's peak evidence, on one line.
+fn peak_evidence(i: &Incident, n: usize) -> String {
+    i.peak
+        .evidence
+        .iter()
+        .take(n)
+        .map(|e| format!("{} {:.2} {}", e.metric, e.value, e.unit))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn incidents_text(incidents: &[Incident], multi_day: bool) -> String {
     let mut s = String::from("Incidents:\n");
     if incidents.is_empty() {
@@ -429,14 +440,7 @@ fn incidents_text(incidents: &[Incident], multi_day: bool) -> String {
         return s;
     }
     for i in incidents {
-        let evidence = i
-            .peak
-            .evidence
-            .iter()
-            .take(2)
-            .map(|e| format!("{} {:.2} {}", e.metric, e.value, e.unit))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let evidence = peak_evidence(i, 2);
         s.push_str(&format!(
             "  {} .. {} ({:.0} s)  {:<8} {}{}  {}{}\n      peak at {}: {}\n",
             label(i.started_at_ms, multi_day),
@@ -492,11 +496,20 @@ fn csv(r: &HistoryReport) -> String {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    // Through a temporary name, so a reader never sees half a file.
-    let tmp = path.with_extension("html.tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+    // Through a new temporary name (never an existing file or link someone left
+    // there), so a reader never sees half a file.
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        bail!("writing {}: {e}", path.display());
+    }
+    Ok(())
 }
 
 pub fn run(args: &ReportArgs) -> Result<()> {

@@ -208,23 +208,70 @@ pub fn flatten(value: &Value) -> Flat {
     out
 }
 
-/// A tree being rebuilt: arrays remember each element's key and position.
-#[derive(Debug)]
-enum Node {
-    Empty,
-    Object(Map<String, Value>, BTreeMap<String, Node>),
-    Array(BTreeMap<ArrayKey, Node>),
-    Leaf(Value),
-}
-
+/// One step of a parsed path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum ArrayKey {
+enum Segment {
+    Key(String),
     Index(usize),
     Keyed(String),
 }
 
-#[derive(Debug, Default)]
-struct Positions(BTreeMap<String, i64>);
+/// A leaf's path, parsed once (a replay rebuilds thousands of snapshots from the
+/// same series). For a `[pos]` leaf, the path of the element it orders.
+#[derive(Debug, Clone)]
+pub struct ParsedPath {
+    segments: Vec<Segment>,
+    position: bool,
+}
+
+fn parse_segment(segment: &str) -> Result<Segment, String> {
+    let Some(inner) = segment.strip_prefix('[') else {
+        return Ok(Segment::Key(unescape(segment)?));
+    };
+    let inner = inner
+        .strip_suffix(']')
+        .ok_or_else(|| format!("segment {segment:?} is not closed"))?;
+    if let Some(key) = inner.strip_prefix('=') {
+        return Ok(Segment::Keyed(unescape(key)?));
+    }
+    inner
+        .parse()
+        .map(Segment::Index)
+        .map_err(|_| format!("segment {segment:?} is neither an index nor a key"))
+}
+
+/// Parses a stored path; `kind` says whether it is a position leaf.
+pub fn parse_path(path: &str, kind: Kind) -> Result<ParsedPath, String> {
+    let mut raw: Vec<&str> = if path.is_empty() {
+        Vec::new()
+    } else {
+        path.split('/').collect()
+    };
+    let position = kind == Kind::Position;
+    if position {
+        let owner_is_keyed =
+            raw.len() >= 2 && raw.last() == Some(&POSITION) && raw[raw.len() - 2].starts_with("[=");
+        if !owner_is_keyed {
+            return Err(format!("{path}: a position not under a keyed element"));
+        }
+        raw.pop();
+    }
+    let segments = raw
+        .into_iter()
+        .map(parse_segment)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{path}: {e}"))?;
+    Ok(ParsedPath { segments, position })
+}
+
+/// A tree being rebuilt: keyed array elements carry their position.
+#[derive(Debug)]
+enum Node {
+    Empty,
+    Object(BTreeMap<String, Node>),
+    Array(BTreeMap<Segment, (Option<i64>, Node)>),
+    Leaf(Value),
+}
 
 fn to_value(kind: Kind, stored: &Stored) -> Result<Value, String> {
     Ok(match (kind, stored) {
@@ -243,83 +290,80 @@ fn to_value(kind: Kind, stored: &Stored) -> Result<Value, String> {
     })
 }
 
-fn split_segment(segment: &str) -> Result<Option<ArrayKey>, String> {
-    let Some(inner) = segment.strip_prefix('[') else {
-        return Ok(None);
-    };
-    let inner = inner
-        .strip_suffix(']')
-        .ok_or_else(|| format!("segment {segment:?} is not closed"))?;
-    if let Some(key) = inner.strip_prefix('=') {
-        return Ok(Some(ArrayKey::Keyed(unescape(key)?)));
-    }
-    inner
-        .parse()
-        .map(|i| Some(ArrayKey::Index(i)))
-        .map_err(|_| format!("segment {segment:?} is neither an index nor a key"))
+/// What goes at the end of a path: a value, or the position of a keyed element.
+enum Put {
+    Value(Value),
+    Position(i64),
 }
 
-fn insert(node: &mut Node, segments: &[&str], value: Value, path: &str) -> Result<(), String> {
+fn insert(node: &mut Node, segments: &[Segment], put: Put) -> Result<(), &'static str> {
     let Some((first, rest)) = segments.split_first() else {
-        return match node {
-            Node::Empty => {
-                *node = Node::Leaf(value);
+        return match (node, put) {
+            (node @ Node::Empty, Put::Value(v)) => {
+                *node = Node::Leaf(v);
                 Ok(())
             }
-            _ => Err(format!("{path}: a value where a container is")),
+            _ => Err("a value where a container is"),
         };
     };
-    let key = split_segment(first)?;
     if matches!(node, Node::Empty) {
-        *node = match key {
-            Some(_) => Node::Array(BTreeMap::new()),
-            None => Node::Object(Map::new(), BTreeMap::new()),
+        *node = match first {
+            Segment::Key(_) => Node::Object(BTreeMap::new()),
+            _ => Node::Array(BTreeMap::new()),
         };
     }
-    match (node, key) {
-        (Node::Array(items), Some(k)) => {
-            insert(items.entry(k).or_insert(Node::Empty), rest, value, path)
+    match (node, first) {
+        (Node::Object(children), Segment::Key(k)) => {
+            let child = match children.get_mut(k) {
+                Some(c) => c,
+                None => children.entry(k.clone()).or_insert(Node::Empty),
+            };
+            insert(child, rest, put)
         }
-        (Node::Object(_, children), None) => insert(
-            children.entry(unescape(first)?).or_insert(Node::Empty),
-            rest,
-            value,
-            path,
-        ),
-        _ => Err(format!("{path}: an array and an object at the same place")),
+        (Node::Array(items), key @ (Segment::Index(_) | Segment::Keyed(_))) => {
+            let item = match items.get_mut(key) {
+                Some(i) => i,
+                None => items.entry(key.clone()).or_insert((None, Node::Empty)),
+            };
+            match (rest.is_empty(), put) {
+                (true, Put::Position(p)) => {
+                    item.0 = Some(p);
+                    Ok(())
+                }
+                (_, put) => insert(&mut item.1, rest, put),
+            }
+        }
+        _ => Err("an array and an object at the same place"),
     }
 }
 
-fn build(node: Node, positions: &Positions, path: &str) -> Result<Value, String> {
+fn build(node: Node) -> Result<Value, String> {
     Ok(match node {
         Node::Empty => Value::Null,
         Node::Leaf(v) => v,
-        Node::Object(mut map, children) => {
+        Node::Object(children) => {
+            let mut map = Map::new();
             for (k, child) in children {
-                let child_path = format!("{path}/{}", escape(&k));
-                map.insert(k, build(child, positions, &child_path)?);
+                let v = build(child).map_err(|e| format!("/{}{e}", escape(&k)))?;
+                map.insert(k, v);
             }
             Value::Object(map)
         }
         Node::Array(items) => {
             let mut ordered: Vec<(i64, Value)> = Vec::with_capacity(items.len());
-            for (key, child) in items {
-                let (order, segment) = match &key {
-                    ArrayKey::Index(i) => (*i as i64, format!("[{i}]")),
-                    ArrayKey::Keyed(k) => {
-                        let segment = format!("[={}]", escape(k));
-                        let at = format!("{path}/{segment}");
-                        let order = *positions
-                            .0
-                            .get(&at)
-                            .ok_or_else(|| format!("{at}: a keyed element without its position"))?;
-                        (order, segment)
+            for (key, (position, child)) in items {
+                let order = match (&key, position) {
+                    (Segment::Index(i), _) => *i as i64,
+                    (_, Some(p)) => p,
+                    (Segment::Keyed(k), None) => {
+                        return Err(format!(
+                            "/[={}]: a keyed element without its position",
+                            escape(k)
+                        ))
                     }
+                    (Segment::Key(_), None) => return Err("a key inside an array".into()),
                 };
-                ordered.push((
-                    order,
-                    build(child, positions, &format!("{path}/{segment}"))?,
-                ));
+                ordered.push((order, build(child)?));
             }
             ordered.sort_by_key(|(order, _)| *order);
             Value::Array(ordered.into_iter().map(|(_, v)| v).collect())
@@ -327,33 +371,34 @@ fn build(node: Node, positions: &Positions, path: &str) -> Result<Value, String>
     })
 }
 
+/// The value a set of parsed leaves describes; an error names the inconsistency.
+pub fn unflatten_parsed<'a>(
+    leaves: impl IntoIterator<Item = (&'a ParsedPath, Kind, &'a Stored)>,
+) -> Result<Value, String> {
+    let mut root = Node::Empty;
+    for (path, kind, stored) in leaves {
+        let put = if path.position {
+            let Stored::Int(i) = stored else {
+                return Err("a position that is not an integer".into());
+            };
+            Put::Position(*i)
+        } else {
+            Put::Value(to_value(kind, stored)?)
+        };
+        insert(&mut root, &path.segments, put).map_err(|e| format!("{path:?}: {e}"))?;
+    }
+    build(root)
+}
+
 /// The value a set of leaves describes; an error names the first inconsistent path.
 pub fn unflatten<'a>(
     leaves: impl IntoIterator<Item = (&'a str, Kind, &'a Stored)>,
 ) -> Result<Value, String> {
-    let mut root = Node::Empty;
-    let mut positions = Positions::default();
-    for (path, kind, stored) in leaves {
-        if kind == Kind::Position {
-            let owner = path
-                .strip_suffix(POSITION)
-                .and_then(|p| p.strip_suffix('/'))
-                .ok_or_else(|| format!("{path}: a position not under a keyed element"))?;
-            let Stored::Int(i) = stored else {
-                return Err(format!("{path}: a position that is not an integer"));
-            };
-            positions.0.insert(format!("/{owner}"), *i);
-            continue;
-        }
-        let value = to_value(kind, stored).map_err(|e| format!("{path}: {e}"))?;
-        let segments: Vec<&str> = if path.is_empty() {
-            Vec::new()
-        } else {
-            path.split('/').collect()
-        };
-        insert(&mut root, &segments, value, path)?;
-    }
-    build(root, &positions, "")
+    let parsed: Vec<(ParsedPath, Kind, &Stored)> = leaves
+        .into_iter()
+        .map(|(path, kind, stored)| Ok((parse_path(path, kind)?, kind, stored)))
+        .collect::<Result<_, String>>()?;
+    unflatten_parsed(parsed.iter().map(|(p, k, s)| (p, *k, *s)))
 }
 
 #[cfg(test)]

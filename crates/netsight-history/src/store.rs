@@ -168,6 +168,9 @@ const SNAPSHOT_DEFAULTS: &[(&str, bool)] = &[
     ("unavailable", false),
 ];
 
+/// Series by id: the parsed path (or why it does not parse) and the kind.
+type Names = HashMap<i64, (std::result::Result<flat::ParsedPath, String>, Kind)>;
+
 /// Which top-level parts of each snapshot a replay rebuilds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parts {
@@ -591,11 +594,12 @@ impl History {
             )?
             .flatten()
             .unwrap_or(first.id);
-        let names: HashMap<i64, (&str, Kind)> = self
+        // Paths parsed once; one that does not parse is an error only if a sample uses it.
+        let names: Names = self
             .series
             .iter()
             .filter(|((path, _), _)| parts.wants(path))
-            .map(|((path, kind), id)| (*id, (path.as_str(), *kind)))
+            .map(|((path, kind), id)| (*id, (flat::parse_path(path, *kind), *kind)))
             .collect();
         let chain: Vec<SampleInfo> = {
             let mut stmt = self.sql(self.conn.prepare(&format!(
@@ -652,17 +656,20 @@ impl History {
         &self,
         sample: i64,
         state: &BTreeMap<i64, Stored>,
-        names: &HashMap<i64, (&str, Kind)>,
+        names: &Names,
     ) -> Result<Snapshot> {
         let corrupt = |detail: String| HistoryError::Corrupt {
             path: self.path.clone(),
             sample,
             detail,
         };
-        let leaves = state
-            .iter()
-            .filter_map(|(id, v)| names.get(id).map(|(p, k)| (*p, *k, v)));
-        let mut value = flat::unflatten(leaves).map_err(corrupt)?;
+        let mut leaves = Vec::with_capacity(state.len());
+        for (id, v) in state {
+            if let Some((parsed, kind)) = names.get(id) {
+                leaves.push((parsed.as_ref().map_err(|e| corrupt(e.clone()))?, *kind, v));
+            }
+        }
+        let mut value = flat::unflatten_parsed(leaves).map_err(corrupt)?;
         if let Value::Object(map) = &mut value {
             for (key, is_array) in SNAPSHOT_DEFAULTS {
                 map.entry(key.to_string()).or_insert_with(|| {

@@ -190,6 +190,27 @@ fn an_injected_fault_is_an_incident_window_in_the_report_and_the_html_renders() 
         .map(|r| r["UDP"]["idgmerr"].as_f64().unwrap_or(0.0))
         .sum();
     assert!(udp_errors > 0.0, "UDP idgmerr/s over the window");
+    // Against the quiet seconds before it, the fault's window moved UDP's errors most.
+    let at = |ms: i64| format!("@{:.3}", ms as f64 / 1e3);
+    let first_sample = report["window"]["since_unix_ms"].as_i64().unwrap();
+    let moved = report_json(
+        &db,
+        &[
+            "UDP",
+            "--since",
+            &at(started + 1000),
+            "--until",
+            &at(stopped),
+            "--baseline",
+            &format!("{}..{}", at(first_sample), at(started - 1000)),
+        ],
+    );
+    let top = &moved["movers"][0];
+    assert_eq!(top["keyword"], "UDP", "{:#}", moved["movers"]);
+    assert!(
+        top["window"].as_f64().unwrap() > 100.0 && top["baseline"].as_f64().unwrap() < 1.0,
+        "{top:#}"
+    );
     // The same history read by sqlite3, as docs/history.md says.
     let findings = sqlite(
         &db,

@@ -281,40 +281,51 @@ fn build(history: &History, args: &ReportArgs) -> Result<HistoryReport> {
         None => 0,
     };
     let n_in_window = samples.len() - 1;
-    let shown = replay(history, &pick(samples, step_ms))?;
-    if let Some(missing) = args
-        .iface
-        .iter()
-        .find(|i| shown.last().is_some_and(|(_, s)| s.link(i).is_none()))
-    {
+    // Streamed: only the first and the previous snapshot are kept, whatever the window.
+    let mut first_shown: Option<Snapshot> = None;
+    let mut previous: Option<(SampleInfo, Snapshot)> = None;
+    let mut intervals = Vec::new();
+    let mut charts = Vec::new();
+    history.replay(&pick(samples, step_ms), Parts::Counters, |info, cur| {
+        if let Some((_, prev)) = &previous {
+            let rates = delta(prev, &cur);
+            charts.push(chart_point(info.taken_at_ms, &rates));
+            intervals.push(stat_report::build(
+                &keywords,
+                &rates,
+                &cur,
+                false,
+                &args.iface,
+                Some(info.taken_at_ms as u64),
+            ));
+        } else {
+            first_shown = Some(cur.clone());
+        }
+        previous = Some((info.clone(), cur));
+        Ok(())
+    })?;
+    let (Some(first_snapshot), Some((_, last_snapshot))) = (first_shown, previous) else {
+        bail!(
+            "{}: the window's samples could not be replayed",
+            args.db.display()
+        );
+    };
+    if let Some(missing) = args.iface.iter().find(|i| last_snapshot.link(i).is_none()) {
         return Err(exit::Usage(format!(
             "--iface {missing}: not among the interfaces recorded at the end of the window"
         ))
         .into());
     }
-    let mut intervals = Vec::new();
-    let mut charts = Vec::new();
-    for pair in shown.windows(2) {
-        let ((_, prev), (info, cur)) = (&pair[0], &pair[1]);
-        let rates = delta(prev, cur);
-        charts.push(chart_point(info.taken_at_ms, &rates));
-        intervals.push(stat_report::build(
-            &keywords,
-            &rates,
-            cur,
-            false,
-            &args.iface,
-            Some(info.taken_at_ms as u64),
-        ));
-    }
-    let average = match (shown.first(), shown.last()) {
-        (Some((_, a)), Some((_, b))) => {
-            let mut avg = stat_report::build(&keywords, &delta(a, b), b, false, &args.iface, None);
-            average_gauges(&mut avg, &intervals);
-            Some(avg)
-        }
-        _ => None,
-    };
+    let mut avg = stat_report::build(
+        &keywords,
+        &delta(&first_snapshot, &last_snapshot),
+        &last_snapshot,
+        false,
+        &args.iface,
+        None,
+    );
+    average_gauges(&mut avg, &intervals);
+    let average = Some(avg);
     let mut baseline_window = None;
     let mut moved = Vec::new();
     if let (Some((b0, b1)), Some(avg)) = (args.baseline, &average) {
@@ -339,7 +350,7 @@ fn build(history: &History, args: &ReportArgs) -> Result<HistoryReport> {
             until_unix_ms: b1,
         });
     }
-    let window_start = shown.first().map(|(i, _)| i.taken_at_ms).unwrap_or(since);
+    let window_start = first_snapshot.meta.taken_at_unix_ms as i64;
     let findings = history.findings(None, window_start + 1, until)?;
     Ok(HistoryReport {
         db: args.db.display().to_string(),

@@ -120,6 +120,10 @@ pub enum Command {
     )]
     Report(ReportArgs),
 
+    /// Measure: TCP throughput, request/response latency, connection rate, against `bench server`.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     #[command(
         after_help = "Examples:\n  netsight completions bash > /etc/bash_completion.d/netsight\n  netsight completions zsh > \"${fpath[1]}/_netsight\"\n  netsight completions fish > ~/.config/fish/completions/netsight.fish"
@@ -313,6 +317,101 @@ pub struct DoctorArgs {
     /// How far back from --at the rules look.
     #[arg(long, default_value = "5m", value_parser = duration, value_name = "DURATION", requires = "db")]
     pub window: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Serve bench clients (many at once, each session bounded in time) until Ctrl-C.
+    #[command(
+        after_help = "Binds to loopback unless --listen names another address.\n\nExamples:\n  netsight bench server                          127.0.0.1:9978\n  netsight bench server --listen 0.0.0.0:9978    every interface (asked for explicitly)\n  netsight bench server --rcvbuf 8192            a tiny receive buffer on every session"
+    )]
+    Server {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9978", value_name = "ADDR:PORT")]
+        listen: std::net::SocketAddr,
+        /// Sessions served at once; more are refused with an error.
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        max_sessions: u32,
+        #[command(flatten)]
+        socket: SocketFlags,
+    },
+    /// TCP throughput: one or more streams for a duration (the receiver counts).
+    #[command(
+        after_help = "Examples:\n  netsight bench stream --to 127.0.0.1:9978\n  netsight bench stream --to 10.0.0.2:9978 -P 4 --duration 20s --json\n  netsight bench stream --to 10.0.0.2:9978 --reverse           the server sends"
+    )]
+    Stream {
+        #[command(flatten)]
+        target: BenchTarget,
+        /// Parallel streams.
+        #[arg(short = 'P', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=128))]
+        parallel: u32,
+        /// The server sends, the client receives.
+        #[arg(long)]
+        reverse: bool,
+    },
+    /// Request/response latency on one connection (HDR histogram: p50 .. p99.9, max).
+    #[command(
+        after_help = "Examples:\n  netsight bench rr --to 127.0.0.1:9978 --size 64\n  netsight bench rr --to 10.0.0.2:9978 --rate 1000 --json    fixed rate: no coordinated omission"
+    )]
+    Rr {
+        #[command(flatten)]
+        target: BenchTarget,
+        /// Request and response size in bytes.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+        size: u32,
+        /// Requests per second, latency counted from each intended send time.
+        #[arg(long, value_name = "PER_S", value_parser = positive_rate)]
+        rate: Option<f64>,
+    },
+    /// Connect/request/response/close rate, with connect and transaction latency.
+    #[command(
+        after_help = "Examples:\n  netsight bench crr --to 127.0.0.1:9978\n  netsight bench crr --to 10.0.0.2:9978 --size 1 --duration 5s --json"
+    )]
+    Crr {
+        #[command(flatten)]
+        target: BenchTarget,
+        /// Request and response size in bytes.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+        size: u32,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTarget {
+    /// The bench server.
+    #[arg(long, default_value = "127.0.0.1:9978", value_name = "ADDR:PORT")]
+    pub to: std::net::SocketAddr,
+    /// How long to measure (at most 10m).
+    #[arg(long, default_value = "10s", value_parser = bench_duration, value_name = "DURATION")]
+    pub duration: Duration,
+    /// The result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub socket: SocketFlags,
+}
+
+/// Socket options, the same on client and server.
+#[derive(Debug, Args, Clone)]
+pub struct SocketFlags {
+    /// TCP_NODELAY (rr and crr always set it).
+    #[arg(long)]
+    pub nodelay: bool,
+    /// SO_RCVBUF in bytes (the kernel doubles it).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..=1_073_741_824))]
+    pub rcvbuf: Option<u32>,
+    /// SO_SNDBUF in bytes (the kernel doubles it).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..=1_073_741_824))]
+    pub sndbuf: Option<u32>,
+    /// TCP congestion control (see net.ipv4.tcp_available_congestion_control).
+    #[arg(long, value_name = "NAME")]
+    pub cc: Option<String>,
+    /// IP TOS byte (0..255).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=255))]
+    pub tos: Option<u32>,
+    /// SO_KEEPALIVE with this idle time.
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    pub keepalive: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -740,6 +839,28 @@ pub enum TuneCommand {
 /// Every duration flag: one parser (netsight_kernel::units).
 fn duration(text: &str) -> Result<Duration, String> {
     netsight_kernel::units::parse_duration(text)
+}
+
+/// A bench duration: at most the server's session limit.
+fn bench_duration(text: &str) -> Result<Duration, String> {
+    let d = duration(text)?;
+    if d > Duration::from_secs(600) {
+        return Err(format!("{text:?}: a bench runs at most 10m"));
+    }
+    Ok(d)
+}
+
+/// A positive, finite rate per second, at most 10 million.
+fn positive_rate(text: &str) -> Result<f64, String> {
+    let r: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of requests per second"))?;
+    if !r.is_finite() || r <= 0.0 || r > 1e7 {
+        return Err(format!(
+            "{text:?}: give a rate above 0 and at most 10000000"
+        ));
+    }
+    Ok(r)
 }
 
 /// A moment, as ms since the epoch (see `clock::parse_time`).

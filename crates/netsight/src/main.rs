@@ -2,6 +2,7 @@
 //! One module per verb; each parses nothing and prints through its own view.
 
 mod analyze;
+mod bench;
 mod capture;
 mod cli;
 mod clock;
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::Record(args) => record::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::Bench(cmd) => bench::run(&cmd),
         Command::Completions { shell } => product::completions(shell),
         Command::Man => product::man(),
     };

@@ -1,0 +1,346 @@
+//! The client modes: stream (throughput), rr (request/response latency), crr
+//! (connect/request/response/close rate). Results carry their units in their names.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use socket2::Socket;
+
+use crate::options::SocketOptions;
+use crate::protocol::{self, Hello, Message, Mode, ProtocolError};
+use crate::server::STREAM_BUFFER;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("connecting to {addr}: {source}")]
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Protocol(#[from] ProtocolError),
+    #[error("{0}")]
+    Options(String),
+}
+
+impl From<std::io::Error> for BenchError {
+    fn from(e: std::io::Error) -> Self {
+        BenchError::Protocol(ProtocolError::Io(e))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, BenchError>;
+
+fn connect(addr: SocketAddr, options: &SocketOptions) -> Result<TcpStream> {
+    let socket = Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .map_err(|source| BenchError::Connect { addr, source })?;
+    options.apply(&socket).map_err(BenchError::Options)?;
+    socket
+        .connect_timeout(&addr.into(), Duration::from_secs(5))
+        .map_err(|source| BenchError::Connect { addr, source })?;
+    Ok(socket.into())
+}
+
+/// Opens a session: hello, then the server's ready (or its error).
+fn open(addr: SocketAddr, hello: Hello, options: &SocketOptions) -> Result<TcpStream> {
+    let mut conn = connect(addr, options)?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    protocol::write_message(&mut conn, &Message::Hello(hello))?;
+    match protocol::read_message(&mut conn)? {
+        Message::Ready => Ok(conn),
+        Message::Error { message } => Err(ProtocolError::Refused(message).into()),
+        other => Err(ProtocolError::Unexpected(Box::new(other)).into()),
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamFlow {
+    pub sender_bytes: u64,
+    pub receiver_bytes: u64,
+    pub seconds: f64,
+    pub receiver_bits_per_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamResult {
+    pub streams: Vec<StreamFlow>,
+    pub receiver_bits_per_s: f64,
+    pub sender_bits_per_s: f64,
+    pub seconds: f64,
+    pub reverse: bool,
+}
+
+fn one_stream(
+    addr: SocketAddr,
+    duration: Duration,
+    reverse: bool,
+    options: &SocketOptions,
+) -> Result<StreamFlow> {
+    let hello = Hello {
+        mode: Mode::Stream,
+        duration_ms: duration.as_millis() as u64,
+        size: 0,
+        reverse,
+    };
+    let mut conn = open(addr, hello, options)?;
+    conn.set_read_timeout(Some(duration + Duration::from_secs(10)))?;
+    let mut buf = vec![0x5au8; STREAM_BUFFER];
+    let start = Instant::now();
+    if reverse {
+        let mut bytes = 0u64;
+        loop {
+            let n = conn.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            bytes += n as u64;
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        return Ok(StreamFlow {
+            sender_bytes: bytes,
+            receiver_bytes: bytes,
+            seconds,
+            receiver_bits_per_s: bytes as f64 * 8.0 / seconds.max(1e-9),
+        });
+    }
+    let end = start + duration;
+    let mut sent = 0u64;
+    while Instant::now() < end {
+        conn.write_all(&buf)?;
+        sent += buf.len() as u64;
+    }
+    conn.shutdown(std::net::Shutdown::Write)?;
+    match protocol::read_message(&mut conn)? {
+        Message::Result(r) => Ok(StreamFlow {
+            sender_bytes: sent,
+            receiver_bytes: r.bytes,
+            seconds: r.seconds,
+            receiver_bits_per_s: r.bytes as f64 * 8.0 / r.seconds.max(1e-9),
+        }),
+        Message::Error { message } => Err(ProtocolError::Refused(message).into()),
+        other => Err(ProtocolError::Unexpected(Box::new(other)).into()),
+    }
+}
+
+/// `streams` parallel TCP streams for `duration`; throughput per stream and in total.
+pub fn stream(
+    addr: SocketAddr,
+    streams: usize,
+    duration: Duration,
+    reverse: bool,
+    options: &SocketOptions,
+) -> Result<StreamResult> {
+    let start = Instant::now();
+    let flows: Vec<Result<StreamFlow>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..streams.max(1))
+            .map(|_| scope.spawn(|| one_stream(addr, duration, reverse, options)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(BenchError::Options("a stream's thread failed".into())))
+            })
+            .collect()
+    });
+    let flows = flows.into_iter().collect::<Result<Vec<_>>>()?;
+    let seconds = start.elapsed().as_secs_f64();
+    let receiver_bits_per_s = flows.iter().map(|f| f.receiver_bits_per_s).sum();
+    let sender_bits_per_s = flows
+        .iter()
+        .map(|f| f.sender_bytes as f64 * 8.0 / f.seconds.max(1e-9))
+        .sum();
+    Ok(StreamResult {
+        streams: flows,
+        receiver_bits_per_s,
+        sender_bits_per_s,
+        seconds,
+        reverse,
+    })
+}
+
+/// Latency percentiles in microseconds, from an HDR histogram of nanoseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub count: u64,
+    pub min_us: f64,
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+    pub mean_us: f64,
+}
+
+impl Latency {
+    fn of(h: &Histogram<u64>) -> Latency {
+        let us = |ns: u64| ns as f64 / 1e3;
+        Latency {
+            count: h.len(),
+            min_us: us(h.min()),
+            p50_us: us(h.value_at_quantile(0.50)),
+            p90_us: us(h.value_at_quantile(0.90)),
+            p99_us: us(h.value_at_quantile(0.99)),
+            p999_us: us(h.value_at_quantile(0.999)),
+            max_us: us(h.max()),
+            mean_us: h.mean() / 1e3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RrResult {
+    pub size_bytes: u32,
+    pub transactions: u64,
+    pub transactions_per_s: f64,
+    pub seconds: f64,
+    /// Fixed-rate mode: the target, and latency measured from each request's
+    /// intended send time (no coordinated omission).
+    pub rate_per_s: Option<f64>,
+    pub latency: Latency,
+}
+
+fn histogram() -> Histogram<u64> {
+    // 1 ns .. 100 s at 3 significant digits.
+    Histogram::new_with_bounds(1, 100_000_000_000, 3).unwrap_or_else(|_| unreachable!())
+}
+
+/// Request/response on one connection for `duration`: as fast as possible, or
+/// at `rate` per second with latency counted from each intended send time.
+pub fn rr(
+    addr: SocketAddr,
+    size: u32,
+    duration: Duration,
+    rate: Option<f64>,
+    options: &SocketOptions,
+) -> Result<RrResult> {
+    let hello = Hello {
+        mode: Mode::Rr,
+        duration_ms: duration.as_millis() as u64,
+        size,
+        reverse: false,
+    };
+    let mut options = options.clone();
+    options.nodelay = true;
+    let mut conn = open(addr, hello, &options)?;
+    let mut buf = vec![0x42u8; size as usize];
+    let mut h = histogram();
+    let start = Instant::now();
+    let end = start + duration;
+    let gap = rate
+        .filter(|r| *r > 0.0)
+        .map(|r| Duration::from_secs_f64(1.0 / r));
+    let mut n: u64 = 0;
+    loop {
+        let intended = match gap {
+            Some(g) => {
+                let at = start + g.mul_f64(n as f64);
+                if at >= end {
+                    break;
+                }
+                if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                at
+            }
+            None => {
+                let now = Instant::now();
+                if now >= end {
+                    break;
+                }
+                now
+            }
+        };
+        conn.write_all(&buf)?;
+        conn.read_exact(&mut buf)?;
+        let ns = intended.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        let _ = h.record(ns.max(1));
+        n += 1;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(RrResult {
+        size_bytes: size,
+        transactions: n,
+        transactions_per_s: n as f64 / seconds.max(1e-9),
+        seconds,
+        rate_per_s: rate,
+        latency: Latency::of(&h),
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CrrResult {
+    pub size_bytes: u32,
+    pub connections: u64,
+    pub errors: u64,
+    pub connections_per_s: f64,
+    pub seconds: f64,
+    /// connect() until it returned (the SYN, SYN-ACK round trip).
+    pub connect_latency: Latency,
+    /// The whole transaction: connect, request, response, close.
+    pub transaction_latency: Latency,
+}
+
+/// A new connection per transaction for `duration`.
+pub fn crr(
+    addr: SocketAddr,
+    size: u32,
+    duration: Duration,
+    options: &SocketOptions,
+) -> Result<CrrResult> {
+    let hello = protocol::encode(&Message::Hello(Hello {
+        mode: Mode::Crr,
+        duration_ms: 10_000,
+        size,
+        reverse: false,
+    }));
+    let mut options = options.clone();
+    options.nodelay = true;
+    let mut request = hello;
+    request.extend(std::iter::repeat_n(0x43u8, size as usize));
+    let mut response = vec![0u8; size as usize];
+    let (mut connect_h, mut total_h) = (histogram(), histogram());
+    let start = Instant::now();
+    let end = start + duration;
+    let (mut n, mut errors) = (0u64, 0u64);
+    while Instant::now() < end {
+        let t0 = Instant::now();
+        let mut conn = match connect(addr, &options) {
+            Ok(c) => c,
+            Err(BenchError::Connect { .. }) => {
+                errors += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let _ = connect_h.record((t0.elapsed().as_nanos() as u64).max(1));
+        if conn
+            .write_all(&request)
+            .and_then(|()| conn.read_exact(&mut response))
+            .is_err()
+        {
+            errors += 1;
+            continue;
+        }
+        drop(conn);
+        let _ = total_h.record((t0.elapsed().as_nanos() as u64).max(1));
+        n += 1;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(CrrResult {
+        size_bytes: size,
+        connections: n,
+        errors,
+        connections_per_s: n as f64 / seconds.max(1e-9),
+        seconds,
+        connect_latency: Latency::of(&connect_h),
+        transaction_latency: Latency::of(&total_h),
+    })
+}

@@ -1,0 +1,13 @@
+//! netsight bench: a client and a server that measure TCP throughput (stream),
+//! request/response latency (rr) and connection rate (crr) over a versioned
+//! control protocol. The server serves many clients at once, each session
+//! bounded in time; garbage gets an error frame.
+
+pub mod client;
+pub mod options;
+pub mod protocol;
+pub mod server;
+
+pub use client::{BenchError, CrrResult, Latency, RrResult, StreamResult};
+pub use options::SocketOptions;
+pub use server::{ServerOptions, ServerStats};

@@ -1,0 +1,190 @@
+//! `bench server`: many clients at once, each session bounded in time; a
+//! connection that does not open with a valid hello gets an error frame and is
+//! closed.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use socket2::Socket;
+
+use crate::options::SocketOptions;
+use crate::protocol::{self, Hello, Message, Mode, ProtocolError, ServerResult};
+
+/// How long a new connection has to say what it wants.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Past its duration, a session gets this long to finish before it is cut.
+const GRACE: Duration = Duration::from_secs(5);
+/// Bytes per read and write in stream mode (iperf3's default for TCP).
+pub const STREAM_BUFFER: usize = 128 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub max_sessions: usize,
+    pub socket: SocketOptions,
+}
+
+/// What the server has done, for its log line and tests.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    pub sessions: AtomicU64,
+    pub refused: AtomicU64,
+    pub active: AtomicUsize,
+}
+
+fn session(mut conn: TcpStream, options: &ServerOptions) -> Result<(), ProtocolError> {
+    conn.set_read_timeout(Some(HELLO_TIMEOUT))?;
+    let hello = match protocol::read_message(&mut conn) {
+        Ok(Message::Hello(h)) => h,
+        Ok(other) => {
+            let _ = protocol::write_message(
+                &mut conn,
+                &Message::Error {
+                    message: "expected a hello".into(),
+                },
+            );
+            return Err(ProtocolError::Unexpected(Box::new(other)));
+        }
+        Err(e) => {
+            let _ = protocol::write_message(
+                &mut conn,
+                &Message::Error {
+                    message: e.to_string(),
+                },
+            );
+            return Err(e);
+        }
+    };
+    let socket = Socket::from(conn);
+    if let Err(e) = options.socket.apply(&socket) {
+        let mut conn = TcpStream::from(socket);
+        let _ = protocol::write_message(&mut conn, &Message::Error { message: e.clone() });
+        return Err(ProtocolError::Refused(e));
+    }
+    let mut conn = TcpStream::from(socket);
+    let deadline = Instant::now() + Duration::from_millis(hello.duration_ms) + GRACE;
+    conn.set_read_timeout(Some(Duration::from_millis(hello.duration_ms) + GRACE))?;
+    conn.set_write_timeout(Some(Duration::from_millis(hello.duration_ms) + GRACE))?;
+    if hello.mode != Mode::Crr {
+        protocol::write_message(&mut conn, &Message::Ready)?;
+    }
+    match hello {
+        Hello {
+            mode: Mode::Stream,
+            reverse: false,
+            ..
+        } => receive(&mut conn, deadline),
+        Hello {
+            mode: Mode::Stream,
+            reverse: true,
+            duration_ms,
+            ..
+        } => send(&mut conn, Duration::from_millis(duration_ms)),
+        Hello {
+            mode: Mode::Rr | Mode::Crr,
+            size,
+            ..
+        } => echo(&mut conn, size as usize, deadline),
+    }
+}
+
+/// Counts what arrives until the client half-closes, then says how much.
+fn receive(conn: &mut TcpStream, deadline: Instant) -> Result<(), ProtocolError> {
+    let mut buf = vec![0u8; STREAM_BUFFER];
+    let mut bytes = 0u64;
+    let mut first: Option<Instant> = None;
+    loop {
+        let n = conn.read(&mut buf)?;
+        if n == 0 || Instant::now() > deadline {
+            break;
+        }
+        first.get_or_insert_with(Instant::now);
+        bytes += n as u64;
+    }
+    let seconds = first.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
+    protocol::write_message(conn, &Message::Result(ServerResult { bytes, seconds }))?;
+    Ok(())
+}
+
+fn send(conn: &mut TcpStream, duration: Duration) -> Result<(), ProtocolError> {
+    let buf = vec![0x5au8; STREAM_BUFFER];
+    let end = Instant::now() + duration;
+    while Instant::now() < end {
+        conn.write_all(&buf)?;
+    }
+    conn.shutdown(std::net::Shutdown::Write)?;
+    // Wait for the client to close, so its last reads are not cut by a reset.
+    let mut sink = [0u8; 64];
+    let _ = conn.read(&mut sink);
+    Ok(())
+}
+
+/// Answers every `size`-byte request with `size` bytes until the client closes.
+fn echo(conn: &mut TcpStream, size: usize, deadline: Instant) -> Result<(), ProtocolError> {
+    let mut buf = vec![0u8; size];
+    loop {
+        let mut got = 0;
+        while got < size {
+            let n = conn.read(&mut buf[got..])?;
+            if n == 0 {
+                return Ok(());
+            }
+            got += n;
+        }
+        conn.write_all(&buf)?;
+        if Instant::now() > deadline {
+            return Ok(());
+        }
+    }
+}
+
+/// Accepts until the listener fails; each connection is a session on its own thread.
+pub fn serve(listener: TcpListener, options: ServerOptions, stats: Arc<ServerStats>) {
+    let options = Arc::new(options);
+    for conn in listener.incoming() {
+        let Ok(mut conn) = conn else {
+            continue;
+        };
+        if stats.active.load(Ordering::Relaxed) >= options.max_sessions {
+            stats.refused.fetch_add(1, Ordering::Relaxed);
+            let _ = protocol::write_message(
+                &mut conn,
+                &Message::Error {
+                    message: format!("busy: {} sessions running", options.max_sessions),
+                },
+            );
+            continue;
+        }
+        stats.active.fetch_add(1, Ordering::Relaxed);
+        stats.sessions.fetch_add(1, Ordering::Relaxed);
+        let (session_options, session_stats) = (options.clone(), stats.clone());
+        let spawned = std::thread::Builder::new()
+            .name("bench-session".into())
+            .spawn(move || {
+                let _ = session(conn, &session_options);
+                session_stats.active.fetch_sub(1, Ordering::Relaxed);
+            });
+        if spawned.is_err() {
+            stats.active.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Binds `addr` with the server's socket options set on the listener (so
+/// accepted sockets inherit buffer sizes before the handshake).
+pub fn bind(addr: SocketAddr, options: &SocketOptions) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    options
+        .apply(&socket)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}

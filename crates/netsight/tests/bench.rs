@@ -1,0 +1,227 @@
+//! `netsight bench` for real: a server in one namespace and clients in another
+//! over veth, and a server on loopback fed garbage and many clients at once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{netsight, output, privileged, NetnsPair};
+
+/// A running `netsight bench server`, killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(prefix: &[&str], listen: &str, extra: &[&str]) -> Server {
+        let mut cmd = match prefix.split_first() {
+            Some((p, rest)) => {
+                let mut c = Command::new(p);
+                c.args(rest).arg(netsight());
+                c
+            }
+            None => Command::new(netsight()),
+        };
+        let mut child = cmd
+            .args(["bench", "server", "--listen", listen])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("bench server");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split(';').next())
+            .and_then(|a| a.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            let _ = stderr.read_to_string(&mut sink);
+        });
+        Server { child, addr }
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client(prefix: &[&str], args: &[&str]) -> Value {
+    let mut full: Vec<&str> = prefix.to_vec();
+    full.push(netsight());
+    full.push("bench");
+    full.extend_from_slice(args);
+    full.push("--json");
+    let out = output(full[0], &full[1..]);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn stream_rr_and_crr_between_namespaces() {
+    if !privileged("stream_rr_and_crr_between_namespaces", &["ip"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let server = Server::start(
+        &["ip", "netns", "exec", &pair.b],
+        &format!("{}:9978", pair.addr_b),
+        &[],
+    );
+    let to = server.addr.to_string();
+    let in_a = ["ip", "netns", "exec", pair.a.as_str()];
+    let s = client(
+        &in_a,
+        &["stream", "--to", &to, "-P", "2", "--duration", "2s"],
+    );
+    let flows = s["streams"].as_array().unwrap();
+    assert_eq!(flows.len(), 2);
+    for f in flows {
+        let (sent, got) = (
+            f["sender_bytes"].as_u64().unwrap(),
+            f["receiver_bytes"].as_u64().unwrap(),
+        );
+        assert!(got > 1_000_000 && got <= sent, "{f}");
+    }
+    let total = s["receiver_bits_per_s"].as_f64().unwrap();
+    let sum: f64 = flows
+        .iter()
+        .map(|f| f["receiver_bits_per_s"].as_f64().unwrap())
+        .sum();
+    assert!((total - sum).abs() < 1.0 && total > 1e8, "{s}");
+    // The receiver's count agrees with the interface's: veth vb received at least that much.
+    let rev = client(
+        &in_a,
+        &["stream", "--to", &to, "--reverse", "--duration", "1s"],
+    );
+    assert!(rev["receiver_bits_per_s"].as_f64().unwrap() > 1e8, "{rev}");
+
+    let rr = client(
+        &in_a,
+        &["rr", "--to", &to, "--size", "64", "--duration", "1s"],
+    );
+    let l = &rr["latency"];
+    let p = |k: &str| l[k].as_f64().unwrap();
+    assert!(rr["transactions"].as_u64().unwrap() > 500, "{rr}");
+    assert!(
+        p("min_us") <= p("p50_us") && p("p50_us") <= p("p99_us") && p("p99_us") <= p("max_us"),
+        "{rr}"
+    );
+    // Fixed rate: close to the asked rate, not faster.
+    let fixed = client(
+        &in_a,
+        &["rr", "--to", &to, "--rate", "200", "--duration", "1s"],
+    );
+    let n = fixed["transactions"].as_u64().unwrap();
+    assert!((180..=201).contains(&n), "{fixed}");
+
+    let crr = client(&in_a, &["crr", "--to", &to, "--duration", "1s"]);
+    assert!(crr["connections"].as_u64().unwrap() > 100, "{crr}");
+    assert_eq!(crr["errors"], 0, "{crr}");
+    assert!(crr["connect_latency"]["p50_us"].as_f64().unwrap() > 0.0);
+}
+
+/// The server's answer to a connection: the error frame's message, if any.
+fn error_for(addr: SocketAddr, bytes: &[u8]) -> Option<String> {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = conn.write_all(bytes);
+    let mut reply = Vec::new();
+    let _ = conn.read_to_end(&mut reply);
+    if reply.len() < 8 || &reply[..4] != b"NSB\x01" {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(&reply[8..]).ok()?;
+    (v["type"] == "error").then(|| v["message"].as_str().unwrap_or("").to_string())
+}
+
+#[test]
+fn the_server_survives_garbage_and_many_clients_at_once() {
+    let mut server = Server::start(&[], "127.0.0.1:0", &["--max-sessions", "64"]);
+    let addr = server.addr;
+    let frame = |body: &[u8], version: u8| {
+        let mut f = b"NSB".to_vec();
+        f.push(version);
+        f.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        f.extend_from_slice(body);
+        f
+    };
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), "magic"),
+        (vec![0xff; 300], "magic"),
+        (b"NSB\x01\xff\xff\xff\xff".to_vec(), "limit"),
+        (frame(b"{}", 9), "version 9"),
+        (frame(b"{not json", 1), "bad message"),
+        (
+            frame(br#"{"type":"hello","mode":"rr","duration_ms":86400000,"size":64,"reverse":false}"#, 1),
+            "duration_ms",
+        ),
+        (
+            frame(br#"{"type":"hello","mode":"rr","duration_ms":1000,"size":0,"reverse":false}"#, 1),
+            "size",
+        ),
+        (
+            frame(br#"{"type":"hello","mode":"teleport","duration_ms":1000,"size":1,"reverse":false}"#, 1),
+            "bad message",
+        ),
+        (frame(br#"{"type":"ready"}"#, 1), "expected a hello"),
+    ];
+    for (bytes, needle) in &cases {
+        let said = error_for(addr, bytes).unwrap_or_else(|| panic!("no error frame for {needle}"));
+        assert!(said.contains(needle), "{needle}: {said:?}");
+    }
+    // A client that connects and says nothing is dropped after the hello timeout,
+    // without holding anyone else up.
+    let _silent = TcpStream::connect(addr).unwrap();
+    assert!(server.alive());
+
+    // 40 clients at once, each a 1-second rr.
+    let results: Vec<Value> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..40)
+            .map(|_| {
+                scope.spawn(|| client(&[], &["rr", "--to", &addr.to_string(), "--duration", "1s"]))
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert!(results
+        .iter()
+        .all(|r| r["transactions"].as_u64().unwrap() > 10));
+    assert!(server.alive());
+    let s = client(
+        &[],
+        &["stream", "--to", &addr.to_string(), "--duration", "1s"],
+    );
+    assert!(s["receiver_bits_per_s"].as_f64().unwrap() > 1e8);
+
+    // A client to a port nobody serves gets a clear error and exit 3.
+    let out = output(
+        netsight(),
+        &["bench", "rr", "--to", "127.0.0.1:1", "--duration", "1s"],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("connecting to 127.0.0.1:1"));
+}

@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -12,6 +13,7 @@ use socket2::Socket;
 use crate::options::SocketOptions;
 use crate::protocol::{self, Hello, Message, Mode, ProtocolError};
 use crate::server::STREAM_BUFFER;
+use crate::why::{FlowLimits, Sampler};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
@@ -33,6 +35,9 @@ impl From<std::io::Error> for BenchError {
 }
 
 pub type Result<T> = std::result::Result<T, BenchError>;
+
+/// How often a sender's tcp_info is read during a stream (cwnd and RTT extremes).
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
 fn connect(addr: SocketAddr, options: &SocketOptions) -> Result<TcpStream> {
     let socket = Socket::new(
@@ -66,6 +71,9 @@ pub struct StreamFlow {
     pub receiver_bytes: u64,
     pub seconds: f64,
     pub receiver_bits_per_s: f64,
+    /// Why it went at that rate, from the sender's tcp_info (the client's side;
+    /// None when reversed, where the server sends).
+    pub why: Option<FlowLimits>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -108,22 +116,36 @@ fn one_stream(
             receiver_bytes: bytes,
             seconds,
             receiver_bits_per_s: bytes as f64 * 8.0 / seconds.max(1e-9),
+            why: None,
         });
     }
     let end = start + duration;
     let mut sent = 0u64;
+    let mut sampler = Sampler::new();
+    sampler.sample(conn.as_fd());
+    let mut next_sample = start + SAMPLE_EVERY;
     while Instant::now() < end {
         conn.write_all(&buf)?;
         sent += buf.len() as u64;
+        if Instant::now() >= next_sample {
+            sampler.sample(conn.as_fd());
+            next_sample += SAMPLE_EVERY;
+        }
     }
+    sampler.sample(conn.as_fd());
+    let sending_s = start.elapsed().as_secs_f64();
     conn.shutdown(std::net::Shutdown::Write)?;
     match protocol::read_message(&mut conn)? {
-        Message::Result(r) => Ok(StreamFlow {
-            sender_bytes: sent,
-            receiver_bytes: r.bytes,
-            seconds: r.seconds,
-            receiver_bits_per_s: r.bytes as f64 * 8.0 / r.seconds.max(1e-9),
-        }),
+        Message::Result(r) => {
+            let bits_per_s = r.bytes as f64 * 8.0 / r.seconds.max(1e-9);
+            Ok(StreamFlow {
+                sender_bytes: sent,
+                receiver_bytes: r.bytes,
+                seconds: r.seconds,
+                receiver_bits_per_s: bits_per_s,
+                why: sampler.limits(bits_per_s, sending_s),
+            })
+        }
         Message::Error { message } => Err(ProtocolError::Refused(message).into()),
         other => Err(ProtocolError::Unexpected(Box::new(other)).into()),
     }

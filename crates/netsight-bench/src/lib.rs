@@ -7,7 +7,9 @@ pub mod client;
 pub mod options;
 pub mod protocol;
 pub mod server;
+pub mod why;
 
 pub use client::{BenchError, CrrResult, Latency, RrResult, StreamResult};
 pub use options::SocketOptions;
 pub use server::{ServerOptions, ServerStats};
+pub use why::FlowLimits;

@@ -92,6 +92,9 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
                     f.receiver_bytes,
                     f.seconds
                 ));
+                if let Some(why) = &f.why {
+                    text.push_str(&format!("  why: {}\n", why.summary));
+                }
             }
             text.push_str(&format!(
                 "total: {} received, {} sent{}\n",

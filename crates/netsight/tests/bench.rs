@@ -143,6 +143,75 @@ fn stream_rr_and_crr_between_namespaces() {
     assert!(crr["connect_latency"]["p50_us"].as_f64().unwrap() > 0.0);
 }
 
+fn why(report: &Value) -> (String, String) {
+    let w = &report["streams"][0]["why"];
+    (
+        w["classification"].as_str().unwrap_or("none").to_string(),
+        w["summary"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+#[test]
+fn a_tiny_receive_buffer_and_random_loss_are_named_as_the_limit() {
+    if !privileged(
+        "a_tiny_receive_buffer_and_random_loss_are_named_as_the_limit",
+        &["ip", "iptables"],
+    ) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let in_b = ["ip", "netns", "exec", pair.b.as_str()];
+    let in_a = ["ip", "netns", "exec", pair.a.as_str()];
+    let tiny = Server::start(
+        &in_b,
+        &format!("{}:9978", pair.addr_b),
+        &["--rcvbuf", "8192"],
+    );
+    let plain = Server::start(&in_b, &format!("{}:9979", pair.addr_b), &[]);
+    let stream = |to: SocketAddr| {
+        client(
+            &in_a,
+            &["stream", "--to", &to.to_string(), "--duration", "2s"],
+        )
+    };
+    let (class, summary) = why(&stream(tiny.addr));
+    assert_eq!(class, "receiver-window-limited", "{summary}");
+    assert!(summary.contains("SO_RCVBUF"), "{summary}");
+    let (class, summary) = why(&stream(plain.addr));
+    assert!(
+        class != "receiver-window-limited" && class != "loss-limited",
+        "nothing limits the plain server's flow: {class}: {summary}"
+    );
+    // 2 % of the segments to the plain server dropped at random (the namespace,
+    // and the rule with it, go when the pair does).
+    pair.exec_ok(
+        &pair.b,
+        "iptables",
+        &[
+            "-A",
+            "INPUT",
+            "-p",
+            "tcp",
+            "--dport",
+            "9979",
+            "-m",
+            "statistic",
+            "--mode",
+            "random",
+            "--probability",
+            "0.02",
+            "-j",
+            "DROP",
+        ],
+    );
+    let lossy = stream(plain.addr);
+    let (class, summary) = why(&lossy);
+    assert_eq!(class, "loss-limited", "{summary}");
+    let w = &lossy["streams"][0]["why"];
+    assert!(w["retransmitted_percent"].as_f64().unwrap() >= 1.0, "{w}");
+    assert!(w["loss_ceiling_bits_per_s"].as_f64().unwrap() > 0.0, "{w}");
+}
+
 /// The server's answer to a connection: the error frame's message, if any.
 fn error_for(addr: SocketAddr, bytes: &[u8]) -> Option<String> {
     let mut conn = TcpStream::connect(addr).unwrap();

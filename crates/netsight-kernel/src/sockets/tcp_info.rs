@@ -106,6 +106,31 @@ pub mod end_offset {
     pub const TOTAL_RTO: usize = 248;
 }
 
+/// TCP_INFO of one of this process's own sockets (getsockopt), with the number of
+/// bytes the kernel filled (older kernels fill a prefix).
+#[allow(unsafe_code)]
+pub fn of_socket(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<(TcpInfo, usize)> {
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; TCP_INFO_LEN];
+    let mut len = TCP_INFO_LEN as libc::socklen_t;
+    // SAFETY: buf is TCP_INFO_LEN writable bytes and len says so; the kernel writes
+    // at most len bytes and stores how many in len.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let n = (len as usize).min(TCP_INFO_LEN);
+    Ok((TcpInfo::from_kernel_bytes(&buf[..n]), n))
+}
+
 impl TcpInfo {
     /// Copies the kernel's bytes (any length) into the 6.18 layout.
     pub fn from_kernel_bytes(bytes: &[u8]) -> TcpInfo {

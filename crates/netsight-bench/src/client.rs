@@ -53,6 +53,25 @@ fn connect(addr: SocketAddr, options: &SocketOptions) -> Result<TcpStream> {
     Ok(socket.into())
 }
 
+/// A connection for one crr transaction: a blocking connect bounded by
+/// SO_SNDTIMEO (one setsockopt, where a connect timeout costs four calls).
+fn connect_once(addr: SocketAddr, options: &SocketOptions) -> Result<TcpStream> {
+    let socket = Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .map_err(|source| BenchError::Connect { addr, source })?;
+    options.apply(&socket).map_err(BenchError::Options)?;
+    socket
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .map_err(|source| BenchError::Connect { addr, source })?;
+    socket
+        .connect(&addr.into())
+        .map_err(|source| BenchError::Connect { addr, source })?;
+    Ok(socket.into())
+}
+
 /// Opens a session: hello, then the server's ready (or its error).
 fn open(addr: SocketAddr, hello: Hello, options: &SocketOptions) -> Result<TcpStream> {
     let mut conn = connect(addr, options)?;
@@ -300,6 +319,8 @@ pub fn rr(
 #[derive(Debug, Clone, Serialize)]
 pub struct CrrResult {
     pub size_bytes: u32,
+    /// Connection loops run at once.
+    pub parallel: usize,
     pub connections: u64,
     pub errors: u64,
     pub connections_per_s: f64,
@@ -310,21 +331,69 @@ pub struct CrrResult {
     pub transaction_latency: Latency,
 }
 
-/// A new connection per transaction for `duration`.
+/// A new connection per transaction for `duration`, from `parallel` loops at once.
 pub fn crr(
     addr: SocketAddr,
     size: u32,
     duration: Duration,
+    parallel: usize,
     options: &SocketOptions,
 ) -> Result<CrrResult> {
+    let start = Instant::now();
+    let loops: Vec<Result<CrrLoop>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..parallel.max(1))
+            .map(|_| scope.spawn(|| crr_loop(addr, size, duration, options)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(BenchError::Options("a crr thread failed".into())))
+            })
+            .collect()
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let (mut connect_h, mut total_h) = (histogram(), histogram());
+    let (mut n, mut errors) = (0u64, 0u64);
+    for l in loops {
+        let l = l?;
+        let _ = connect_h.add(&l.connect);
+        let _ = total_h.add(&l.total);
+        n += l.connections;
+        errors += l.errors;
+    }
+    Ok(CrrResult {
+        size_bytes: size,
+        parallel: parallel.max(1),
+        connections: n,
+        errors,
+        connections_per_s: n as f64 / seconds.max(1e-9),
+        seconds,
+        connect_latency: Latency::of(&connect_h),
+        transaction_latency: Latency::of(&total_h),
+    })
+}
+
+struct CrrLoop {
+    connections: u64,
+    errors: u64,
+    connect: Histogram<u64>,
+    total: Histogram<u64>,
+}
+
+fn crr_loop(
+    addr: SocketAddr,
+    size: u32,
+    duration: Duration,
+    options: &SocketOptions,
+) -> Result<CrrLoop> {
     let hello = protocol::encode(&Message::Hello(Hello {
         mode: Mode::Crr,
         duration_ms: 10_000,
         size,
         reverse: false,
     }));
-    let mut options = options.clone();
-    options.nodelay = true;
+    // One write each way: Nagle never holds it, so no TCP_NODELAY call is needed.
     let mut request = hello;
     request.extend(std::iter::repeat_n(0x43u8, size as usize));
     let mut response = vec![0u8; size as usize];
@@ -334,7 +403,7 @@ pub fn crr(
     let (mut n, mut errors) = (0u64, 0u64);
     while Instant::now() < end {
         let t0 = Instant::now();
-        let mut conn = match connect(addr, &options) {
+        let mut conn = match connect_once(addr, options) {
             Ok(c) => c,
             Err(BenchError::Connect { .. }) => {
                 errors += 1;
@@ -355,14 +424,10 @@ pub fn crr(
         let _ = total_h.record((t0.elapsed().as_nanos() as u64).max(1));
         n += 1;
     }
-    let seconds = start.elapsed().as_secs_f64();
-    Ok(CrrResult {
-        size_bytes: size,
+    Ok(CrrLoop {
         connections: n,
         errors,
-        connections_per_s: n as f64 / seconds.max(1e-9),
-        seconds,
-        connect_latency: Latency::of(&connect_h),
-        transaction_latency: Latency::of(&total_h),
+        connect: connect_h,
+        total: total_h,
     })
 }

@@ -153,6 +153,30 @@ pub fn read_message(r: &mut impl Read) -> Result<Message, ProtocolError> {
     }
 }
 
+/// Reads the first frame of a connection with as few reads as the bytes allow
+/// (a crr request arrives in the same segment as its hello); returns the frame
+/// and whatever followed it, which is the test's data.
+pub fn read_first(r: &mut impl Read) -> Result<(Message, Vec<u8>), ProtocolError> {
+    let mut buf = vec![0u8; 4096];
+    let mut have = 0;
+    loop {
+        match decode(&buf[..have]) {
+            Ok((m, used)) => return Ok((m, buf[used..have].to_vec())),
+            Err(DecodeError::Incomplete(need)) => {
+                if buf.len() < have + need {
+                    buf.resize(have + need, 0);
+                }
+                let n = r.read(&mut buf[have..])?;
+                if n == 0 {
+                    return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+                }
+                have += n;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 pub fn write_message(w: &mut impl Write, message: &Message) -> std::io::Result<()> {
     w.write_all(&encode(message))
 }

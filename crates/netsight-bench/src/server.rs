@@ -30,15 +30,14 @@ pub struct ServerOptions {
 #[derive(Debug, Default)]
 pub struct ServerStats {
     pub sessions: AtomicU64,
-    pub refused: AtomicU64,
     pub active: AtomicUsize,
 }
 
 fn session(mut conn: TcpStream, options: &ServerOptions) -> Result<(), ProtocolError> {
     conn.set_read_timeout(Some(HELLO_TIMEOUT))?;
-    let hello = match protocol::read_message(&mut conn) {
-        Ok(Message::Hello(h)) => h,
-        Ok(other) => {
+    let (hello, early) = match protocol::read_first(&mut conn) {
+        Ok((Message::Hello(h), early)) => (h, early),
+        Ok((other, _)) => {
             let _ = protocol::write_message(
                 &mut conn,
                 &Message::Error {
@@ -64,12 +63,36 @@ fn session(mut conn: TcpStream, options: &ServerOptions) -> Result<(), ProtocolE
         return Err(ProtocolError::Refused(e));
     }
     let mut conn = TcpStream::from(socket);
+    if hello.mode == Mode::Crr {
+        // One transaction, and the server closes first, as an HTTP/1.0 server does:
+        // TIME-WAIT stays here, on the listener's port, and the client's ephemeral
+        // ports are free again at once. The hello's read timeout bounds it.
+        let mut buf = early;
+        let size = hello.size as usize;
+        if buf.len() > size {
+            buf.truncate(size);
+        }
+        let have = buf.len();
+        buf.resize(size, 0);
+        conn.read_exact(&mut buf[have..])?;
+        conn.set_write_timeout(Some(HELLO_TIMEOUT))?;
+        conn.write_all(&buf)?;
+        return Ok(());
+    }
+    if !early.is_empty() {
+        // Only a crr client may send before the server is ready.
+        let _ = protocol::write_message(
+            &mut conn,
+            &Message::Error {
+                message: "data before ready".into(),
+            },
+        );
+        return Err(ProtocolError::Refused("data before ready".into()));
+    }
     let deadline = Instant::now() + Duration::from_millis(hello.duration_ms) + GRACE;
     conn.set_read_timeout(Some(Duration::from_millis(hello.duration_ms) + GRACE))?;
     conn.set_write_timeout(Some(Duration::from_millis(hello.duration_ms) + GRACE))?;
-    if hello.mode != Mode::Crr {
-        protocol::write_message(&mut conn, &Message::Ready)?;
-    }
+    protocol::write_message(&mut conn, &Message::Ready)?;
     match hello {
         Hello {
             mode: Mode::Stream,
@@ -83,10 +106,13 @@ fn session(mut conn: TcpStream, options: &ServerOptions) -> Result<(), ProtocolE
             ..
         } => send(&mut conn, Duration::from_millis(duration_ms)),
         Hello {
-            mode: Mode::Rr | Mode::Crr,
+            mode: Mode::Rr,
             size,
             ..
         } => echo(&mut conn, size as usize, deadline),
+        Hello {
+            mode: Mode::Crr, ..
+        } => Ok(()),
     }
 }
 
@@ -140,35 +166,39 @@ fn echo(conn: &mut TcpStream, size: usize, deadline: Instant) -> Result<(), Prot
     }
 }
 
-/// Accepts until the listener fails; each connection is a session on its own thread.
+/// `max_sessions` threads, each accepting and serving one session at a time: no
+/// thread is started per connection (that cost dominated a connection-rate
+/// test), and a connection beyond them waits in the listen backlog. Returns
+/// when every worker's listener has failed.
 pub fn serve(listener: TcpListener, options: ServerOptions, stats: Arc<ServerStats>) {
     let options = Arc::new(options);
-    for conn in listener.incoming() {
-        let Ok(mut conn) = conn else {
-            continue;
-        };
-        if stats.active.load(Ordering::Relaxed) >= options.max_sessions {
-            stats.refused.fetch_add(1, Ordering::Relaxed);
-            let _ = protocol::write_message(
-                &mut conn,
-                &Message::Error {
-                    message: format!("busy: {} sessions running", options.max_sessions),
-                },
-            );
-            continue;
-        }
-        stats.active.fetch_add(1, Ordering::Relaxed);
-        stats.sessions.fetch_add(1, Ordering::Relaxed);
-        let (session_options, session_stats) = (options.clone(), stats.clone());
-        let spawned = std::thread::Builder::new()
-            .name("bench-session".into())
-            .spawn(move || {
-                let _ = session(conn, &session_options);
-                session_stats.active.fetch_sub(1, Ordering::Relaxed);
-            });
-        if spawned.is_err() {
-            stats.active.fetch_sub(1, Ordering::Relaxed);
-        }
+    let listener = Arc::new(listener);
+    let workers: Vec<_> = (0..options.max_sessions.max(1))
+        .filter_map(|_| {
+            let (listener, options, stats) = (listener.clone(), options.clone(), stats.clone());
+            std::thread::Builder::new()
+                .name("bench-session".into())
+                .stack_size(256 * 1024)
+                .spawn(move || loop {
+                    let conn = match listener.accept() {
+                        Ok((conn, _)) => conn,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        // Out of descriptors and the like: wait, do not spin.
+                        Err(_) => {
+                            std::thread::sleep(Duration::from_millis(50));
+                            continue;
+                        }
+                    };
+                    stats.active.fetch_add(1, Ordering::Relaxed);
+                    stats.sessions.fetch_add(1, Ordering::Relaxed);
+                    let _ = session(conn, &options);
+                    stats.active.fetch_sub(1, Ordering::Relaxed);
+                })
+                .ok()
+        })
+        .collect();
+    for w in workers {
+        let _ = w.join();
     }
 }
 

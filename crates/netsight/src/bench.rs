@@ -121,11 +121,16 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             );
             emit(target, &r, text)
         }
-        BenchCommand::Crr { target, size } => {
+        BenchCommand::Crr {
+            target,
+            size,
+            parallel,
+        } => {
             let r = client::crr(
                 target.to,
                 *size,
                 target.duration,
+                *parallel as usize,
                 &socket_options(&target.socket),
             )
             .with_context(|| format!("bench crr to {}", target.to))?;

@@ -329,7 +329,7 @@ pub enum BenchCommand {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9978", value_name = "ADDR:PORT")]
         listen: std::net::SocketAddr,
-        /// Sessions served at once; more are refused with an error.
+        /// Sessions served at once (a thread each, started up front); more wait in the listen backlog.
         #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         max_sessions: u32,
         #[command(flatten)]
@@ -365,11 +365,14 @@ pub enum BenchCommand {
     },
     /// Connect/request/response/close rate, with connect and transaction latency.
     #[command(
-        after_help = "Examples:\n  netsight bench crr --to 127.0.0.1:9978\n  netsight bench crr --to 10.0.0.2:9978 --size 1 --duration 5s --json"
+        after_help = "Examples:\n  netsight bench crr --to 127.0.0.1:9978\n  netsight bench crr --to 10.0.0.2:9978 --size 1 --duration 5s --json\n  netsight bench crr --to 127.0.0.1:9978 -P 8                 eight connection loops at once"
     )]
     Crr {
         #[command(flatten)]
         target: BenchTarget,
+        /// Connection loops at once (each waits for its response before the next connect).
+        #[arg(short = 'P', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=128))]
+        parallel: u32,
         /// Request and response size in bytes.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
         size: u32,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use netsight_bench::{client, server, Latency, ServerOptions, ServerStats, SocketOptions};
+use netsight_kernel::Snapshot;
 
 use crate::cli::{BenchCommand, BenchTarget, SocketFlags};
 
@@ -35,12 +36,50 @@ fn latency_line(l: &Latency) -> String {
     )
 }
 
-fn emit<T: serde::Serialize>(target: &BenchTarget, value: &T, text: String) -> Result<()> {
+/// What doctor saw on this host over the run: its findings (the cause of a low
+/// result is often one of them) and the workload.
+fn diagnosed(before: &Snapshot, after: &Snapshot) -> Option<netsight_report::Report> {
+    netsight_doctor::cannot_diagnose(before, after)
+        .is_none()
+        .then(|| netsight_doctor::diagnose(before, after))
+}
+
+fn emit<T: serde::Serialize>(
+    target: &BenchTarget,
+    value: &T,
+    mut text: String,
+    host: Option<netsight_report::Report>,
+) -> Result<()> {
     let mut out = io::stdout().lock();
     if target.json {
-        serde_json::to_writer_pretty(&mut out, value)?;
+        let mut v = serde_json::to_value(value)?;
+        if let (serde_json::Value::Object(map), Some(report)) = (&mut v, &host) {
+            map.insert("findings".into(), serde_json::to_value(&report.findings)?);
+            map.insert("workload".into(), serde_json::to_value(&report.workload)?);
+        }
+        serde_json::to_writer_pretty(&mut out, &v)?;
         writeln!(out)?;
     } else {
+        let worth: Vec<_> = host
+            .iter()
+            .flat_map(|r| &r.findings)
+            .filter(|f| f.severity > netsight_report::Severity::Info)
+            .collect();
+        if !worth.is_empty() {
+            text.push_str("doctor over the run (this host):\n");
+            for f in worth {
+                text.push_str(&format!(
+                    "  [{}] {}{}  ({})\n",
+                    f.severity.as_str(),
+                    f.title,
+                    f.subject
+                        .as_ref()
+                        .map(|s| format!(" [{s}]"))
+                        .unwrap_or_default(),
+                    f.rule_id
+                ));
+            }
+        }
         write!(out, "{text}")?;
     }
     out.flush()?;
@@ -76,6 +115,7 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             parallel,
             reverse,
         } => {
+            let before = Snapshot::take();
             let r = client::stream(
                 target.to,
                 *parallel as usize,
@@ -84,6 +124,7 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
                 &socket_options(&target.socket),
             )
             .with_context(|| format!("bench stream to {}", target.to))?;
+            let host = diagnosed(&before, &Snapshot::take());
             let mut text = String::new();
             for (i, f) in r.streams.iter().enumerate() {
                 text.push_str(&format!(
@@ -102,9 +143,10 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
                 bits(r.sender_bits_per_s),
                 if r.reverse { " (server sending)" } else { "" }
             ));
-            emit(target, &r, text)
+            emit(target, &r, text, host)
         }
         BenchCommand::Rr { target, size, rate } => {
+            let before = Snapshot::take();
             let r = client::rr(
                 target.to,
                 *size,
@@ -113,19 +155,21 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
                 &socket_options(&target.socket),
             )
             .with_context(|| format!("bench rr to {}", target.to))?;
+            let host = diagnosed(&before, &Snapshot::take());
             let text = format!(
                 "{} B request/response: {:.0} transactions/s\nlatency: {}\n",
                 r.size_bytes,
                 r.transactions_per_s,
                 latency_line(&r.latency)
             );
-            emit(target, &r, text)
+            emit(target, &r, text, host)
         }
         BenchCommand::Crr {
             target,
             size,
             parallel,
         } => {
+            let before = Snapshot::take();
             let r = client::crr(
                 target.to,
                 *size,
@@ -134,6 +178,7 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
                 &socket_options(&target.socket),
             )
             .with_context(|| format!("bench crr to {}", target.to))?;
+            let host = diagnosed(&before, &Snapshot::take());
             if r.connections == 0 {
                 anyhow::bail!(
                     "no connection to {} succeeded ({} errors): is `netsight bench server` running there?",
@@ -150,7 +195,7 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
                 latency_line(&r.connect_latency),
                 latency_line(&r.transaction_latency)
             );
-            emit(target, &r, text)
+            emit(target, &r, text, host)
         }
     }
 }

@@ -105,6 +105,10 @@ fn stream_rr_and_crr_between_namespaces() {
         );
         assert!(got > 1_000_000 && got <= sent, "{f}");
     }
+    assert!(
+        s["workload"].is_object() && s["findings"].is_array(),
+        "doctor over the run: {s}"
+    );
     let total = s["receiver_bits_per_s"].as_f64().unwrap();
     let sum: f64 = flows
         .iter()
@@ -209,6 +213,14 @@ fn a_tiny_receive_buffer_and_random_loss_are_named_as_the_limit() {
     assert_eq!(class, "loss-limited", "{summary}");
     let w = &lossy["streams"][0]["why"];
     assert!(w["retransmitted_percent"].as_f64().unwrap() >= 1.0, "{w}");
+    // doctor over the run, on the sender's host, names the retransmissions too.
+    let rules: Vec<&str> = lossy["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["rule_id"].as_str())
+        .collect();
+    assert!(rules.contains(&"tcp.retransmissions"), "{rules:?}");
     assert!(w["loss_ceiling_bits_per_s"].as_f64().unwrap() > 0.0, "{w}");
 }
 

@@ -115,6 +115,7 @@ fn one_stream(
         duration_ms: duration.as_millis() as u64,
         size: 0,
         reverse,
+        rate_pps: 0,
     };
     let mut conn = open(addr, hello, options)?;
     conn.set_read_timeout(Some(duration + Duration::from_secs(10)))?;
@@ -267,6 +268,7 @@ pub fn rr(
         duration_ms: duration.as_millis() as u64,
         size,
         reverse: false,
+        rate_pps: 0,
     };
     let mut options = options.clone();
     options.nodelay = true;
@@ -392,6 +394,7 @@ fn crr_loop(
         duration_ms: 10_000,
         size,
         reverse: false,
+        rate_pps: 0,
     }));
     // One write each way: Nagle never holds it, so no TCP_NODELAY call is needed.
     let mut request = hello;
@@ -429,5 +432,126 @@ fn crr_loop(
         errors,
         connect: connect_h,
         total: total_h,
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UdpResult {
+    pub size_bytes: u32,
+    pub sent: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub loss_percent: f64,
+    pub reordered: u64,
+    /// Received datagrams per second, over the receiver's time.
+    pub packets_per_s: f64,
+    pub sender_packets_per_s: f64,
+    pub receiver_bits_per_s: f64,
+    pub seconds: f64,
+    /// The asked rate (None: as fast as possible).
+    pub rate_pps: Option<u64>,
+}
+
+/// Datagrams this many at a time (sendmmsg).
+const UDP_BATCH: usize = 64;
+
+/// `size`-byte datagrams for `duration`, at `rate_pps` or as fast as sendmmsg goes.
+pub fn udp(
+    addr: SocketAddr,
+    size: u32,
+    duration: Duration,
+    rate_pps: Option<u64>,
+    options: &SocketOptions,
+) -> Result<UdpResult> {
+    use rustix::net::{sendmmsg, MMsgHdr, SendAncillaryBuffer, SendFlags};
+    let hello = Hello {
+        mode: Mode::Udp,
+        duration_ms: duration.as_millis() as u64,
+        size,
+        reverse: false,
+        rate_pps: rate_pps.unwrap_or(0),
+    };
+    let mut control = connect(addr, options)?;
+    control.set_read_timeout(Some(Duration::from_secs(10)))?;
+    protocol::write_message(&mut control, &Message::Hello(hello))?;
+    let port = match protocol::read_message(&mut control)? {
+        Message::UdpReady { port } => port,
+        Message::Error { message } => return Err(ProtocolError::Refused(message).into()),
+        other => return Err(ProtocolError::Unexpected(Box::new(other)).into()),
+    };
+    let target = SocketAddr::new(addr.ip(), port);
+    let socket = Socket::new(
+        socket2::Domain::for_address(target),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    options.apply(&socket).map_err(BenchError::Options)?;
+    socket
+        .connect(&target.into())
+        .map_err(|source| BenchError::Connect {
+            addr: target,
+            source,
+        })?;
+    let socket = std::net::UdpSocket::from(socket);
+    let mut buffers = vec![vec![0x55u8; size as usize]; UDP_BATCH];
+    let start = Instant::now();
+    let end = start + duration;
+    let mut sent: u64 = 0;
+    while Instant::now() < end {
+        if let Some(rate) = rate_pps.filter(|r| *r > 0) {
+            // Paced: the batch waits until its first datagram is due.
+            let due = start + Duration::from_secs_f64(sent as f64 / rate as f64);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        let batch = match rate_pps.filter(|r| *r > 0) {
+            Some(rate) => (rate / 1000).clamp(1, UDP_BATCH as u64) as usize,
+            None => UDP_BATCH,
+        };
+        for (i, b) in buffers.iter_mut().take(batch).enumerate() {
+            b[..protocol::UDP_HEADER].copy_from_slice(&(sent + i as u64).to_le_bytes());
+        }
+        let iovs: Vec<[std::io::IoSlice<'_>; 1]> = buffers
+            .iter()
+            .take(batch)
+            .map(|b| [std::io::IoSlice::new(b)])
+            .collect();
+        let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> =
+            (0..batch).map(|_| SendAncillaryBuffer::default()).collect();
+        let mut msgs: Vec<MMsgHdr<'_>> = iovs
+            .iter()
+            .zip(controls.iter_mut())
+            .map(|(iov, c)| MMsgHdr::new(iov, c))
+            .collect();
+        match sendmmsg(&socket, &mut msgs, SendFlags::empty()) {
+            Ok(n) => sent += n as u64,
+            // A full socket buffer or device queue: the datagrams were not sent.
+            Err(rustix::io::Errno::NOBUFS | rustix::io::Errno::AGAIN) => {}
+            // The receiver's port closed (ICMP): the server says why on control.
+            Err(rustix::io::Errno::CONNREFUSED) => break,
+            Err(e) => return Err(std::io::Error::from(e).into()),
+        }
+    }
+    let sending_s = start.elapsed().as_secs_f64();
+    protocol::write_message(&mut control, &Message::UdpDone { sent })?;
+    let counts = match protocol::read_message(&mut control)? {
+        Message::UdpResult(c) => c,
+        Message::Error { message } => return Err(ProtocolError::Refused(message).into()),
+        other => return Err(ProtocolError::Unexpected(Box::new(other)).into()),
+    };
+    let lost = sent.saturating_sub(counts.received);
+    Ok(UdpResult {
+        size_bytes: size,
+        sent,
+        received: counts.received,
+        lost,
+        loss_percent: lost as f64 * 100.0 / sent.max(1) as f64,
+        reordered: counts.reordered,
+        packets_per_s: counts.received as f64 / counts.seconds.max(1e-9),
+        sender_packets_per_s: sent as f64 / sending_s.max(1e-9),
+        receiver_bits_per_s: counts.bytes as f64 * 8.0 / counts.seconds.max(1e-9),
+        seconds: counts.seconds,
+        rate_pps,
     })
 }

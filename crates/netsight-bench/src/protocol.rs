@@ -16,6 +16,10 @@ pub const MAX_FRAME: u32 = 16 * 1024;
 pub const MAX_DURATION_MS: u64 = 600_000;
 /// The largest request/response size.
 pub const MAX_SIZE: u32 = 1 << 20;
+/// A udp datagram starts with its sequence number (u64, little-endian).
+pub const UDP_HEADER: usize = 8;
+/// The largest udp payload.
+pub const MAX_DATAGRAM: u32 = 65_507;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -26,6 +30,9 @@ pub enum Mode {
     Rr,
     /// One transaction per connection: request, response, close.
     Crr,
+    /// Datagrams of `size` bytes at `rate_pps` (0: as fast as possible), counted,
+    /// with loss and reordering, by the server.
+    Udp,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +44,9 @@ pub struct Hello {
     pub size: u32,
     /// stream: the server sends and the client receives.
     pub reverse: bool,
+    /// udp: datagrams per second (0: as fast as possible).
+    #[serde(default)]
+    pub rate_pps: u64,
 }
 
 /// What the server measured on its side of a stream (the receiver's count).
@@ -53,7 +63,30 @@ pub enum Message {
     Hello(Hello),
     Ready,
     Result(ServerResult),
-    Error { message: String },
+    /// udp: the port the datagrams go to.
+    UdpReady {
+        port: u16,
+    },
+    /// udp: the client has sent this many.
+    UdpDone {
+        sent: u64,
+    },
+    UdpResult(UdpCounts),
+    Error {
+        message: String,
+    },
+}
+
+/// What the server counted of a udp session.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UdpCounts {
+    pub received: u64,
+    pub bytes: u64,
+    /// Datagrams that arrived after one with a higher sequence number.
+    pub reordered: u64,
+    /// From the first datagram to the last.
+    pub seconds: f64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -134,6 +167,12 @@ fn validate(h: &Hello) -> Result<(), String> {
     if h.mode != Mode::Stream && (h.size == 0 || h.size > MAX_SIZE) {
         return Err(format!("size {} is outside 1..={MAX_SIZE}", h.size));
     }
+    if h.mode == Mode::Udp && !(UDP_HEADER as u32..=MAX_DATAGRAM).contains(&h.size) {
+        return Err(format!(
+            "size {} is outside {UDP_HEADER}..={MAX_DATAGRAM} for udp",
+            h.size
+        ));
+    }
     Ok(())
 }
 
@@ -193,6 +232,7 @@ mod tests {
             duration_ms: 1000,
             size: 64,
             reverse: false,
+            rate_pps: 0,
         });
         let bytes = encode(&hello);
         assert_eq!(decode(&bytes), Ok((hello, bytes.len())));

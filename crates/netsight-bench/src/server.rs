@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -92,7 +92,9 @@ fn session(mut conn: TcpStream, options: &ServerOptions) -> Result<(), ProtocolE
     let deadline = Instant::now() + Duration::from_millis(hello.duration_ms) + GRACE;
     conn.set_read_timeout(Some(Duration::from_millis(hello.duration_ms) + GRACE))?;
     conn.set_write_timeout(Some(Duration::from_millis(hello.duration_ms) + GRACE))?;
-    protocol::write_message(&mut conn, &Message::Ready)?;
+    if hello.mode != Mode::Udp {
+        protocol::write_message(&mut conn, &Message::Ready)?;
+    }
     match hello {
         Hello {
             mode: Mode::Stream,
@@ -113,6 +115,11 @@ fn session(mut conn: TcpStream, options: &ServerOptions) -> Result<(), ProtocolE
         Hello {
             mode: Mode::Crr, ..
         } => Ok(()),
+        Hello {
+            mode: Mode::Udp,
+            size,
+            ..
+        } => udp(&mut conn, size as usize, deadline),
     }
 }
 
@@ -164,6 +171,79 @@ fn echo(conn: &mut TcpStream, size: usize, deadline: Instant) -> Result<(), Prot
             return Ok(());
         }
     }
+}
+
+/// Counts datagrams on a port of its own until the client says it is done
+/// (and a moment more for the last ones in flight), then reports.
+fn udp(conn: &mut TcpStream, size: usize, deadline: Instant) -> Result<(), ProtocolError> {
+    let ip = conn.local_addr()?.ip();
+    let socket = Socket::new(
+        socket2::Domain::for_address(SocketAddr::new(ip, 0)),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    // As much buffer as net.core.rmem_max allows: loss should be the path's, not ours.
+    let _ = socket.set_recv_buffer_size(8 << 20);
+    socket.bind(&SocketAddr::new(ip, 0).into())?;
+    let socket = std::net::UdpSocket::from(socket);
+    socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let port = socket.local_addr()?.port();
+    protocol::write_message(conn, &Message::UdpReady { port })?;
+    let done = AtomicBool::new(false);
+    let counts = std::thread::scope(|scope| {
+        let counter = scope.spawn(|| count_datagrams(&socket, size, deadline, &done));
+        let said = protocol::read_message(conn);
+        done.store(true, Ordering::Relaxed);
+        let counts = counter.join().unwrap_or_default();
+        said.map(|_| counts)
+    })?;
+    protocol::write_message(conn, &Message::UdpResult(counts))?;
+    Ok(())
+}
+
+fn count_datagrams(
+    socket: &std::net::UdpSocket,
+    size: usize,
+    deadline: Instant,
+    done: &AtomicBool,
+) -> protocol::UdpCounts {
+    let mut buf = vec![0u8; size.max(protocol::UDP_HEADER) + 1];
+    let mut counts = protocol::UdpCounts::default();
+    let mut highest: Option<u64> = None;
+    let (mut first, mut last) = (None::<Instant>, Instant::now());
+    let mut quiet_since_done: Option<Instant> = None;
+    while Instant::now() < deadline {
+        match socket.recv(&mut buf) {
+            Ok(n) if n >= protocol::UDP_HEADER => {
+                let now = Instant::now();
+                first.get_or_insert(now);
+                last = now;
+                counts.received += 1;
+                counts.bytes += n as u64;
+                let mut seq = [0u8; 8];
+                seq.copy_from_slice(&buf[..protocol::UDP_HEADER]);
+                let seq = u64::from_le_bytes(seq);
+                match highest {
+                    Some(h) if seq < h => counts.reordered += 1,
+                    _ => highest = Some(seq),
+                }
+                quiet_since_done = None;
+            }
+            Ok(_) => {}
+            // A read timeout: once the client is done, 200 ms of quiet ends it.
+            Err(_) if done.load(Ordering::Relaxed) => {
+                let quiet = *quiet_since_done.get_or_insert_with(Instant::now);
+                if quiet.elapsed() > Duration::from_millis(200) {
+                    break;
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    counts.seconds = first
+        .map(|f| last.duration_since(f).as_secs_f64())
+        .unwrap_or(0.0);
+    counts
 }
 
 /// `max_sessions` threads, each accepting and serving one session at a time: no

@@ -164,6 +164,30 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             );
             emit(target, &r, text, host)
         }
+        BenchCommand::Udp { target, size, rate } => {
+            let before = Snapshot::take();
+            let r = client::udp(
+                target.to,
+                *size,
+                target.duration,
+                *rate,
+                &socket_options(&target.socket),
+            )
+            .with_context(|| format!("bench udp to {}", target.to))?;
+            let host = diagnosed(&before, &Snapshot::take());
+            let text = format!(
+                "{} B datagrams: {:.0} packets/s received ({}), {:.0}/s sent\nlost {} of {} ({:.3} %), {} reordered\n",
+                r.size_bytes,
+                r.packets_per_s,
+                bits(r.receiver_bits_per_s),
+                r.sender_packets_per_s,
+                r.lost,
+                r.sent,
+                r.loss_percent,
+                r.reordered
+            );
+            emit(target, &r, text, host)
+        }
         BenchCommand::Crr {
             target,
             size,

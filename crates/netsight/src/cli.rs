@@ -363,6 +363,20 @@ pub enum BenchCommand {
         #[arg(long, value_name = "PER_S", value_parser = positive_rate)]
         rate: Option<f64>,
     },
+    /// UDP datagrams: packets per second, loss and reordering (sendmmsg batches).
+    #[command(
+        after_help = "Examples:\n  netsight bench udp --to 127.0.0.1:9978 --size 64           as fast as possible\n  netsight bench udp --to 10.0.0.2:9978 --size 1200 --rate 50000 --json"
+    )]
+    Udp {
+        #[command(flatten)]
+        target: BenchTarget,
+        /// Datagram payload in bytes (8 to 65507: each starts with its sequence number).
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(8..=65_507))]
+        size: u32,
+        /// Datagrams per second (default: as fast as the sender goes).
+        #[arg(long, value_name = "PER_S", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        rate: Option<u64>,
+    },
     /// Connect/request/response/close rate, with connect and transaction latency.
     #[command(
         after_help = "Examples:\n  netsight bench crr --to 127.0.0.1:9978\n  netsight bench crr --to 10.0.0.2:9978 --size 1 --duration 5s --json\n  netsight bench crr --to 127.0.0.1:9978 -P 8                 eight connection loops at once"

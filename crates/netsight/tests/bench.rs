@@ -81,7 +81,7 @@ fn client(prefix: &[&str], args: &[&str]) -> Value {
 
 #[test]
 fn stream_rr_and_crr_between_namespaces() {
-    if !privileged("stream_rr_and_crr_between_namespaces", &["ip"]) {
+    if !privileged("stream_rr_and_crr_between_namespaces", &["ip", "iptables"]) {
         return;
     }
     let pair = NetnsPair::new();
@@ -140,6 +140,51 @@ fn stream_rr_and_crr_between_namespaces() {
     );
     let n = fixed["transactions"].as_u64().unwrap();
     assert!((180..=201).contains(&n), "{fixed}");
+
+    // UDP at a fixed rate: all of it arrives, at that rate.
+    let udp = client(
+        &in_a,
+        &["udp", "--to", &to, "--rate", "20000", "--duration", "1s"],
+    );
+    let (sent, got) = (
+        udp["sent"].as_u64().unwrap(),
+        udp["received"].as_u64().unwrap(),
+    );
+    assert!(
+        (19_000..=20_100).contains(&sent) && got * 100 >= sent * 99,
+        "{udp}"
+    );
+    let pps = udp["packets_per_s"].as_f64().unwrap();
+    assert!((18_000.0..=22_000.0).contains(&pps), "{udp}");
+    // A tenth dropped at random on the way in: the loss is counted as such.
+    pair.exec_ok(
+        &pair.b,
+        "iptables",
+        &[
+            "-A",
+            "INPUT",
+            "-p",
+            "udp",
+            "-m",
+            "statistic",
+            "--mode",
+            "random",
+            "--probability",
+            "0.1",
+            "-j",
+            "DROP",
+        ],
+    );
+    let lossy = client(
+        &in_a,
+        &["udp", "--to", &to, "--rate", "20000", "--duration", "1s"],
+    );
+    let loss = lossy["loss_percent"].as_f64().unwrap();
+    assert!((7.0..=13.0).contains(&loss), "{lossy}");
+    assert_eq!(
+        lossy["lost"].as_u64().unwrap(),
+        lossy["sent"].as_u64().unwrap() - lossy["received"].as_u64().unwrap()
+    );
 
     let crr = client(&in_a, &["crr", "--to", &to, "--duration", "1s"]);
     assert!(crr["connections"].as_u64().unwrap() > 100, "{crr}");

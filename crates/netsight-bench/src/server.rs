@@ -33,8 +33,9 @@ pub struct ServerStats {
     pub active: AtomicUsize,
 }
 
+/// A session on an accepted connection. Its read timeout, HELLO_TIMEOUT, came
+/// with it from the listener (one call fewer per connection).
 fn session(mut conn: TcpStream, options: &ServerOptions) -> Result<(), ProtocolError> {
-    conn.set_read_timeout(Some(HELLO_TIMEOUT))?;
     let (hello, early) = match protocol::read_first(&mut conn) {
         Ok((Message::Hello(h), early)) => (h, early),
         Ok((other, _)) => {
@@ -47,12 +48,18 @@ fn session(mut conn: TcpStream, options: &ServerOptions) -> Result<(), ProtocolE
             return Err(ProtocolError::Unexpected(Box::new(other)));
         }
         Err(e) => {
-            let _ = protocol::write_message(
-                &mut conn,
-                &Message::Error {
-                    message: e.to_string(),
-                },
-            );
+            let message = match &e {
+                ProtocolError::Io(io)
+                    if matches!(
+                        io.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    format!("no hello within {} s", HELLO_TIMEOUT.as_secs())
+                }
+                other => other.to_string(),
+            };
+            let _ = protocol::write_message(&mut conn, &Message::Error { message });
             return Err(e);
         }
     };
@@ -75,7 +82,10 @@ fn session(mut conn: TcpStream, options: &ServerOptions) -> Result<(), ProtocolE
         let have = buf.len();
         buf.resize(size, 0);
         conn.read_exact(&mut buf[have..])?;
-        conn.set_write_timeout(Some(HELLO_TIMEOUT))?;
+        // A response that fits the socket buffer never blocks; a larger one is bounded.
+        if size > 64 * 1024 {
+            conn.set_write_timeout(Some(HELLO_TIMEOUT))?;
+        }
         conn.write_all(&buf)?;
         return Ok(());
     }
@@ -262,7 +272,16 @@ pub fn serve(listener: TcpListener, options: ServerOptions, stats: Arc<ServerSta
                 .spawn(move || loop {
                     let conn = match listener.accept() {
                         Ok((conn, _)) => conn,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::Interrupted
+                                    | std::io::ErrorKind::WouldBlock
+                                    | std::io::ErrorKind::TimedOut
+                            ) =>
+                        {
+                            continue
+                        }
                         // Out of descriptors and the like: wait, do not spin.
                         Err(_) => {
                             std::thread::sleep(Duration::from_millis(50));
@@ -294,6 +313,9 @@ pub fn bind(addr: SocketAddr, options: &SocketOptions) -> std::io::Result<TcpLis
     options
         .apply(&socket)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // Inherited by every accepted socket: how long a new connection has to say
+    // what it wants (it also wakes the accepting threads, which go on waiting).
+    socket.set_read_timeout(Some(HELLO_TIMEOUT))?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     Ok(socket.into())

@@ -321,7 +321,7 @@ fn the_server_survives_garbage_and_many_clients_at_once() {
     }
     // A client that connects and says nothing is dropped after the hello timeout,
     // without holding anyone else up.
-    let _silent = TcpStream::connect(addr).unwrap();
+    let silent = std::thread::spawn(move || error_for(addr, b""));
     assert!(server.alive());
 
     // 40 clients at once, each a 1-second rr.
@@ -343,6 +343,11 @@ fn the_server_survives_garbage_and_many_clients_at_once() {
     );
     assert!(s["receiver_bits_per_s"].as_f64().unwrap() > 1e8);
 
+    let said = silent
+        .join()
+        .unwrap()
+        .expect("an error frame for a silent client");
+    assert!(said.contains("no hello within 5 s"), "{said}");
     // A client to a port nobody serves gets a clear error and exit 3.
     let out = output(
         netsight(),

@@ -240,6 +240,9 @@ impl Latency {
 #[derive(Debug, Clone, Serialize)]
 pub struct RrResult {
     pub size_bytes: u32,
+    /// Writes each request was sent in.
+    pub writes: u32,
+    pub nodelay: bool,
     pub transactions: u64,
     pub transactions_per_s: f64,
     pub seconds: f64,
@@ -256,9 +259,15 @@ fn histogram() -> Histogram<u64> {
 
 /// Request/response on one connection for `duration`: as fast as possible, or
 /// at `rate` per second with latency counted from each intended send time.
+///
+/// Each request goes out in `writes` pieces (1: one write): with more than one
+/// and without TCP_NODELAY, Nagle holds each later piece until the first is
+/// acknowledged, which the server delays (its delayed ACK) while it waits for
+/// the rest: the classic write-write-read stall, which `bench ab` shows.
 pub fn rr(
     addr: SocketAddr,
     size: u32,
+    writes: u32,
     duration: Duration,
     rate: Option<f64>,
     options: &SocketOptions,
@@ -270,10 +279,9 @@ pub fn rr(
         reverse: false,
         rate_pps: 0,
     };
-    let mut options = options.clone();
-    options.nodelay = true;
-    let mut conn = open(addr, hello, &options)?;
+    let mut conn = open(addr, hello, options)?;
     let mut buf = vec![0x42u8; size as usize];
+    let piece = (size as usize).div_ceil(writes.clamp(1, size.max(1)) as usize);
     let mut h = histogram();
     let start = Instant::now();
     let end = start + duration;
@@ -301,7 +309,9 @@ pub fn rr(
                 now
             }
         };
-        conn.write_all(&buf)?;
+        for chunk in buf.chunks(piece) {
+            conn.write_all(chunk)?;
+        }
         conn.read_exact(&mut buf)?;
         let ns = intended.elapsed().as_nanos().min(u64::MAX as u128) as u64;
         let _ = h.record(ns.max(1));
@@ -310,6 +320,8 @@ pub fn rr(
     let seconds = start.elapsed().as_secs_f64();
     Ok(RrResult {
         size_bytes: size,
+        writes: writes.max(1),
+        nodelay: options.nodelay,
         transactions: n,
         transactions_per_s: n as f64 / seconds.max(1e-9),
         seconds,

@@ -3,6 +3,7 @@
 //! control protocol. The server serves many clients at once, each session
 //! bounded in time; garbage gets an error frame.
 
+pub mod ab;
 pub mod client;
 pub mod options;
 pub mod protocol;

@@ -145,11 +145,17 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             ));
             emit(target, &r, text, host)
         }
-        BenchCommand::Rr { target, size, rate } => {
+        BenchCommand::Rr {
+            target,
+            size,
+            rate,
+            writes,
+        } => {
             let before = Snapshot::take();
             let r = client::rr(
                 target.to,
                 *size,
+                *writes,
                 target.duration,
                 *rate,
                 &socket_options(&target.socket),
@@ -164,6 +170,14 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             );
             emit(target, &r, text, host)
         }
+        BenchCommand::Ab {
+            a,
+            b,
+            trials,
+            warmup,
+            json,
+            mode,
+        } => ab(a, b, *trials, *warmup, *json, mode),
         BenchCommand::Udp { target, size, rate } => {
             let before = Snapshot::take();
             let r = client::udp(
@@ -222,4 +236,139 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             emit(target, &r, text, host)
         }
     }
+}
+
+/// The number a mode is judged by: (JSON pointer, name, higher is better).
+fn headline(mode: &str) -> Option<&'static [(&'static str, &'static str, bool)]> {
+    Some(match mode {
+        "stream" => &[("/receiver_bits_per_s", "receiver_bits_per_s", true)],
+        "rr" => &[
+            ("/latency/p50_us", "p50_us", false),
+            ("/latency/p99_us", "p99_us", false),
+        ],
+        "crr" => &[("/connections_per_s", "connections_per_s", true)],
+        "udp" => &[("/packets_per_s", "packets_per_s", true)],
+        _ => return None,
+    })
+}
+
+/// One trial: this binary, the mode with its flags and the side's, as JSON.
+fn trial(mode: &[String], extra: &str) -> Result<serde_json::Value> {
+    let exe = std::env::current_exe().context("finding this binary")?;
+    let out = std::process::Command::new(exe)
+        .arg("bench")
+        .args(mode)
+        .args(extra.split_whitespace())
+        .arg("--json")
+        .output()
+        .context("running a trial")?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "trial `bench {} {extra}` failed: {}",
+            mode.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+fn ab(a: &str, b: &str, trials: u32, warmup: u32, json: bool, mode: &[String]) -> Result<()> {
+    let name = mode.first().map(String::as_str).unwrap_or("");
+    let Some(metrics) = headline(name) else {
+        return Err(exit_usage(format!(
+            "bench ab: the mode must be stream, rr, crr or udp, not {name:?}"
+        )));
+    };
+    for flags in [a, b] {
+        if flags.split_whitespace().any(|f| f == "--json" || f == "ab") {
+            return Err(exit_usage(format!(
+                "bench ab: {flags:?} cannot be a side's flags"
+            )));
+        }
+    }
+    let progress = std::io::IsTerminal::is_terminal(&io::stderr());
+    for i in 0..warmup {
+        if progress {
+            eprint!("\r\x1b[Kwarm-up {}/{warmup}", i + 1);
+        }
+        trial(mode, a)?;
+        trial(mode, b)?;
+    }
+    let mut values: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); metrics.len()];
+    for i in 0..trials {
+        if progress {
+            eprint!("\r\x1b[Ktrial {}/{trials}", i + 1);
+        }
+        // Alternating, so a drift in the host affects both sides alike.
+        let (ra, rb) = if i % 2 == 0 {
+            let ra = trial(mode, a)?;
+            (ra, trial(mode, b)?)
+        } else {
+            let rb = trial(mode, b)?;
+            (trial(mode, a)?, rb)
+        };
+        for (k, (pointer, name, _)) in metrics.iter().enumerate() {
+            let get = |r: &serde_json::Value| {
+                r.pointer(pointer)
+                    .and_then(serde_json::Value::as_f64)
+                    .ok_or_else(|| anyhow::anyhow!("a trial's result has no {name}"))
+            };
+            values[k].0.push(get(&ra)?);
+            values[k].1.push(get(&rb)?);
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    let compared: Vec<serde_json::Value> = metrics
+        .iter()
+        .zip(&values)
+        .filter_map(|((_, name, higher_better), (va, vb))| {
+            let c = netsight_bench::ab::compare(va, vb)?;
+            let better = match (c.significant, (c.difference > 0.0) == *higher_better) {
+                (false, _) => "neither (not significant)",
+                (true, true) => "b",
+                (true, false) => "a",
+            };
+            Some(serde_json::json!({
+                "metric": name, "a": va, "b": vb, "comparison": c, "better": better,
+            }))
+        })
+        .collect();
+    let mut out = io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({"mode": mode, "a_flags": a, "b_flags": b, "trials": trials, "warmup": warmup, "metrics": compared}),
+        )?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "bench ab: {} — A {a:?} vs B {b:?}, {trials} trials each",
+            mode.join(" ")
+        )?;
+        for m in &compared {
+            let c = &m["comparison"];
+            let f = |k: &str| c[k].as_f64().unwrap_or(0.0);
+            writeln!(
+                out,
+                "  {:<20} A {:.2}  B {:.2}  B−A {:+.2} (95 % CI {:+.2} .. {:+.2}, {:+.1} %)  better: {}",
+                m["metric"].as_str().unwrap_or(""),
+                f("a_mean"),
+                f("b_mean"),
+                f("difference"),
+                f("ci95_low"),
+                f("ci95_high"),
+                f("difference_percent"),
+                m["better"].as_str().unwrap_or("")
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn exit_usage(message: String) -> anyhow::Error {
+    crate::exit::Usage(message).into()
 }

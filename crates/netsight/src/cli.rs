@@ -362,6 +362,10 @@ pub enum BenchCommand {
         /// Requests per second, latency counted from each intended send time.
         #[arg(long, value_name = "PER_S", value_parser = positive_rate)]
         rate: Option<f64>,
+        /// Send each request in this many writes (2 shows Nagle's write-write-read stall
+        /// without --nodelay).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+        writes: u32,
     },
     /// UDP datagrams: packets per second, loss and reordering (sendmmsg batches).
     #[command(
@@ -376,6 +380,36 @@ pub enum BenchCommand {
         /// Datagrams per second (default: as fast as the sender goes).
         #[arg(long, value_name = "PER_S", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
         rate: Option<u64>,
+    },
+    /// A/B: the same mode with two sets of flags, interleaved trials after a warm-up;
+    /// both results, the difference with a 95 % confidence interval, and whether it is significant.
+    #[command(
+        after_help = "The mode's headline number is compared: stream receiver_bits_per_s, rr p50_us (p99_us too),\ncrr connections_per_s, udp packets_per_s. FLAGS are split on spaces.\n\nExamples:\n  netsight bench ab --a '--nodelay' --b '' rr --to 127.0.0.1:9978 --size 32 --writes 2\n  netsight bench ab --a '--cc cubic' --b '--cc bbr' --trials 7 stream --to 10.0.0.2:9978 --duration 5s"
+    )]
+    Ab {
+        /// Flags for A, added to the mode's own.
+        #[arg(long, allow_hyphen_values = true, value_name = "FLAGS")]
+        a: String,
+        /// Flags for B.
+        #[arg(long, allow_hyphen_values = true, value_name = "FLAGS")]
+        b: String,
+        /// Trials of each (A and B alternate).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=100))]
+        trials: u32,
+        /// Warm-up runs of each before the trials (not counted).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=10))]
+        warmup: u32,
+        /// The result as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// The mode and its flags: stream|rr|crr|udp --to ... (add --duration: default 10s per trial).
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            required = true,
+            value_name = "MODE ARGS"
+        )]
+        mode: Vec<String>,
     },
     /// Connect/request/response/close rate, with connect and transaction latency.
     #[command(

@@ -356,3 +356,53 @@ fn the_server_survives_garbage_and_many_clients_at_once() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("connecting to 127.0.0.1:1"));
 }
+
+#[test]
+fn ab_of_nodelay_on_split_writes_shows_the_nagle_stall() {
+    let server = Server::start(&[], "127.0.0.1:0", &[]);
+    let to = server.addr.to_string();
+    let out = output(
+        netsight(),
+        &[
+            "bench",
+            "ab",
+            "--a",
+            "--nodelay",
+            "--b",
+            "",
+            "--trials",
+            "2",
+            "--warmup",
+            "0",
+            "--json",
+            "rr",
+            "--to",
+            &to,
+            "--size",
+            "32",
+            "--writes",
+            "2",
+            "--duration",
+            "1s",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p50 = &v["metrics"][0];
+    assert_eq!(p50["metric"], "p50_us");
+    let c = &p50["comparison"];
+    // Without TCP_NODELAY the second write waits for the delayed ACK (40 ms).
+    assert!(c["b_mean"].as_f64().unwrap() > 20_000.0, "{v:#}");
+    assert!(c["a_mean"].as_f64().unwrap() < 5_000.0, "{v:#}");
+    assert_eq!(c["significant"], true, "{v:#}");
+    assert_eq!(p50["better"], "a");
+    let bad = output(
+        netsight(),
+        &["bench", "ab", "--a", "", "--b", "", "teleport", "--to", &to],
+    );
+    assert_eq!(bad.status.code(), Some(64));
+}

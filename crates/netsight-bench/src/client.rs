@@ -36,6 +36,24 @@ impl From<std::io::Error> for BenchError {
 
 pub type Result<T> = std::result::Result<T, BenchError>;
 
+/// Counters the client loops bump as they go, for a live line or `--json-stream`:
+/// bytes moved (stream) and operations done (rr and crr transactions, udp datagrams sent).
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub bytes: std::sync::atomic::AtomicU64,
+    pub ops: std::sync::atomic::AtomicU64,
+}
+
+impl Progress {
+    fn add_bytes(&self, n: u64) {
+        self.bytes
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn add_ops(&self, n: u64) {
+        self.ops.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// How often a sender's tcp_info is read during a stream (cwnd and RTT extremes).
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
@@ -109,6 +127,7 @@ fn one_stream(
     duration: Duration,
     reverse: bool,
     options: &SocketOptions,
+    progress: &Progress,
 ) -> Result<StreamFlow> {
     let hello = Hello {
         mode: Mode::Stream,
@@ -129,6 +148,7 @@ fn one_stream(
                 break;
             }
             bytes += n as u64;
+            progress.add_bytes(n as u64);
         }
         let seconds = start.elapsed().as_secs_f64();
         return Ok(StreamFlow {
@@ -147,6 +167,7 @@ fn one_stream(
     while Instant::now() < end {
         conn.write_all(&buf)?;
         sent += buf.len() as u64;
+        progress.add_bytes(buf.len() as u64);
         if Instant::now() >= next_sample {
             sampler.sample(conn.as_fd());
             next_sample += SAMPLE_EVERY;
@@ -178,11 +199,12 @@ pub fn stream(
     duration: Duration,
     reverse: bool,
     options: &SocketOptions,
+    progress: &Progress,
 ) -> Result<StreamResult> {
     let start = Instant::now();
     let flows: Vec<Result<StreamFlow>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..streams.max(1))
-            .map(|_| scope.spawn(|| one_stream(addr, duration, reverse, options)))
+            .map(|_| scope.spawn(|| one_stream(addr, duration, reverse, options, progress)))
             .collect();
         workers
             .into_iter()
@@ -271,6 +293,7 @@ pub fn rr(
     duration: Duration,
     rate: Option<f64>,
     options: &SocketOptions,
+    progress: &Progress,
 ) -> Result<RrResult> {
     let hello = Hello {
         mode: Mode::Rr,
@@ -316,6 +339,7 @@ pub fn rr(
         let ns = intended.elapsed().as_nanos().min(u64::MAX as u128) as u64;
         let _ = h.record(ns.max(1));
         n += 1;
+        progress.add_ops(1);
     }
     let seconds = start.elapsed().as_secs_f64();
     Ok(RrResult {
@@ -352,11 +376,12 @@ pub fn crr(
     duration: Duration,
     parallel: usize,
     options: &SocketOptions,
+    progress: &Progress,
 ) -> Result<CrrResult> {
     let start = Instant::now();
     let loops: Vec<Result<CrrLoop>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..parallel.max(1))
-            .map(|_| scope.spawn(|| crr_loop(addr, size, duration, options)))
+            .map(|_| scope.spawn(|| crr_loop(addr, size, duration, options, progress)))
             .collect();
         workers
             .into_iter()
@@ -400,6 +425,7 @@ fn crr_loop(
     size: u32,
     duration: Duration,
     options: &SocketOptions,
+    progress: &Progress,
 ) -> Result<CrrLoop> {
     let hello = protocol::encode(&Message::Hello(Hello {
         mode: Mode::Crr,
@@ -438,6 +464,7 @@ fn crr_loop(
         drop(conn);
         let _ = total_h.record((t0.elapsed().as_nanos() as u64).max(1));
         n += 1;
+        progress.add_ops(1);
     }
     Ok(CrrLoop {
         connections: n,
@@ -474,6 +501,7 @@ pub fn udp(
     duration: Duration,
     rate_pps: Option<u64>,
     options: &SocketOptions,
+    progress: &Progress,
 ) -> Result<UdpResult> {
     use rustix::net::{sendmmsg, MMsgHdr, SendAncillaryBuffer, SendFlags};
     let hello = Hello {
@@ -537,7 +565,10 @@ pub fn udp(
             .map(|(iov, c)| MMsgHdr::new(iov, c))
             .collect();
         match sendmmsg(&socket, &mut msgs, SendFlags::empty()) {
-            Ok(n) => sent += n as u64,
+            Ok(n) => {
+                sent += n as u64;
+                progress.add_ops(n as u64);
+            }
             // A full socket buffer or device queue: the datagrams were not sent.
             Err(rustix::io::Errno::NOBUFS | rustix::io::Errno::AGAIN) => {}
             // The receiver's port closed (ICMP): the server says why on control.

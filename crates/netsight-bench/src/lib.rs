@@ -10,7 +10,7 @@ pub mod protocol;
 pub mod server;
 pub mod why;
 
-pub use client::{BenchError, CrrResult, Latency, RrResult, StreamResult, UdpResult};
+pub use client::{BenchError, CrrResult, Latency, Progress, RrResult, StreamResult, UdpResult};
 pub use options::SocketOptions;
 pub use server::{ServerOptions, ServerStats};
 pub use why::FlowLimits;

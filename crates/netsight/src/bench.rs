@@ -5,7 +5,11 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use netsight_bench::{client, server, Latency, ServerOptions, ServerStats, SocketOptions};
+use std::io::IsTerminal as _;
+
+use netsight_bench::{
+    client, server, Latency, Progress, ServerOptions, ServerStats, SocketOptions,
+};
 use netsight_kernel::Snapshot;
 
 use crate::cli::{BenchCommand, BenchTarget, SocketFlags};
@@ -36,6 +40,61 @@ fn latency_line(l: &Latency) -> String {
     )
 }
 
+/// Runs `f` with a reporter beside it: each second, a live line on a terminal
+/// (stderr) or, with --json-stream, a JSON line on stdout. `bytes` modes report
+/// bits per second, the others operations per second.
+fn with_progress<T>(target: &BenchTarget, bytes: bool, f: impl FnOnce(&Progress) -> T) -> T {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let progress = Progress::default();
+    let done = AtomicBool::new(false);
+    let live = !target.json && !target.json_stream && io::stderr().is_terminal();
+    if !live && !target.json_stream {
+        return f(&progress);
+    }
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let start = std::time::Instant::now();
+            let (mut last_bytes, mut last_ops, mut second) = (0u64, 0u64, 1u32);
+            while !done.load(Ordering::Relaxed) {
+                let due = start + std::time::Duration::from_secs(u64::from(second));
+                while std::time::Instant::now() < due && !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                if done.load(Ordering::Relaxed) {
+                    break;
+                }
+                let (b, o) = (
+                    progress.bytes.load(Ordering::Relaxed),
+                    progress.ops.load(Ordering::Relaxed),
+                );
+                let (db, dops) = (b - last_bytes, o - last_ops);
+                (last_bytes, last_ops) = (b, o);
+                if target.json_stream {
+                    let line = if bytes {
+                        serde_json::json!({"interval_end_s": second, "bits_per_s": db as f64 * 8.0})
+                    } else {
+                        serde_json::json!({"interval_end_s": second, "operations_per_s": dops})
+                    };
+                    let mut out = io::stdout().lock();
+                    let _ = writeln!(out, "{line}");
+                    let _ = out.flush();
+                } else if bytes {
+                    eprint!("\r\x1b[K{second:>4} s  {}", bits(db as f64 * 8.0));
+                } else {
+                    eprint!("\r\x1b[K{second:>4} s  {dops} /s");
+                }
+                second += 1;
+            }
+            if live {
+                eprint!("\r\x1b[K");
+            }
+        });
+        let result = f(&progress);
+        done.store(true, Ordering::Relaxed);
+        result
+    })
+}
+
 /// What doctor saw on this host over the run: its findings (the cause of a low
 /// result is often one of them) and the workload.
 fn diagnosed(before: &Snapshot, after: &Snapshot) -> Option<netsight_report::Report> {
@@ -51,13 +110,17 @@ fn emit<T: serde::Serialize>(
     host: Option<netsight_report::Report>,
 ) -> Result<()> {
     let mut out = io::stdout().lock();
-    if target.json {
+    if target.json || target.json_stream {
         let mut v = serde_json::to_value(value)?;
         if let (serde_json::Value::Object(map), Some(report)) = (&mut v, &host) {
             map.insert("findings".into(), serde_json::to_value(&report.findings)?);
             map.insert("workload".into(), serde_json::to_value(&report.workload)?);
         }
-        serde_json::to_writer_pretty(&mut out, &v)?;
+        if target.json_stream {
+            serde_json::to_writer(&mut out, &serde_json::json!({"result": v}))?;
+        } else {
+            serde_json::to_writer_pretty(&mut out, &v)?;
+        }
         writeln!(out)?;
     } else {
         let worth: Vec<_> = host
@@ -116,13 +179,16 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             reverse,
         } => {
             let before = Snapshot::take();
-            let r = client::stream(
-                target.to,
-                *parallel as usize,
-                target.duration,
-                *reverse,
-                &socket_options(&target.socket),
-            )
+            let r = with_progress(target, true, |p| {
+                client::stream(
+                    target.to,
+                    *parallel as usize,
+                    target.duration,
+                    *reverse,
+                    &socket_options(&target.socket),
+                    p,
+                )
+            })
             .with_context(|| format!("bench stream to {}", target.to))?;
             let host = diagnosed(&before, &Snapshot::take());
             let mut text = String::new();
@@ -152,14 +218,17 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             writes,
         } => {
             let before = Snapshot::take();
-            let r = client::rr(
-                target.to,
-                *size,
-                *writes,
-                target.duration,
-                *rate,
-                &socket_options(&target.socket),
-            )
+            let r = with_progress(target, false, |p| {
+                client::rr(
+                    target.to,
+                    *size,
+                    *writes,
+                    target.duration,
+                    *rate,
+                    &socket_options(&target.socket),
+                    p,
+                )
+            })
             .with_context(|| format!("bench rr to {}", target.to))?;
             let host = diagnosed(&before, &Snapshot::take());
             let text = format!(
@@ -180,13 +249,16 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
         } => ab(a, b, *trials, *warmup, *json, mode),
         BenchCommand::Udp { target, size, rate } => {
             let before = Snapshot::take();
-            let r = client::udp(
-                target.to,
-                *size,
-                target.duration,
-                *rate,
-                &socket_options(&target.socket),
-            )
+            let r = with_progress(target, false, |p| {
+                client::udp(
+                    target.to,
+                    *size,
+                    target.duration,
+                    *rate,
+                    &socket_options(&target.socket),
+                    p,
+                )
+            })
             .with_context(|| format!("bench udp to {}", target.to))?;
             let host = diagnosed(&before, &Snapshot::take());
             let text = format!(
@@ -208,13 +280,16 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             parallel,
         } => {
             let before = Snapshot::take();
-            let r = client::crr(
-                target.to,
-                *size,
-                target.duration,
-                *parallel as usize,
-                &socket_options(&target.socket),
-            )
+            let r = with_progress(target, false, |p| {
+                client::crr(
+                    target.to,
+                    *size,
+                    target.duration,
+                    *parallel as usize,
+                    &socket_options(&target.socket),
+                    p,
+                )
+            })
             .with_context(|| format!("bench crr to {}", target.to))?;
             let host = diagnosed(&before, &Snapshot::take());
             if r.connections == 0 {

@@ -438,6 +438,9 @@ pub struct BenchTarget {
     /// The result as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// A JSON line every second while it runs, then the result as one more line.
+    #[arg(long, conflicts_with = "json")]
+    pub json_stream: bool,
     #[command(flatten)]
     pub socket: SocketFlags,
 }

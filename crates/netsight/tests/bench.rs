@@ -343,6 +343,31 @@ fn the_server_survives_garbage_and_many_clients_at_once() {
     );
     assert!(s["receiver_bits_per_s"].as_f64().unwrap() > 1e8);
 
+    // --json-stream: a line per second while it runs, then the result.
+    let out = output(
+        netsight(),
+        &[
+            "bench",
+            "stream",
+            "--to",
+            &addr.to_string(),
+            "--duration",
+            "2s",
+            "--json-stream",
+        ],
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 2, "{lines:?}");
+    assert!(lines[0]["bits_per_s"].as_f64().unwrap() > 1e8 && lines[0]["interval_end_s"] == 1);
+    assert!(
+        lines.last().unwrap()["result"]["receiver_bits_per_s"]
+            .as_f64()
+            .unwrap()
+            > 1e8
+    );
     let said = silent
         .join()
         .unwrap()

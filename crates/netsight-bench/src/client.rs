@@ -192,6 +192,20 @@ fn one_stream(
     }
 }
 
+/// `f` on `n` threads at once (at least one); a thread that panicked is an error.
+fn in_parallel<T: Send>(n: usize, what: &str, f: impl Fn() -> Result<T> + Sync) -> Vec<Result<T>> {
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..n.max(1)).map(|_| scope.spawn(&f)).collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(BenchError::Options(format!("a {what} thread failed"))))
+            })
+            .collect()
+    })
+}
+
 /// `streams` parallel TCP streams for `duration`; throughput per stream and in total.
 pub fn stream(
     addr: SocketAddr,
@@ -202,17 +216,8 @@ pub fn stream(
     progress: &Progress,
 ) -> Result<StreamResult> {
     let start = Instant::now();
-    let flows: Vec<Result<StreamFlow>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..streams.max(1))
-            .map(|_| scope.spawn(|| one_stream(addr, duration, reverse, options, progress)))
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| {
-                w.join()
-                    .unwrap_or_else(|_| Err(BenchError::Options("a stream's thread failed".into())))
-            })
-            .collect()
+    let flows = in_parallel(streams, "stream", || {
+        one_stream(addr, duration, reverse, options, progress)
     });
     let flows = flows.into_iter().collect::<Result<Vec<_>>>()?;
     let seconds = start.elapsed().as_secs_f64();
@@ -379,17 +384,8 @@ pub fn crr(
     progress: &Progress,
 ) -> Result<CrrResult> {
     let start = Instant::now();
-    let loops: Vec<Result<CrrLoop>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..parallel.max(1))
-            .map(|_| scope.spawn(|| crr_loop(addr, size, duration, options, progress)))
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| {
-                w.join()
-                    .unwrap_or_else(|_| Err(BenchError::Options("a crr thread failed".into())))
-            })
-            .collect()
+    let loops = in_parallel(parallel, "crr", || {
+        crr_loop(addr, size, duration, options, progress)
     });
     let seconds = start.elapsed().as_secs_f64();
     let (mut connect_h, mut total_h) = (histogram(), histogram());

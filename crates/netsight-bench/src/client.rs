@@ -57,14 +57,16 @@ impl Progress {
 /// How often a sender's tcp_info is read during a stream (cwnd and RTT extremes).
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
-fn connect(addr: SocketAddr, options: &SocketOptions) -> Result<TcpStream> {
-    let socket = Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )
-    .map_err(|source| BenchError::Connect { addr, source })?;
+/// A TCP (STREAM) or UDP (DGRAM) socket for `addr`, with the options set.
+fn new_socket(addr: SocketAddr, ty: socket2::Type, options: &SocketOptions) -> Result<Socket> {
+    let socket = Socket::new(socket2::Domain::for_address(addr), ty, None)
+        .map_err(|source| BenchError::Connect { addr, source })?;
     options.apply(&socket).map_err(BenchError::Options)?;
+    Ok(socket)
+}
+
+fn connect(addr: SocketAddr, options: &SocketOptions) -> Result<TcpStream> {
+    let socket = new_socket(addr, socket2::Type::STREAM, options)?;
     socket
         .connect_timeout(&addr.into(), Duration::from_secs(5))
         .map_err(|source| BenchError::Connect { addr, source })?;
@@ -74,13 +76,7 @@ fn connect(addr: SocketAddr, options: &SocketOptions) -> Result<TcpStream> {
 /// A connection for one crr transaction: a blocking connect bounded by
 /// SO_SNDTIMEO (one setsockopt, where a connect timeout costs four calls).
 fn connect_once(addr: SocketAddr, options: &SocketOptions) -> Result<TcpStream> {
-    let socket = Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )
-    .map_err(|source| BenchError::Connect { addr, source })?;
-    options.apply(&socket).map_err(BenchError::Options)?;
+    let socket = new_socket(addr, socket2::Type::STREAM, options)?;
     socket
         .set_write_timeout(Some(Duration::from_secs(5)))
         .map_err(|source| BenchError::Connect { addr, source })?;
@@ -516,12 +512,7 @@ pub fn udp(
         other => return Err(ProtocolError::Unexpected(Box::new(other)).into()),
     };
     let target = SocketAddr::new(addr.ip(), port);
-    let socket = Socket::new(
-        socket2::Domain::for_address(target),
-        socket2::Type::DGRAM,
-        Some(socket2::Protocol::UDP),
-    )?;
-    options.apply(&socket).map_err(BenchError::Options)?;
+    let socket = new_socket(target, socket2::Type::DGRAM, options)?;
     socket
         .connect(&target.into())
         .map_err(|source| BenchError::Connect {

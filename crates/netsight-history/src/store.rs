@@ -2,7 +2,6 @@
 //! them back into snapshots, and pruning (roll-ups, retention, the size cap).
 
 use std::collections::{BTreeMap, HashMap};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use netsight_kernel::Snapshot;
@@ -97,27 +96,18 @@ pub struct History {
 /// Trust: netsight runs as root, and a file or directory another user can write
 /// could swap the database for a link to something else.
 fn check_trusted(path: &Path) -> std::result::Result<(), String> {
-    let euid = rustix::process::geteuid().as_raw();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let check = |what: &Path, m: &std::fs::Metadata| -> std::result::Result<(), String> {
-        if m.uid() != 0 && m.uid() != euid {
-            return Err(format!(
-                "{} is owned by uid {}, not by root or this user",
-                what.display(),
-                m.uid()
-            ));
-        }
-        if m.mode() & 0o022 != 0 {
-            return Err(format!(
-                "{} is writable by group or others (mode {:o}); keep history in a directory only its owner can write, such as /var/lib/netsight",
-                what.display(),
-                m.mode() & 0o7777
-            ));
-        }
-        Ok(())
+    // No sticky-directory exception: others could plant the -wal or -shm there.
+    let check = |what: &Path, m: &std::fs::Metadata| match netsight_kernel::trust::untrusted(
+        what, m, false,
+    ) {
+        Some(why) => Err(format!(
+            "{why}; keep history in a directory only its owner can write, such as /var/lib/netsight"
+        )),
+        None => Ok(()),
     };
     let dm = std::fs::metadata(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     check(&dir, &dm)?;

@@ -30,6 +30,7 @@ pub mod state_dir;
 pub mod support;
 pub mod sysctl;
 pub mod sysctl_tree;
+pub mod trust;
 pub mod units;
 
 /// Where the running kernel's files are; only this crate reads them.

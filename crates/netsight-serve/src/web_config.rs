@@ -4,7 +4,6 @@
 //! client_ca_file, min_version, max_version) and `basic_auth_users` (bcrypt hashes).
 
 use std::collections::{BTreeMap, HashSet};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -62,7 +61,6 @@ fn check_trusted(path: &Path) -> Result<(), WebConfigError> {
         path: path.to_path_buf(),
         detail,
     };
-    let euid = rustix::process::geteuid().as_raw();
     let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     for (what, m) in [
@@ -72,22 +70,9 @@ fn check_trusted(path: &Path) -> Result<(), WebConfigError> {
         let (Some(what), Some(m)) = (what, m) else {
             continue;
         };
-        // A sticky world-writable directory (/tmp) lets others create names, not
-        // replace ours; the file's own owner and mode are what count there.
-        let sticky_dir = m.is_dir() && m.mode() & 0o1000 != 0;
-        if m.uid() != 0 && m.uid() != euid {
-            return Err(fail(format!(
-                "{} is owned by uid {}, not by root or this user: refusing to let it steer serve",
-                what.display(),
-                m.uid()
-            )));
-        }
-        if m.mode() & 0o022 != 0 && !sticky_dir {
-            return Err(fail(format!(
-                "{} is writable by group or others (mode {:o}): refusing to let it steer serve",
-                what.display(),
-                m.mode() & 0o7777
-            )));
+        // In a sticky world-writable directory (/tmp) the file's own owner and mode count.
+        if let Some(why) = netsight_kernel::trust::untrusted(what, &m, true) {
+            return Err(fail(format!("{why}: refusing to let it steer serve")));
         }
     }
     Ok(())

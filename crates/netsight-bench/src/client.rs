@@ -13,7 +13,7 @@ use socket2::Socket;
 use crate::options::SocketOptions;
 use crate::protocol::{self, Hello, Message, Mode, ProtocolError};
 use crate::server::STREAM_BUFFER;
-use crate::why::{FlowLimits, Sampler};
+use crate::why::{FlowLimits, Sampler, SAMPLE_EVERY};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
@@ -26,6 +26,12 @@ pub enum BenchError {
     Protocol(#[from] ProtocolError),
     #[error("{0}")]
     Options(String),
+}
+
+impl From<rustix::io::Errno> for BenchError {
+    fn from(e: rustix::io::Errno) -> Self {
+        std::io::Error::from(e).into()
+    }
 }
 
 impl From<std::io::Error> for BenchError {
@@ -54,14 +60,11 @@ impl Progress {
     }
 }
 
-/// How often a sender's tcp_info is read during a stream (cwnd and RTT extremes).
-const SAMPLE_EVERY: Duration = Duration::from_millis(100);
-
 /// A TCP (STREAM) or UDP (DGRAM) socket for `addr`, with the options set.
 fn new_socket(addr: SocketAddr, ty: socket2::Type, options: &SocketOptions) -> Result<Socket> {
     let socket = Socket::new(socket2::Domain::for_address(addr), ty, None)
         .map_err(|source| BenchError::Connect { addr, source })?;
-    options.apply(&socket).map_err(BenchError::Options)?;
+    options.apply_client(&socket).map_err(BenchError::Options)?;
     Ok(socket)
 }
 
@@ -73,17 +76,31 @@ fn connect(addr: SocketAddr, options: &SocketOptions) -> Result<TcpStream> {
     Ok(socket.into())
 }
 
-/// A connection for one crr transaction: a blocking connect bounded by
-/// SO_SNDTIMEO (one setsockopt, where a connect timeout costs four calls).
-fn connect_once(addr: SocketAddr, options: &SocketOptions) -> Result<TcpStream> {
-    let socket = new_socket(addr, socket2::Type::STREAM, options)?;
-    socket
-        .set_write_timeout(Some(Duration::from_secs(5)))
-        .map_err(|source| BenchError::Connect { addr, source })?;
-    socket
-        .connect(&addr.into())
-        .map_err(|source| BenchError::Connect { addr, source })?;
-    Ok(socket.into())
+/// An id for this client's run, unlikely to be another client's.
+fn run_id() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    // Room below for the streams' ids; never 0 (no id).
+    (nanos ^ (u64::from(std::process::id()) << 40)) & !0xff | 0x100
+}
+
+/// The server's side: its MIB counters now, and its sender's view of the
+/// reversed streams `run .. run + streams`.
+pub fn server_report(addr: SocketAddr, run: u64, streams: u32) -> Result<protocol::ServerReport> {
+    // Plain options: a test's --cork or tiny buffer is not for this.
+    let mut conn = connect(addr, &SocketOptions::default())?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let hello = Hello {
+        run,
+        ..Hello::new(Mode::Report, Duration::from_secs(1), streams)
+    };
+    protocol::write_message(&mut conn, &Message::Hello(hello))?;
+    match protocol::read_message(&mut conn)? {
+        Message::Report(r) => Ok(r),
+        Message::Error { message } => Err(ProtocolError::Refused(message).into()),
+        other => Err(ProtocolError::Unexpected(Box::new(other)).into()),
+    }
 }
 
 /// Opens a session: hello, then the server's ready (or its error).
@@ -100,37 +117,43 @@ fn open(addr: SocketAddr, hello: Hello, options: &SocketOptions) -> Result<TcpSt
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StreamFlow {
+    /// The server sent this one.
+    pub reverse: bool,
     pub sender_bytes: u64,
     pub receiver_bytes: u64,
     pub seconds: f64,
     pub receiver_bits_per_s: f64,
-    /// Why it went at that rate, from the sender's tcp_info (the client's side;
-    /// None when reversed, where the server sends).
+    /// Why it went at that rate, from the sender's tcp_info (the server's,
+    /// reported after the run, when reversed).
     pub why: Option<FlowLimits>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StreamResult {
     pub streams: Vec<StreamFlow>,
+    /// Received, both directions together.
     pub receiver_bits_per_s: f64,
+    /// Received by the server (client to server).
+    pub upload_bits_per_s: f64,
+    /// Received by the client (server to client).
+    pub download_bits_per_s: f64,
     pub sender_bits_per_s: f64,
     pub seconds: f64,
-    pub reverse: bool,
+    pub direction: Direction,
 }
 
 fn one_stream(
     addr: SocketAddr,
     duration: Duration,
     reverse: bool,
+    run: u64,
     options: &SocketOptions,
     progress: &Progress,
 ) -> Result<StreamFlow> {
     let hello = Hello {
-        mode: Mode::Stream,
-        duration_ms: duration.as_millis() as u64,
-        size: 0,
         reverse,
-        rate_pps: 0,
+        run,
+        ..Hello::new(Mode::Stream, duration, 0)
     };
     let mut conn = open(addr, hello, options)?;
     conn.set_read_timeout(Some(duration + Duration::from_secs(10)))?;
@@ -148,6 +171,7 @@ fn one_stream(
         }
         let seconds = start.elapsed().as_secs_f64();
         return Ok(StreamFlow {
+            reverse,
             sender_bytes: bytes,
             receiver_bytes: bytes,
             seconds,
@@ -176,6 +200,7 @@ fn one_stream(
         Message::Result(r) => {
             let bits_per_s = r.bytes as f64 * 8.0 / r.seconds.max(1e-9);
             Ok(StreamFlow {
+                reverse,
                 sender_bytes: sent,
                 receiver_bytes: r.bytes,
                 seconds: r.seconds,
@@ -202,32 +227,77 @@ fn in_parallel<T: Send>(n: usize, what: &str, f: impl Fn() -> Result<T> + Sync) 
     })
 }
 
-/// `streams` parallel TCP streams for `duration`; throughput per stream and in total.
+/// Which way a stream test's data goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// The client sends (upload).
+    Send,
+    /// The server sends (download).
+    Receive,
+    /// Both at once: `streams` each way.
+    Both,
+}
+
+/// `streams` parallel TCP streams (each way, for Both) for `duration`;
+/// throughput per stream and in total.
 pub fn stream(
     addr: SocketAddr,
     streams: usize,
     duration: Duration,
-    reverse: bool,
+    direction: Direction,
     options: &SocketOptions,
     progress: &Progress,
 ) -> Result<StreamResult> {
+    let streams = streams.max(1);
+    let reversed: Vec<bool> = match direction {
+        Direction::Send => vec![false; streams],
+        Direction::Receive => vec![true; streams],
+        Direction::Both => (0..2 * streams).map(|i| i % 2 == 1).collect(),
+    };
+    // Reversed, the server is the sender and keeps its tcp_info view of each
+    // stream under the stream's id, for the report that follows.
+    let first_run = run_id();
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let start = Instant::now();
-    let flows = in_parallel(streams, "stream", || {
-        one_stream(addr, duration, reverse, options, progress)
+    let flows = in_parallel(reversed.len(), "stream", || {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let reverse = reversed.get(i).copied().unwrap_or(false);
+        let run = first_run + i as u64;
+        one_stream(addr, duration, reverse, run, options, progress).map(|f| (i, f))
     });
-    let flows = flows.into_iter().collect::<Result<Vec<_>>>()?;
+    let mut flows = flows.into_iter().collect::<Result<Vec<_>>>()?;
+    flows.sort_by_key(|(i, _)| *i);
+    let mut flows: Vec<StreamFlow> = flows.into_iter().map(|(_, f)| f).collect();
+    if direction != Direction::Send {
+        let report = server_report(addr, first_run, reversed.len() as u32)?;
+        for (flow, limits) in flows.iter_mut().zip(report.sender_limits) {
+            if flow.reverse {
+                flow.why = limits;
+            }
+        }
+    }
     let seconds = start.elapsed().as_secs_f64();
-    let receiver_bits_per_s = flows.iter().map(|f| f.receiver_bits_per_s).sum();
+    let rate = |reverse: bool| -> f64 {
+        flows
+            .iter()
+            .filter(|f| f.reverse == reverse)
+            .map(|f| f.receiver_bits_per_s)
+            .sum()
+    };
+    let (upload_bits_per_s, download_bits_per_s) = (rate(false), rate(true));
     let sender_bits_per_s = flows
         .iter()
         .map(|f| f.sender_bytes as f64 * 8.0 / f.seconds.max(1e-9))
         .sum();
     Ok(StreamResult {
-        streams: flows,
-        receiver_bits_per_s,
+        receiver_bits_per_s: upload_bits_per_s + download_bits_per_s,
+        upload_bits_per_s,
+        download_bits_per_s,
         sender_bits_per_s,
+        streams: flows,
         seconds,
-        reverse,
+        direction,
     })
 }
 
@@ -296,13 +366,7 @@ pub fn rr(
     options: &SocketOptions,
     progress: &Progress,
 ) -> Result<RrResult> {
-    let hello = Hello {
-        mode: Mode::Rr,
-        duration_ms: duration.as_millis() as u64,
-        size,
-        reverse: false,
-        rate_pps: 0,
-    };
+    let hello = Hello::new(Mode::Rr, duration, size);
     let mut conn = open(addr, hello, options)?;
     let mut buf = vec![0x42u8; size as usize];
     let piece = (size as usize).div_ceil(writes.clamp(1, size.max(1)) as usize);
@@ -370,7 +434,8 @@ pub struct CrrResult {
     pub transaction_latency: Latency,
 }
 
-/// A new connection per transaction for `duration`, from `parallel` loops at once.
+/// A new connection per transaction for `duration`, `parallel` of them in
+/// flight at once.
 pub fn crr(
     addr: SocketAddr,
     size: u32,
@@ -379,9 +444,17 @@ pub fn crr(
     options: &SocketOptions,
     progress: &Progress,
 ) -> Result<CrrResult> {
+    let parallel = parallel.max(1);
+    // A thread per CPU, each driving its share of the connections: a thread
+    // that waits on one response at a time sleeps and wakes once per connection.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = parallel.min(cpus);
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let start = Instant::now();
-    let loops = in_parallel(parallel, "crr", || {
-        crr_loop(addr, size, duration, options, progress)
+    let loops = in_parallel(threads, "crr", || {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let depth = parallel / threads + usize::from(i < parallel % threads);
+        crr_thread(addr, size, duration, depth, options, progress)
     });
     let seconds = start.elapsed().as_secs_f64();
     let (mut connect_h, mut total_h) = (histogram(), histogram());
@@ -395,7 +468,7 @@ pub fn crr(
     }
     Ok(CrrResult {
         size_bytes: size,
-        parallel: parallel.max(1),
+        parallel,
         connections: n,
         errors,
         connections_per_s: n as f64 / seconds.max(1e-9),
@@ -412,58 +485,218 @@ struct CrrLoop {
     total: Histogram<u64>,
 }
 
-fn crr_loop(
+/// A connection of crr's in flight: nonblocking, driven by epoll.
+struct Transaction {
+    socket: Socket,
+    started: Instant,
+    connected: bool,
+    sent: usize,
+    received: usize,
+}
+
+/// A transaction not done in this long is an error (a lost SYN, a stuck server).
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `depth` transactions in flight on this thread until `duration` is up; each
+/// one done (or failed) is replaced by a new connection.
+fn crr_thread(
     addr: SocketAddr,
     size: u32,
     duration: Duration,
+    depth: usize,
     options: &SocketOptions,
     progress: &Progress,
 ) -> Result<CrrLoop> {
-    let hello = protocol::encode(&Message::Hello(Hello {
-        mode: Mode::Crr,
-        duration_ms: 10_000,
+    use rustix::event::epoll;
+    let hello = protocol::encode(&Message::Hello(Hello::new(
+        Mode::Crr,
+        TRANSACTION_TIMEOUT,
         size,
-        reverse: false,
-        rate_pps: 0,
-    }));
+    )));
     // One write each way: Nagle never holds it, so no TCP_NODELAY call is needed.
     let mut request = hello;
     request.extend(std::iter::repeat_n(0x43u8, size as usize));
     let mut response = vec![0u8; size as usize];
-    let (mut connect_h, mut total_h) = (histogram(), histogram());
-    let start = Instant::now();
-    let end = start + duration;
-    let (mut n, mut errors) = (0u64, 0u64);
-    while Instant::now() < end {
-        let t0 = Instant::now();
-        let mut conn = match connect_once(addr, options) {
-            Ok(c) => c,
-            Err(BenchError::Connect { .. }) => {
-                errors += 1;
-                continue;
+    let mut result = CrrLoop {
+        connections: 0,
+        errors: 0,
+        connect: histogram(),
+        total: histogram(),
+    };
+    let poll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+    let mut slots: Vec<Option<Transaction>> = (0..depth).map(|_| None).collect();
+    let end = Instant::now() + duration;
+    // Starts a transaction in `slot` (another, if it is done at once, as on
+    // a fast path it can be); a failure is counted, and the slot stays empty
+    // until the next sweep, so a refusing server is not spun on.
+    let begin =
+        |slot: usize, result: &mut CrrLoop, response: &mut [u8]| -> Result<Option<Transaction>> {
+            loop {
+                let started = Instant::now();
+                let socket = new_socket(addr, socket2::Type::STREAM.nonblocking(), options)?;
+                // Delayed-ACK ("ping-pong") mode from the start: the handshake's last
+                // ACK goes out with the request, and the ACK of the response with our
+                // FIN, as an HTTP client's would: two segments fewer per connection.
+                if !options.quickack {
+                    let _ = socket.set_tcp_quickack(false);
+                }
+                match socket.connect(&addr.into()) {
+                    Ok(()) => {}
+                    Err(e)
+                        if e.raw_os_error()
+                            == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) => {}
+                    Err(_) => {
+                        result.errors += 1;
+                        return Ok(None);
+                    }
+                }
+                epoll::add(
+                    &poll,
+                    &socket,
+                    epoll::EventData::new_u64(slot as u64),
+                    epoll::EventFlags::IN | epoll::EventFlags::OUT | epoll::EventFlags::ET,
+                )?;
+                let mut t = Transaction {
+                    socket,
+                    started,
+                    connected: false,
+                    sent: 0,
+                    received: 0,
+                };
+                // On loopback the handshake is often done by now: write at once.
+                match advance(&mut t, &request, response, result) {
+                    Step::Waiting => return Ok(Some(t)),
+                    Step::Done => {
+                        result.connections += 1;
+                        progress.add_ops(1);
+                        if Instant::now() >= end {
+                            return Ok(None);
+                        }
+                    }
+                    Step::Failed => return Ok(None),
+                }
             }
-            Err(e) => return Err(e),
         };
-        let _ = connect_h.record((t0.elapsed().as_nanos() as u64).max(1));
-        if conn
-            .write_all(&request)
-            .and_then(|()| conn.read_exact(&mut response))
-            .is_err()
-        {
-            errors += 1;
-            continue;
-        }
-        drop(conn);
-        let _ = total_h.record((t0.elapsed().as_nanos() as u64).max(1));
-        n += 1;
-        progress.add_ops(1);
+    for (slot, state) in slots.iter_mut().enumerate() {
+        *state = begin(slot, &mut result, &mut response)?;
     }
-    Ok(CrrLoop {
-        connections: n,
-        errors,
-        connect: connect_h,
-        total: total_h,
-    })
+    let mut events = Vec::with_capacity(depth.max(1));
+    let tick = rustix::time::Timespec {
+        tv_sec: 0,
+        tv_nsec: 50_000_000,
+    };
+    let mut last_sweep = Instant::now();
+    while Instant::now() < end {
+        events.clear();
+        match epoll::wait(
+            &poll,
+            rustix::buffer::spare_capacity(&mut events),
+            Some(&tick),
+        ) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let now = Instant::now();
+        let sweep = now.duration_since(last_sweep) > Duration::from_millis(500);
+        if sweep {
+            last_sweep = now;
+        }
+        for slot in events
+            .iter()
+            .map(|e| e.data.u64() as usize)
+            .chain((0..depth).filter(|_| sweep))
+        {
+            let Some(slot_state) = slots.get_mut(slot) else {
+                continue;
+            };
+            let finished = match slot_state {
+                Some(t) => {
+                    let state = advance(t, &request, &mut response, &mut result);
+                    match state {
+                        Step::Waiting if t.started.elapsed() > TRANSACTION_TIMEOUT => {
+                            result.errors += 1;
+                            true
+                        }
+                        Step::Waiting => false,
+                        Step::Done => {
+                            result.connections += 1;
+                            progress.add_ops(1);
+                            true
+                        }
+                        Step::Failed => true,
+                    }
+                }
+                None => true,
+            };
+            if finished && Instant::now() < end {
+                // Dropping the socket closes it and takes it out of the epoll set.
+                *slot_state = None;
+                *slot_state = begin(slot, &mut result, &mut response)?;
+            } else if finished {
+                *slot_state = None;
+            }
+        }
+    }
+    Ok(result)
+}
+
+enum Step {
+    Waiting,
+    Done,
+    Failed,
+}
+
+/// Moves a transaction on as far as the socket allows without waiting:
+/// request out, response in. Records its latencies when it gets there.
+fn advance(t: &mut Transaction, request: &[u8], response: &mut [u8], result: &mut CrrLoop) -> Step {
+    use rustix::io::Errno;
+    while t.sent < request.len() {
+        match rustix::net::send(
+            &t.socket,
+            &request[t.sent..],
+            rustix::net::SendFlags::NOSIGNAL,
+        ) {
+            Ok(n) => t.sent += n,
+            // Still connecting (or the buffer is full): wait for writable.
+            Err(Errno::AGAIN | Errno::NOTCONN | Errno::INPROGRESS | Errno::ALREADY) => {
+                return Step::Waiting
+            }
+            Err(Errno::INTR) => {}
+            Err(_) => {
+                result.errors += 1;
+                return Step::Failed;
+            }
+        }
+        if !t.connected {
+            t.connected = true;
+            let _ = result
+                .connect
+                .record((t.started.elapsed().as_nanos() as u64).max(1));
+        }
+    }
+    while t.received < response.len() {
+        match rustix::net::recv(
+            &t.socket,
+            &mut response[t.received..],
+            rustix::net::RecvFlags::empty(),
+        ) {
+            Ok((0, _)) => {
+                result.errors += 1;
+                return Step::Failed;
+            }
+            Ok((n, _)) => t.received += n,
+            Err(Errno::AGAIN) => return Step::Waiting,
+            Err(Errno::INTR) => {}
+            Err(_) => {
+                result.errors += 1;
+                return Step::Failed;
+            }
+        }
+    }
+    let _ = result
+        .total
+        .record((t.started.elapsed().as_nanos() as u64).max(1));
+    Step::Done
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -497,11 +730,8 @@ pub fn udp(
 ) -> Result<UdpResult> {
     use rustix::net::{sendmmsg, MMsgHdr, SendAncillaryBuffer, SendFlags};
     let hello = Hello {
-        mode: Mode::Udp,
-        duration_ms: duration.as_millis() as u64,
-        size,
-        reverse: false,
         rate_pps: rate_pps.unwrap_or(0),
+        ..Hello::new(Mode::Udp, duration, size)
     };
     let mut control = connect(addr, options)?;
     control.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -560,7 +790,7 @@ pub fn udp(
             Err(rustix::io::Errno::NOBUFS | rustix::io::Errno::AGAIN) => {}
             // The receiver's port closed (ICMP): the server says why on control.
             Err(rustix::io::Errno::CONNREFUSED) => break,
-            Err(e) => return Err(std::io::Error::from(e).into()),
+            Err(e) => return Err(e.into()),
         }
     }
     let sending_s = start.elapsed().as_secs_f64();

@@ -8,6 +8,19 @@ use socket2::Socket;
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SocketOptions {
     pub nodelay: bool,
+    /// TCP_QUICKACK after connect: ACK at once rather than delayed (the kernel
+    /// may return to delayed ACKs later; crr otherwise asks for delayed ones).
+    pub quickack: bool,
+    /// TCP_CORK: send only full segments until the socket is uncorked (or 200 ms).
+    pub cork: bool,
+    /// SO_REUSEPORT: several listeners on one port (the kernel spreads connections).
+    pub reuseport: bool,
+    /// SO_BUSY_POLL in microseconds: spin on the device queue before sleeping in
+    /// a read (above net.core.busy_read it needs CAP_NET_ADMIN).
+    pub busy_poll_us: Option<u32>,
+    /// TCP Fast Open: data in the SYN (TCP_FASTOPEN_CONNECT on a client, a
+    /// TCP_FASTOPEN queue on a listener).
+    pub fastopen: bool,
     pub rcvbuf: Option<usize>,
     pub sndbuf: Option<usize>,
     /// TCP congestion control by name (cubic, bbr, reno).
@@ -24,6 +37,29 @@ impl SocketOptions {
             socket
                 .set_tcp_nodelay(true)
                 .map_err(|e| named("TCP_NODELAY", e))?;
+        }
+        if self.quickack {
+            socket
+                .set_tcp_quickack(true)
+                .map_err(|e| named("TCP_QUICKACK", e))?;
+        }
+        if self.cork {
+            socket
+                .set_tcp_cork(true)
+                .map_err(|e| named("TCP_CORK", e))?;
+        }
+        if self.reuseport {
+            socket
+                .set_reuse_port(true)
+                .map_err(|e| named("SO_REUSEPORT", e))?;
+        }
+        if let Some(us) = self.busy_poll_us {
+            socket.set_busy_poll(us).map_err(|e| {
+                named(
+                    "SO_BUSY_POLL (above net.core.busy_read it needs CAP_NET_ADMIN)",
+                    e,
+                )
+            })?;
         }
         if let Some(n) = self.rcvbuf {
             socket
@@ -50,6 +86,31 @@ impl SocketOptions {
             socket
                 .set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle))
                 .map_err(|e| named("SO_KEEPALIVE", e))?;
+        }
+        Ok(())
+    }
+
+    /// Options set on a client socket before connect(): [`apply`](Self::apply)
+    /// and, with fastopen, TCP_FASTOPEN_CONNECT (net.ipv4.tcp_fastopen bit 1).
+    pub fn apply_client(&self, socket: &Socket) -> Result<(), String> {
+        self.apply(socket)?;
+        if self.fastopen {
+            use std::os::fd::AsFd;
+            netsight_kernel::sockets::own_options::set_fastopen_connect(socket.as_fd())
+                .map_err(|e| format!("TCP_FASTOPEN_CONNECT: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Options set on a listener: [`apply`](Self::apply) (accepted sockets
+    /// inherit them) and, with fastopen, a TCP_FASTOPEN queue (net.ipv4.tcp_fastopen
+    /// bit 2 enables the server side).
+    pub fn apply_listener(&self, socket: &Socket) -> Result<(), String> {
+        self.apply(socket)?;
+        if self.fastopen {
+            use std::os::fd::AsFd;
+            netsight_kernel::sockets::own_options::set_fastopen_listener(socket.as_fd(), 1024)
+                .map_err(|e| format!("TCP_FASTOPEN: {e}"))?;
         }
         Ok(())
     }

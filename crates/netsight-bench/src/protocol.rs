@@ -6,16 +6,21 @@
 
 use std::io::{Read, Write};
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 pub const VERSION: u8 = 1;
 const MAGIC: [u8; 3] = *b"NSB";
-/// No control message is larger; a length above it is garbage, not a reason to allocate.
-pub const MAX_FRAME: u32 = 16 * 1024;
+/// No control message is larger (a server's report, with every MIB counter,
+/// is the largest); a length above it is garbage, not a reason to allocate.
+pub const MAX_FRAME: u32 = 128 * 1024;
 /// The longest session a server accepts.
 pub const MAX_DURATION_MS: u64 = 600_000;
 /// The largest request/response size.
 pub const MAX_SIZE: u32 = 1 << 20;
+/// The most reversed streams one report covers (stream's -P limit).
+pub const MAX_REPORTED_STREAMS: u32 = 128;
 /// A udp datagram starts with its sequence number (u64, little-endian).
 pub const UDP_HEADER: usize = 8;
 /// The largest udp payload.
@@ -33,6 +38,9 @@ pub enum Mode {
     /// Datagrams of `size` bytes at `rate_pps` (0: as fast as possible), counted,
     /// with loss and reordering, by the server.
     Udp,
+    /// The server's side of a run: its MIB counters now, and what it measured
+    /// as the sender of reversed streams `run .. run + size`.
+    Report,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +55,32 @@ pub struct Hello {
     /// udp: datagrams per second (0: as fast as possible).
     #[serde(default)]
     pub rate_pps: u64,
+    /// The client's id for this session (0: none), for a later report.
+    #[serde(default)]
+    pub run: u64,
+}
+
+impl Hello {
+    pub fn new(mode: Mode, duration: std::time::Duration, size: u32) -> Hello {
+        Hello {
+            mode,
+            duration_ms: duration.as_millis().min(u128::from(u64::MAX)) as u64,
+            size,
+            reverse: false,
+            rate_pps: 0,
+            run: 0,
+        }
+    }
+}
+
+/// A server's side of a run (the answer to a report hello).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerReport {
+    /// The server's MIB counters (its network namespace), as /proc/net/snmp names them.
+    pub mib: BTreeMap<String, BTreeMap<String, i64>>,
+    /// For each reversed stream asked for: the server's view as its sender.
+    pub sender_limits: Vec<Option<crate::why::FlowLimits>>,
 }
 
 /// What the server measured on its side of a stream (the receiver's count).
@@ -72,6 +106,7 @@ pub enum Message {
         sent: u64,
     },
     UdpResult(UdpCounts),
+    Report(ServerReport),
     Error {
         message: String,
     },
@@ -164,6 +199,14 @@ fn validate(h: &Hello) -> Result<(), String> {
             h.duration_ms
         ));
     }
+    if h.mode == Mode::Report {
+        return match h.size {
+            0..=MAX_REPORTED_STREAMS => Ok(()),
+            n => Err(format!(
+                "a report covers at most {MAX_REPORTED_STREAMS} streams, not {n}"
+            )),
+        };
+    }
     if h.mode != Mode::Stream && (h.size == 0 || h.size > MAX_SIZE) {
         return Err(format!("size {} is outside 1..={MAX_SIZE}", h.size));
     }
@@ -195,9 +238,13 @@ pub fn read_message(r: &mut impl Read) -> Result<Message, ProtocolError> {
 /// Reads the first frame of a connection with as few reads as the bytes allow
 /// (a crr request arrives in the same segment as its hello); returns the frame
 /// and whatever followed it, which is the test's data.
-pub fn read_first(r: &mut impl Read) -> Result<(Message, Vec<u8>), ProtocolError> {
-    let mut buf = vec![0u8; 4096];
-    let mut have = 0;
+pub fn read_first(
+    r: &mut impl Read,
+    received: Vec<u8>,
+) -> Result<(Message, Vec<u8>), ProtocolError> {
+    let mut have = received.len();
+    let mut buf = received;
+    buf.resize(have.max(4096), 0);
     loop {
         match decode(&buf[..have]) {
             Ok((m, used)) => return Ok((m, buf[used..have].to_vec())),
@@ -227,13 +274,7 @@ mod tests {
 
     #[test]
     fn frames_round_trip_and_garbage_is_named() {
-        let hello = Message::Hello(Hello {
-            mode: Mode::Rr,
-            duration_ms: 1000,
-            size: 64,
-            reverse: false,
-            rate_pps: 0,
-        });
+        let hello = Message::Hello(Hello::new(Mode::Rr, std::time::Duration::from_secs(1), 64));
         let bytes = encode(&hello);
         assert_eq!(decode(&bytes), Ok((hello, bytes.len())));
         assert_eq!(decode(b"GET / HTTP/1.1\r\n"), Err(DecodeError::BadMagic));

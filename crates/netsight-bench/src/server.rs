@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +12,8 @@ use std::time::{Duration, Instant};
 use socket2::Socket;
 
 use crate::options::SocketOptions;
-use crate::protocol::{self, Hello, Message, Mode, ProtocolError, ServerResult};
+use crate::protocol::{self, Hello, Message, Mode, ProtocolError, ServerReport, ServerResult};
+use crate::why::{FlowLimits, Sampler};
 
 /// How long a new connection has to say what it wants.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,12 +33,40 @@ pub struct ServerOptions {
 pub struct ServerStats {
     pub sessions: AtomicU64,
     pub active: AtomicUsize,
+    /// The sender's view of reversed streams by the client's id, until a report
+    /// takes it (at most MAX_KEPT_LIMITS: a client that never asks loses nothing
+    /// but its own).
+    sender_limits: std::sync::Mutex<std::collections::BTreeMap<u64, FlowLimits>>,
+}
+
+const MAX_KEPT_LIMITS: usize = 4096;
+
+impl ServerStats {
+    fn keep_limits(&self, run: u64, limits: FlowLimits) {
+        let mut kept = self.sender_limits.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() >= MAX_KEPT_LIMITS {
+            kept.pop_first();
+        }
+        kept.insert(run, limits);
+    }
+
+    fn take_limits(&self, run: u64, streams: u32) -> Vec<Option<FlowLimits>> {
+        let mut kept = self.sender_limits.lock().unwrap_or_else(|e| e.into_inner());
+        (0..u64::from(streams))
+            .map(|i| kept.remove(&run.wrapping_add(i)))
+            .collect()
+    }
 }
 
 /// A session on an accepted connection. Its read timeout, HELLO_TIMEOUT, came
 /// with it from the listener (one call fewer per connection).
-fn session(mut conn: TcpStream, options: &ServerOptions) -> Result<(), ProtocolError> {
-    let (hello, early) = match protocol::read_first(&mut conn) {
+fn session(
+    mut conn: TcpStream,
+    received: Vec<u8>,
+    options: &ServerOptions,
+    stats: &ServerStats,
+) -> Result<(), ProtocolError> {
+    let (hello, early) = match protocol::read_first(&mut conn, received) {
         Ok((Message::Hello(h), early)) => (h, early),
         Ok((other, _)) => {
             let _ = protocol::write_message(
@@ -89,6 +119,16 @@ fn session(mut conn: TcpStream, options: &ServerOptions) -> Result<(), ProtocolE
         conn.write_all(&buf)?;
         return Ok(());
     }
+    if hello.mode == Mode::Report {
+        let report = ServerReport {
+            mib: netsight_kernel::procfs::snmp::read_now(),
+            sender_limits: stats.take_limits(hello.run, hello.size),
+        };
+        return Ok(protocol::write_message(
+            &mut conn,
+            &Message::Report(report),
+        )?);
+    }
     if !early.is_empty() {
         // Only a crr client may send before the server is ready.
         let _ = protocol::write_message(
@@ -115,15 +155,23 @@ fn session(mut conn: TcpStream, options: &ServerOptions) -> Result<(), ProtocolE
             mode: Mode::Stream,
             reverse: true,
             duration_ms,
+            run,
             ..
-        } => send(&mut conn, Duration::from_millis(duration_ms)),
+        } => {
+            let limits = send(&mut conn, Duration::from_millis(duration_ms))?;
+            if let (Some(limits), true) = (limits, run != 0) {
+                stats.keep_limits(run, limits);
+            }
+            Ok(())
+        }
         Hello {
             mode: Mode::Rr,
             size,
             ..
         } => echo(&mut conn, size as usize, deadline),
         Hello {
-            mode: Mode::Crr, ..
+            mode: Mode::Crr | Mode::Report,
+            ..
         } => Ok(()),
         Hello {
             mode: Mode::Udp,
@@ -151,17 +199,32 @@ fn receive(conn: &mut TcpStream, deadline: Instant) -> Result<(), ProtocolError>
     Ok(())
 }
 
-fn send(conn: &mut TcpStream, duration: Duration) -> Result<(), ProtocolError> {
+/// Sends for `duration` (a reversed stream), sampling tcp_info as the client's
+/// sender does; returns why it went at the rate it did.
+fn send(conn: &mut TcpStream, duration: Duration) -> Result<Option<FlowLimits>, ProtocolError> {
     let buf = vec![0x5au8; STREAM_BUFFER];
-    let end = Instant::now() + duration;
+    let start = Instant::now();
+    let end = start + duration;
+    let mut sampler = Sampler::new();
+    sampler.sample(conn.as_fd());
+    let mut next_sample = start + crate::why::SAMPLE_EVERY;
+    let mut sent = 0u64;
     while Instant::now() < end {
         conn.write_all(&buf)?;
+        sent += buf.len() as u64;
+        if Instant::now() >= next_sample {
+            sampler.sample(conn.as_fd());
+            next_sample += crate::why::SAMPLE_EVERY;
+        }
     }
+    sampler.sample(conn.as_fd());
+    let seconds = start.elapsed().as_secs_f64();
     conn.shutdown(std::net::Shutdown::Write)?;
     // Wait for the client to close, so its last reads are not cut by a reset.
     let mut sink = [0u8; 64];
     let _ = conn.read(&mut sink);
-    Ok(())
+    // The receiver got all of it (TCP), in about the time it took to send.
+    Ok(sampler.limits(sent as f64 * 8.0 / seconds.max(1e-9), seconds))
 }
 
 /// Answers every `size`-byte request with `size` bytes until the client closes.
@@ -256,48 +319,101 @@ fn count_datagrams(
     counts
 }
 
-/// `max_sessions` threads, each accepting and serving one session at a time: no
-/// thread is started per connection (that cost dominated a connection-rate
-/// test), and a connection beyond them waits in the listen backlog. Returns
-/// when every worker's listener has failed.
+/// One accepting thread per CPU. A crr transaction whose request is already
+/// there (TCP_DEFER_ACCEPT waits for it) is answered on the accepting thread,
+/// which under load never sleeps; any other session gets a thread of its own,
+/// up to `max_sessions` at once. (A thread per connection, or hundreds of threads
+/// all waiting in accept, each cost a wake-up per connection, and wake-ups were
+/// most of a connection-rate test's time.) Returns when every accepting thread's
+/// listener has failed.
 pub fn serve(listener: TcpListener, options: ServerOptions, stats: Arc<ServerStats>) {
     let options = Arc::new(options);
     let listener = Arc::new(listener);
-    let workers: Vec<_> = (0..options.max_sessions.max(1))
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let acceptors: Vec<_> = (0..cpus.min(options.max_sessions.max(1)))
         .filter_map(|_| {
             let (listener, options, stats) = (listener.clone(), options.clone(), stats.clone());
             std::thread::Builder::new()
-                .name("bench-session".into())
-                .stack_size(256 * 1024)
-                .spawn(move || loop {
-                    let conn = match listener.accept() {
-                        Ok((conn, _)) => conn,
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                std::io::ErrorKind::Interrupted
-                                    | std::io::ErrorKind::WouldBlock
-                                    | std::io::ErrorKind::TimedOut
-                            ) =>
-                        {
-                            continue
-                        }
-                        // Out of descriptors and the like: wait, do not spin.
-                        Err(_) => {
-                            std::thread::sleep(Duration::from_millis(50));
-                            continue;
-                        }
-                    };
-                    stats.active.fetch_add(1, Ordering::Relaxed);
-                    stats.sessions.fetch_add(1, Ordering::Relaxed);
-                    let _ = session(conn, &options);
-                    stats.active.fetch_sub(1, Ordering::Relaxed);
-                })
+                .name("bench-accept".into())
+                .spawn(move || accept_loop(&listener, &options, &stats))
                 .ok()
         })
         .collect();
-    for w in workers {
-        let _ = w.join();
+    for a in acceptors {
+        let _ = a.join();
+    }
+}
+
+fn accept_loop(listener: &TcpListener, options: &Arc<ServerOptions>, stats: &Arc<ServerStats>) {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let mut conn = match listener.accept() {
+            Ok((conn, _)) => conn,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Interrupted
+                        | std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            // Out of descriptors and the like: wait, do not spin.
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        stats.sessions.fetch_add(1, Ordering::Relaxed);
+        // What has arrived, without waiting for more.
+        let have = rustix::net::recv(&conn, &mut buf[..], rustix::net::RecvFlags::DONTWAIT)
+            .map_or(0, |(n, _)| n);
+        if let Some(response) = crr_response(&buf[..have]) {
+            // An option the kernel refuses is reported by the session below.
+            if options.socket.apply(&socket2::SockRef::from(&conn)).is_ok() {
+                // MSG_MORE holds the response back until close, which sends
+                // it with the FIN: one segment fewer per connection.
+                let flags = rustix::net::SendFlags::MORE | rustix::net::SendFlags::NOSIGNAL;
+                if rustix::net::send(&conn, response, flags) != Ok(response.len()) {
+                    let _ = conn.write_all(response);
+                }
+                continue;
+            }
+        }
+        let early = buf[..have].to_vec();
+        if stats.active.fetch_add(1, Ordering::Relaxed) >= options.max_sessions {
+            stats.active.fetch_sub(1, Ordering::Relaxed);
+            let message = format!("server busy: {} sessions at once", options.max_sessions);
+            let _ = protocol::write_message(&mut conn, &Message::Error { message });
+            continue;
+        }
+        let (options, session_stats) = (options.clone(), stats.clone());
+        let spawned = std::thread::Builder::new()
+            .name("bench-session".into())
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let _ = session(conn, early, &options, &session_stats);
+                session_stats.active.fetch_sub(1, Ordering::Relaxed);
+            });
+        if spawned.is_err() {
+            stats.active.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The response to a crr transaction whose hello and request are all in `bytes`
+/// (a small one, which fits the socket buffer), or None.
+fn crr_response(bytes: &[u8]) -> Option<&[u8]> {
+    match protocol::decode(bytes) {
+        Ok((Message::Hello(hello), used))
+            if hello.mode == Mode::Crr
+                && hello.size <= 64 * 1024
+                && bytes.len() - used == hello.size as usize =>
+        {
+            Some(&bytes[used..])
+        }
+        _ => None,
     }
 }
 
@@ -311,11 +427,14 @@ pub fn bind(addr: SocketAddr, options: &SocketOptions) -> std::io::Result<TcpLis
     )?;
     socket.set_reuse_address(true)?;
     options
-        .apply(&socket)
+        .apply_listener(&socket)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     // Inherited by every accepted socket: how long a new connection has to say
     // what it wants (it also wakes the accepting threads, which go on waiting).
     socket.set_read_timeout(Some(HELLO_TIMEOUT))?;
+    // accept() once the client has said something (a silent one after about a
+    // second, to be told it was silent): the accepting thread does not wait.
+    netsight_kernel::sockets::own_options::set_defer_accept(socket.as_fd(), 1)?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     Ok(socket.into())

@@ -6,8 +6,10 @@
 use std::os::fd::BorrowedFd;
 
 use netsight_kernel::sockets::tcp_info::{self, TcpInfo};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+/// How often a sender's tcp_info is read during a stream (cwnd and RTT extremes).
+pub const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// Below this share of the run spent busy sending, the application was the limit.
 const APP_LIMITED_BUSY: f64 = 0.5;
 /// A flow limited by its cwnd with at least this share of segments retransmitted
@@ -18,10 +20,10 @@ const LOSS_PERCENT: f64 = 1.0;
 const NEAR_CEILING: f64 = 0.5;
 const ABOVE_CEILING: f64 = 2.5;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlowLimits {
     /// app-limited, receiver-window-limited, send-buffer-limited, cwnd-limited or loss-limited.
-    pub classification: &'static str,
+    pub classification: String,
     /// Of the run, the time the sender had data in flight.
     pub busy_percent: f64,
     /// Of busy time, stalled by the receiver's window (tcpi_rwnd_limited), or
@@ -199,7 +201,7 @@ impl Sampler {
             ),
         };
         Some(FlowLimits {
-            classification,
+            classification: classification.to_string(),
             busy_percent: busy * 100.0,
             rwnd_limited_percent: rwnd * 100.0,
             sndbuf_limited_percent: sndbuf * 100.0,

@@ -17,11 +17,35 @@ use crate::cli::{BenchCommand, BenchTarget, SocketFlags};
 fn socket_options(f: &SocketFlags) -> SocketOptions {
     SocketOptions {
         nodelay: f.nodelay,
+        quickack: f.quickack,
+        cork: f.cork,
+        reuseport: f.reuseport,
+        busy_poll_us: f.busy_poll,
+        fastopen: f.fastopen,
         rcvbuf: f.rcvbuf.map(|n| n as usize),
         sndbuf: f.sndbuf.map(|n| n as usize),
         cc: f.cc.clone(),
         tos: f.tos,
         keepalive: f.keepalive,
+    }
+}
+
+/// With --fastopen, says on stderr when net.ipv4.tcp_fastopen does not enable
+/// this side (bit 1 client, bit 2 server): the kernel then falls back to a
+/// normal handshake without an error.
+fn warn_fastopen(f: &SocketFlags, server: bool) {
+    if !f.fastopen {
+        return;
+    }
+    let (bit, side) = if server { (2, "server") } else { (1, "client") };
+    let value = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_fastopen")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok());
+    if let Some(v) = value.filter(|v| v & bit == 0) {
+        eprintln!(
+            "netsight bench: --fastopen: net.ipv4.tcp_fastopen = {v} does not enable the {side} side (bit {bit}); connections use a normal handshake (sysctl -w net.ipv4.tcp_fastopen={})",
+            v | bit
+        );
     }
 }
 
@@ -45,6 +69,7 @@ fn latency_line(l: &Latency) -> String {
 /// bits per second, the others operations per second.
 fn with_progress<T>(target: &BenchTarget, bytes: bool, f: impl FnOnce(&Progress) -> T) -> T {
     use std::sync::atomic::{AtomicBool, Ordering};
+    warn_fastopen(&target.socket, false);
     let progress = Progress::default();
     let done = AtomicBool::new(false);
     let live = !target.json && !target.json_stream && io::stderr().is_terminal();
@@ -95,26 +120,105 @@ fn with_progress<T>(target: &BenchTarget, bytes: bool, f: impl FnOnce(&Progress)
     })
 }
 
-/// What doctor saw on this host over the run: its findings (the cause of a low
-/// result is often one of them) and the workload.
-fn diagnosed(before: &Snapshot, after: &Snapshot) -> Option<netsight_report::Report> {
-    netsight_doctor::cannot_diagnose(before, after)
-        .is_none()
-        .then(|| netsight_doctor::diagnose(before, after))
+/// What happened around a run on both ends: the counters that moved on this
+/// host and on the server (its report), and doctor's findings on this host
+/// (the cause of a low result is often one of them) with the workload.
+struct Around {
+    before: Snapshot,
+    server_before: Option<netsight_bench::protocol::ServerReport>,
+}
+
+struct Observed {
+    host: Option<netsight_report::Report>,
+    client_counters: std::collections::BTreeMap<String, i64>,
+    /// None when the server could not be asked (an older server, say).
+    server_counters: Option<std::collections::BTreeMap<String, i64>>,
+}
+
+impl Around {
+    fn begin(target: &BenchTarget) -> Around {
+        Around {
+            server_before: client::server_report(target.to, 0, 0).ok(),
+            before: Snapshot::take(),
+        }
+    }
+
+    fn finish(self, target: &BenchTarget) -> Observed {
+        use netsight_kernel::procfs::snmp::changed;
+        let after = Snapshot::take();
+        let server_after = self
+            .server_before
+            .as_ref()
+            .and_then(|_| client::server_report(target.to, 0, 0).ok());
+        Observed {
+            host: netsight_doctor::cannot_diagnose(&self.before, &after)
+                .is_none()
+                .then(|| netsight_doctor::diagnose(&self.before, &after)),
+            client_counters: changed(&self.before.mib, &after.mib),
+            server_counters: self
+                .server_before
+                .zip(server_after)
+                .map(|(b, a)| changed(&b.mib, &a.mib)),
+        }
+    }
+}
+
+/// Counters worth a line when they moved: loss, drops and overflows, and
+/// whether TCP Fast Open was used.
+const NOTABLE_COUNTERS: &[&str] = &[
+    "Tcp.RetransSegs",
+    "Tcp.InErrs",
+    "Tcp.OutRsts",
+    "TcpExt.ListenOverflows",
+    "TcpExt.ListenDrops",
+    "TcpExt.TCPBacklogDrop",
+    "TcpExt.TCPRcvQDrop",
+    "TcpExt.TCPTimeWaitOverflow",
+    "TcpExt.TCPFastOpenActive",
+    "TcpExt.TCPFastOpenPassive",
+    "TcpExt.TCPFastOpenPassiveFail",
+    "Udp.RcvbufErrors",
+    "Udp.SndbufErrors",
+    "Udp.InErrors",
+    "Udp.NoPorts",
+];
+
+fn notable(changes: &std::collections::BTreeMap<String, i64>) -> String {
+    let moved: Vec<String> = NOTABLE_COUNTERS
+        .iter()
+        .filter_map(|k| {
+            changes
+                .get(*k)
+                .filter(|v| **v > 0)
+                .map(|v| format!("{k} +{v}"))
+        })
+        .collect();
+    if moved.is_empty() {
+        "no loss, drop or overflow counter moved".into()
+    } else {
+        moved.join(", ")
+    }
 }
 
 fn emit<T: serde::Serialize>(
     target: &BenchTarget,
     value: &T,
     mut text: String,
-    host: Option<netsight_report::Report>,
+    observed: Observed,
 ) -> Result<()> {
+    let host = observed.host;
     let mut out = io::stdout().lock();
     if target.json || target.json_stream {
         let mut v = serde_json::to_value(value)?;
-        if let (serde_json::Value::Object(map), Some(report)) = (&mut v, &host) {
-            map.insert("findings".into(), serde_json::to_value(&report.findings)?);
-            map.insert("workload".into(), serde_json::to_value(&report.workload)?);
+        if let serde_json::Value::Object(map) = &mut v {
+            if let Some(report) = &host {
+                map.insert("findings".into(), serde_json::to_value(&report.findings)?);
+                map.insert("workload".into(), serde_json::to_value(&report.workload)?);
+            }
+            map.insert(
+                "counters".into(),
+                serde_json::json!({"client": observed.client_counters, "server": observed.server_counters}),
+            );
         }
         if target.json_stream {
             serde_json::to_writer(&mut out, &serde_json::json!({"result": v}))?;
@@ -123,6 +227,14 @@ fn emit<T: serde::Serialize>(
         }
         writeln!(out)?;
     } else {
+        text.push_str(&format!(
+            "client counters: {}\n",
+            notable(&observed.client_counters)
+        ));
+        match &observed.server_counters {
+            Some(c) => text.push_str(&format!("server counters: {}\n", notable(c))),
+            None => text.push_str("server counters: the server did not report them\n"),
+        }
         let worth: Vec<_> = host
             .iter()
             .flat_map(|r| &r.findings)
@@ -156,6 +268,7 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             max_sessions,
             socket,
         } => {
+            warn_fastopen(socket, true);
             let options = socket_options(socket);
             let listener = server::bind(*listen, &options)
                 .map_err(|e| anyhow::anyhow!("listening on {listen}: {e}"))?;
@@ -177,24 +290,35 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             target,
             parallel,
             reverse,
+            bidir,
         } => {
-            let before = Snapshot::take();
+            let direction = match (*reverse, *bidir) {
+                (_, true) => client::Direction::Both,
+                (true, false) => client::Direction::Receive,
+                (false, false) => client::Direction::Send,
+            };
+            let around = Around::begin(target);
             let r = with_progress(target, true, |p| {
                 client::stream(
                     target.to,
                     *parallel as usize,
                     target.duration,
-                    *reverse,
+                    direction,
                     &socket_options(&target.socket),
                     p,
                 )
             })
             .with_context(|| format!("bench stream to {}", target.to))?;
-            let host = diagnosed(&before, &Snapshot::take());
+            let host = around.finish(target);
             let mut text = String::new();
             for (i, f) in r.streams.iter().enumerate() {
                 text.push_str(&format!(
-                    "stream {i}: {} received ({} bytes in {:.2} s)\n",
+                    "stream {i} ({}): {} received ({} bytes in {:.2} s)\n",
+                    if f.reverse {
+                        "server sends"
+                    } else {
+                        "client sends"
+                    },
                     bits(f.receiver_bits_per_s),
                     f.receiver_bytes,
                     f.seconds
@@ -204,11 +328,18 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
                 }
             }
             text.push_str(&format!(
-                "total: {} received, {} sent{}\n",
+                "total: {} received, {} sent",
                 bits(r.receiver_bits_per_s),
                 bits(r.sender_bits_per_s),
-                if r.reverse { " (server sending)" } else { "" }
             ));
+            if direction == client::Direction::Both {
+                text.push_str(&format!(
+                    " (upload {}, download {})",
+                    bits(r.upload_bits_per_s),
+                    bits(r.download_bits_per_s)
+                ));
+            }
+            text.push('\n');
             emit(target, &r, text, host)
         }
         BenchCommand::Rr {
@@ -217,7 +348,7 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             rate,
             writes,
         } => {
-            let before = Snapshot::take();
+            let around = Around::begin(target);
             let r = with_progress(target, false, |p| {
                 client::rr(
                     target.to,
@@ -230,7 +361,7 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
                 )
             })
             .with_context(|| format!("bench rr to {}", target.to))?;
-            let host = diagnosed(&before, &Snapshot::take());
+            let host = around.finish(target);
             let text = format!(
                 "{} B request/response: {:.0} transactions/s\nlatency: {}\n",
                 r.size_bytes,
@@ -248,7 +379,7 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             mode,
         } => ab(a, b, *trials, *warmup, *json, mode),
         BenchCommand::Udp { target, size, rate } => {
-            let before = Snapshot::take();
+            let around = Around::begin(target);
             let r = with_progress(target, false, |p| {
                 client::udp(
                     target.to,
@@ -260,7 +391,7 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
                 )
             })
             .with_context(|| format!("bench udp to {}", target.to))?;
-            let host = diagnosed(&before, &Snapshot::take());
+            let host = around.finish(target);
             let text = format!(
                 "{} B datagrams: {:.0} packets/s received ({}), {:.0}/s sent\nlost {} of {} ({:.3} %), {} reordered\n",
                 r.size_bytes,
@@ -279,7 +410,7 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             size,
             parallel,
         } => {
-            let before = Snapshot::take();
+            let around = Around::begin(target);
             let r = with_progress(target, false, |p| {
                 client::crr(
                     target.to,
@@ -291,7 +422,7 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
                 )
             })
             .with_context(|| format!("bench crr to {}", target.to))?;
-            let host = diagnosed(&before, &Snapshot::take());
+            let host = around.finish(target);
             if r.connections == 0 {
                 anyhow::bail!(
                     "no connection to {} succeeded ({} errors): is `netsight bench server` running there?",

@@ -329,7 +329,7 @@ pub enum BenchCommand {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9978", value_name = "ADDR:PORT")]
         listen: std::net::SocketAddr,
-        /// Sessions served at once (a thread each, started up front); more wait in the listen backlog.
+        /// Sessions served at once (a thread each); more are told the server is busy.
         #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         max_sessions: u32,
         #[command(flatten)]
@@ -337,7 +337,7 @@ pub enum BenchCommand {
     },
     /// TCP throughput: one or more streams for a duration (the receiver counts).
     #[command(
-        after_help = "Examples:\n  netsight bench stream --to 127.0.0.1:9978\n  netsight bench stream --to 10.0.0.2:9978 -P 4 --duration 20s --json\n  netsight bench stream --to 10.0.0.2:9978 --reverse           the server sends"
+        after_help = "Examples:\n  netsight bench stream --to 127.0.0.1:9978\n  netsight bench stream --to 10.0.0.2:9978 -P 4 --duration 20s --json\n  netsight bench stream --to 10.0.0.2:9978 --reverse           the server sends\n  netsight bench stream --to 10.0.0.2:9978 --bidir -P 2        two streams each way at once"
     )]
     Stream {
         #[command(flatten)]
@@ -346,8 +346,11 @@ pub enum BenchCommand {
         #[arg(short = 'P', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=128))]
         parallel: u32,
         /// The server sends, the client receives.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "bidir")]
         reverse: bool,
+        /// Both ways at once (-P streams each way).
+        #[arg(long)]
+        bidir: bool,
     },
     /// Request/response latency on one connection (HDR histogram: p50 .. p99.9, max).
     #[command(
@@ -418,7 +421,7 @@ pub enum BenchCommand {
     Crr {
         #[command(flatten)]
         target: BenchTarget,
-        /// Connection loops at once (each waits for its response before the next connect).
+        /// Connections in flight at once (each replaced by a new one when done).
         #[arg(short = 'P', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=128))]
         parallel: u32,
         /// Request and response size in bytes.
@@ -448,9 +451,26 @@ pub struct BenchTarget {
 /// Socket options, the same on client and server.
 #[derive(Debug, Args, Clone)]
 pub struct SocketFlags {
-    /// TCP_NODELAY (rr and crr always set it).
+    /// TCP_NODELAY: no Nagle (small writes go out at once).
     #[arg(long)]
     pub nodelay: bool,
+    /// TCP_CORK: only full segments until uncorked (200 ms at most).
+    #[arg(long)]
+    pub cork: bool,
+    /// TCP_QUICKACK: ACK at once, not delayed.
+    #[arg(long)]
+    pub quickack: bool,
+    /// SO_REUSEPORT (several servers on one port).
+    #[arg(long)]
+    pub reuseport: bool,
+    /// SO_BUSY_POLL: spin this long on the device queue before a read sleeps
+    /// (above net.core.busy_read it needs CAP_NET_ADMIN).
+    #[arg(long, value_name = "MICROSECONDS", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub busy_poll: Option<u32>,
+    /// TCP Fast Open: the first data in the SYN (net.ipv4.tcp_fastopen: bit 1 client,
+    /// bit 2 server).
+    #[arg(long)]
+    pub fastopen: bool,
     /// SO_RCVBUF in bytes (the kernel doubles it).
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..=1_073_741_824))]
     pub rcvbuf: Option<u32>,

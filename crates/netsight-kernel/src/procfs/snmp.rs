@@ -9,6 +9,41 @@ use crate::error::{KernelError, Result};
 /// MIB counters grouped as the kernel groups them: `mib["TcpExt"]["ListenOverflows"]`.
 pub type Mib = BTreeMap<String, BTreeMap<String, i64>>;
 
+/// This network namespace's MIB counters now, from /proc/net/{snmp,netstat,snmp6}
+/// (a file that is missing or malformed is left out): the cheap part of a
+/// snapshot, for counting what a run did.
+pub fn read_now() -> Mib {
+    let mut mib = Mib::new();
+    for (file, name) in [("/proc/net/snmp", "snmp"), ("/proc/net/netstat", "netstat")] {
+        if let Ok(t) = std::fs::read_to_string(file) {
+            let _ = parse_paired(name, &t, &mut mib);
+        }
+    }
+    if let Ok(t) = std::fs::read_to_string("/proc/net/snmp6") {
+        let _ = parse_snmp6(&t, &mut mib);
+    }
+    mib
+}
+
+/// The counters that moved from `before` to `after`, as "Group.Name" → change
+/// (gauges such as Tcp.CurrEstab can go down).
+pub fn changed(before: &Mib, after: &Mib) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    for (group, names) in after {
+        for (name, v) in names {
+            let was = before
+                .get(group)
+                .and_then(|g| g.get(name))
+                .copied()
+                .unwrap_or(0);
+            if *v != was {
+                out.insert(format!("{group}.{name}"), v.wrapping_sub(was));
+            }
+        }
+    }
+    out
+}
+
 /// Parses the header/value line pairs of /proc/net/snmp or /proc/net/netstat into `mib`.
 /// Unknown groups and new counters are kept as they come: the kernel adds names often.
 pub fn parse_paired(source_name: &str, text: &str, mib: &mut Mib) -> Result<()> {

@@ -6,6 +6,7 @@
 //! the parse is on the hot path of `netsight sockets`, and tcp_info must be kept
 //! at the length the kernel sent, which the sock-diag crate's typed struct cuts.
 
+pub mod own_options;
 pub mod owners;
 pub mod owners_bpf;
 pub mod summary;

@@ -282,8 +282,7 @@ pub fn stream(
         flows
             .iter()
             .filter(|f| f.reverse == reverse)
-            .map(|f| f.receiver_bits_per_s)
-            .sum()
+            .fold(0.0, |sum, f| sum + f.receiver_bits_per_s)
     };
     let (upload_bits_per_s, download_bits_per_s) = (rate(false), rate(true));
     let sender_bits_per_s = flows
@@ -366,6 +365,24 @@ pub fn rr(
     options: &SocketOptions,
     progress: &Progress,
 ) -> Result<RrResult> {
+    rr_scheduled(addr, size, writes, duration, rate, false, options, progress)
+}
+
+/// rr at `rate`, and with `paced`, latency measured from each actual send
+/// (a request waits for the previous response): each sample is one round
+/// trip, as a latency probe beside a load wants, not the queue of requests a
+/// fixed-rate client builds up behind a slow one.
+#[allow(clippy::too_many_arguments)]
+fn rr_scheduled(
+    addr: SocketAddr,
+    size: u32,
+    writes: u32,
+    duration: Duration,
+    rate: Option<f64>,
+    paced: bool,
+    options: &SocketOptions,
+    progress: &Progress,
+) -> Result<RrResult> {
     let hello = Hello::new(Mode::Rr, duration, size);
     let mut conn = open(addr, hello, options)?;
     let mut buf = vec![0x42u8; size as usize];
@@ -377,17 +394,30 @@ pub fn rr(
         .filter(|r| *r > 0.0)
         .map(|r| Duration::from_secs_f64(1.0 / r));
     let mut n: u64 = 0;
+    let mut last_send: Option<Instant> = None;
     loop {
         let intended = match gap {
             Some(g) => {
-                let at = start + g.mul_f64(n as f64);
+                // Paced, the next one is a gap after the last send (a slow
+                // response delays it); otherwise on the fixed schedule.
+                let at = if paced {
+                    last_send.map_or(start, |t| t + g)
+                } else {
+                    start + g.mul_f64(n as f64)
+                };
                 if at >= end {
                     break;
                 }
                 if let Some(wait) = at.checked_duration_since(Instant::now()) {
                     std::thread::sleep(wait);
                 }
-                at
+                if paced {
+                    let now = Instant::now();
+                    last_send = Some(now);
+                    now
+                } else {
+                    at
+                }
             }
             None => {
                 let now = Instant::now();
@@ -813,5 +843,117 @@ pub fn udp(
         receiver_bits_per_s: counts.bytes as f64 * 8.0 / counts.seconds.max(1e-9),
         seconds: counts.seconds,
         rate_pps,
+    })
+}
+
+/// One phase of rrul: the probe's latency under that load, and the load's throughput.
+#[derive(Debug, Clone, Serialize)]
+pub struct RrulPhase {
+    /// idle, upload, download or bidirectional.
+    pub phase: &'static str,
+    pub latency: Latency,
+    /// The probe's p50 and p99 over the idle phase's: the latency the load added.
+    pub bloat_p50_us: f64,
+    pub bloat_p99_us: f64,
+    pub upload_bits_per_s: f64,
+    pub download_bits_per_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RrulResult {
+    pub phases: Vec<RrulPhase>,
+    /// Load streams per direction.
+    pub streams: usize,
+    pub probe_rate_per_s: f64,
+    /// The worst phase's median added latency.
+    pub worst_bloat_p50_us: f64,
+    /// A+ (< 5 ms added), A (< 30), B (< 60), C (< 200), D (< 400), F: the
+    /// usual bufferbloat grades, from the worst phase's median added latency.
+    pub grade: &'static str,
+}
+
+/// Probes per second in rrul (a small request every 10 ms).
+const RRUL_PROBE_RATE: f64 = 100.0;
+
+/// The usual bufferbloat grade for a median added latency.
+pub fn bloat_grade(added_us: f64) -> &'static str {
+    match added_us / 1000.0 {
+        ms if ms < 5.0 => "A+",
+        ms if ms < 30.0 => "A",
+        ms if ms < 60.0 => "B",
+        ms if ms < 200.0 => "C",
+        ms if ms < 400.0 => "D",
+        _ => "F",
+    }
+}
+
+/// Latency under load: a fixed-rate probe alone (idle), then beside `streams`
+/// streams up, down, and both ways, `phase` each. The probe runs over the
+/// middle three fifths of a loaded phase, after the load has ramped up and
+/// before it winds down.
+pub fn rrul(
+    addr: SocketAddr,
+    phase: Duration,
+    streams: usize,
+    options: &SocketOptions,
+    progress: &Progress,
+) -> Result<RrulResult> {
+    let probe_options = SocketOptions {
+        nodelay: true,
+        cork: false,
+        ..options.clone()
+    };
+    let probe = |d: Duration| {
+        rr_scheduled(
+            addr,
+            64,
+            1,
+            d,
+            Some(RRUL_PROBE_RATE),
+            true,
+            &probe_options,
+            progress,
+        )
+    };
+    let idle = probe(phase)?.latency;
+    let mut phases = vec![RrulPhase {
+        phase: "idle",
+        latency: idle.clone(),
+        bloat_p50_us: 0.0,
+        bloat_p99_us: 0.0,
+        upload_bits_per_s: 0.0,
+        download_bits_per_s: 0.0,
+    }];
+    for (name, direction) in [
+        ("upload", Direction::Send),
+        ("download", Direction::Receive),
+        ("bidirectional", Direction::Both),
+    ] {
+        let (load, probed) = std::thread::scope(|scope| {
+            let load = scope.spawn(|| stream(addr, streams, phase, direction, options, progress));
+            std::thread::sleep(phase / 5);
+            let probed = probe(phase * 3 / 5);
+            let load = load
+                .join()
+                .unwrap_or_else(|_| Err(BenchError::Options("an rrul load thread failed".into())));
+            (load, probed)
+        });
+        let (load, latency) = (load?, probed?.latency);
+        phases.push(RrulPhase {
+            phase: name,
+            bloat_p50_us: (latency.p50_us - idle.p50_us).max(0.0),
+            bloat_p99_us: (latency.p99_us - idle.p99_us).max(0.0),
+            latency,
+            upload_bits_per_s: load.upload_bits_per_s,
+            download_bits_per_s: load.download_bits_per_s,
+        });
+    }
+    let worst = phases.iter().map(|p| p.bloat_p50_us).fold(0.0, f64::max);
+    Ok(RrulResult {
+        phases,
+        streams: streams.max(1),
+        probe_rate_per_s: RRUL_PROBE_RATE,
+        worst_bloat_p50_us: worst,
+        grade: bloat_grade(worst),
     })
 }

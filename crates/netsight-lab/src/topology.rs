@@ -19,6 +19,11 @@ pub const ROUTER_CLIENT_SIDE: &str = "10.77.1.1";
 pub const ROUTER_SERVER_SIDE: &str = "10.77.2.1";
 pub const SERVER_ADDR: &str = "10.77.2.2";
 
+/// `bench --topology`: how two namespaces can be joined.
+pub const PAIR_KINDS: &[&str] = &["veth", "bridge", "macvlan", "ipvlan"];
+pub const PAIR_CLIENT_ADDR: &str = "10.77.3.1";
+pub const PAIR_SERVER_ADDR: &str = "10.77.3.2";
+
 /// Namespaces alive in this process, for the Ctrl-C handler.
 static LIVE: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -35,6 +40,21 @@ pub struct Topology {
     pub client: String,
     pub router: String,
     pub server: String,
+}
+
+/// A refused `ip netns add` says what it takes.
+fn needs_root(e: LabError) -> LabError {
+    match e {
+        LabError::Command { command, stderr } if stderr.contains("not permitted") => {
+            LabError::Command {
+                command,
+                stderr: format!(
+                    "{stderr} (the lab needs root: CAP_SYS_ADMIN and CAP_NET_ADMIN; run with sudo)"
+                ),
+            }
+        }
+        other => other,
+    }
 }
 
 pub fn run(program: &str, args: &[&str]) -> Result<Output, LabError> {
@@ -68,13 +88,7 @@ impl Topology {
             server: format!("{PREFIX}{tag}-s"),
         };
         for ns in [&topo.client, &topo.router, &topo.server] {
-            run_ok("ip", &["netns", "add", ns]).map_err(|e| match e {
-                LabError::Command { command, stderr } if stderr.contains("not permitted") => LabError::Command {
-                    command,
-                    stderr: format!("{stderr} (the lab needs root: CAP_SYS_ADMIN and CAP_NET_ADMIN; run with sudo)"),
-                },
-                other => other,
-            })?;
+            run_ok("ip", &["netns", "add", ns]).map_err(needs_root)?;
             if let Ok(mut live) = LIVE.lock() {
                 live.push(ns.clone());
             }
@@ -116,6 +130,105 @@ impl Topology {
             "ip",
             &["route", "add", "default", "via", ROUTER_SERVER_SIDE],
         )?;
+        Ok(topo)
+    }
+
+    /// Two hosts, client and server, joined by `kind` (one of PAIR_KINDS), for
+    /// `bench --topology`. `router` is the namespace in the middle: the bridge
+    /// for bridge, the parent device's for macvlan and ipvlan, unused for veth.
+    /// A kernel without the link type gives `LabError::Unsupported`.
+    pub fn build_pair(tag: &str, kind: &str) -> Result<Topology, LabError> {
+        if !PAIR_KINDS.contains(&kind) {
+            return Err(LabError::Unsupported(format!(
+                "no pair topology {kind:?} (one of {})",
+                PAIR_KINDS.join(", ")
+            )));
+        }
+        let topo = Topology {
+            client: format!("{PREFIX}{tag}-c"),
+            router: format!("{PREFIX}{tag}-m"),
+            server: format!("{PREFIX}{tag}-s"),
+        };
+        for ns in [&topo.client, &topo.router, &topo.server] {
+            run_ok("ip", &["netns", "add", ns]).map_err(needs_root)?;
+            if let Ok(mut live) = LIVE.lock() {
+                live.push(ns.clone());
+            }
+            topo.exec_ok_in(ns, "sysctl", &["-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
+            topo.exec_ok_in(
+                ns,
+                "sysctl",
+                &["-qw", "net.ipv6.conf.default.disable_ipv6=1"],
+            )?;
+            topo.exec_ok_in(ns, "ip", &["link", "set", "lo", "up"])?;
+        }
+        let (c, m, s) = (&topo.client, &topo.router, &topo.server);
+        let unsupported = |e: LabError| match e {
+            LabError::Command { stderr, .. }
+                if stderr.contains("Unknown device type")
+                    || stderr.contains("not supported")
+                    || stderr.contains("Not supported") =>
+            {
+                LabError::Unsupported(format!("this kernel has no {kind} links ({stderr})"))
+            }
+            other => other,
+        };
+        match kind {
+            "veth" => {
+                run_ok(
+                    "ip",
+                    &[
+                        "-n", c, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0",
+                        "netns", s,
+                    ],
+                )?;
+            }
+            "bridge" => {
+                topo.exec_ok_in(m, "ip", &["link", "add", "br0", "type", "bridge"])
+                    .map_err(unsupported)?;
+                topo.exec_ok_in(m, "ip", &["link", "set", "br0", "up"])?;
+                for (host, port) in [(c, "to-client"), (s, "to-server")] {
+                    run_ok(
+                        "ip",
+                        &[
+                            "-n", host, "link", "add", "eth0", "type", "veth", "peer", "name",
+                            port, "netns", m,
+                        ],
+                    )?;
+                    topo.exec_ok_in(m, "ip", &["link", "set", port, "master", "br0", "up"])?;
+                }
+            }
+            // Both ends hang off one parent device (a dummy in the middle
+            // namespace) and talk through it, as containers on a host NIC do.
+            _ => {
+                topo.exec_ok_in(m, "ip", &["link", "add", "parent0", "type", "dummy"])
+                    .map_err(unsupported)?;
+                topo.exec_ok_in(m, "ip", &["link", "set", "parent0", "up"])?;
+                let mode: &[&str] = if kind == "macvlan" {
+                    &["mode", "bridge"]
+                } else {
+                    &["mode", "l2"]
+                };
+                for (host, name) in [(c, "v-client"), (s, "v-server")] {
+                    let add = [
+                        &["link", "add", name, "link", "parent0", "type", kind][..],
+                        mode,
+                    ]
+                    .concat();
+                    topo.exec_ok_in(m, "ip", &add).map_err(unsupported)?;
+                    topo.exec_ok_in(m, "ip", &["link", "set", name, "netns", host])?;
+                    topo.exec_ok_in(host, "ip", &["link", "set", name, "name", "eth0"])?;
+                }
+            }
+        }
+        for (ns, addr) in [(c, PAIR_CLIENT_ADDR), (s, PAIR_SERVER_ADDR)] {
+            topo.exec_ok_in(
+                ns,
+                "ip",
+                &["addr", "add", &format!("{addr}/24"), "dev", "eth0"],
+            )?;
+            topo.exec_ok_in(ns, "ip", &["link", "set", "eth0", "up"])?;
+        }
         Ok(topo)
     }
 

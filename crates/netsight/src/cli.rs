@@ -120,9 +120,9 @@ pub enum Command {
     )]
     Report(ReportArgs),
 
-    /// Measure: TCP throughput, request/response latency, connection rate, against `bench server`.
-    #[command(subcommand)]
-    Bench(BenchCommand),
+    /// Measure: TCP throughput, request/response latency, connection rate, packet rate,
+    /// latency under load, against `bench server` (or in namespaces it builds: --topology).
+    Bench(BenchArgs),
 
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     #[command(
@@ -319,6 +319,28 @@ pub struct DoctorArgs {
     pub window: Duration,
 }
 
+#[derive(Debug, Args)]
+#[command(
+    subcommand_required = true,
+    after_help = "With --topology, netsight builds a client and a server namespace joined that way\n(the lab's guards clean them up), starts a server there and runs the mode between them;\n`all` runs it over each kind and prints a comparison. Needs root.\n\nExamples:\n  netsight bench server\n  netsight bench stream --to 127.0.0.1:9978\n  netsight bench --topology veth rr --size 64\n  netsight bench --topology all stream -P 2 --duration 5s\n  netsight bench --topology bridge --server-flags '--rcvbuf 8192' stream"
+)]
+pub struct BenchArgs {
+    /// Run the mode between two namespaces joined by veth, bridge, macvlan or ipvlan
+    /// (all: each, and a comparison table).
+    #[arg(long, value_name = "veth|bridge|macvlan|ipvlan|all", value_parser = ["veth", "bridge", "macvlan", "ipvlan", "all"])]
+    pub topology: Option<String>,
+    /// With --topology: flags for the server it starts (socket options, --max-sessions).
+    #[arg(
+        long,
+        value_name = "FLAGS",
+        allow_hyphen_values = true,
+        requires = "topology"
+    )]
+    pub server_flags: Option<String>,
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Serve bench clients (many at once, each session bounded in time) until Ctrl-C.
@@ -413,6 +435,18 @@ pub enum BenchCommand {
             value_name = "MODE ARGS"
         )]
         mode: Vec<String>,
+    },
+    /// Latency under load (RRUL): a 100/s probe idle, then beside streams up, down and
+    /// both ways; the latency each load added (bloat) and a grade.
+    #[command(
+        after_help = "Each phase lasts --duration (default 10s: 40 s in all). Grades, from the worst phase's\nmedian added latency: A+ < 5 ms, A < 30, B < 60, C < 200, D < 400, else F.\n\nExamples:\n  netsight bench rrul --to 10.0.0.2:9978\n  netsight bench rrul --to 10.0.0.2:9978 -P 8 --duration 5s --json"
+    )]
+    Rrul {
+        #[command(flatten)]
+        target: BenchTarget,
+        /// Load streams per direction.
+        #[arg(short = 'P', long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+        parallel: u32,
     },
     /// Connect/request/response/close rate, with connect and transaction latency.
     #[command(

@@ -62,7 +62,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::Record(args) => record::run(&args),
         Command::Report(args) => report::run(&args),
-        Command::Bench(cmd) => bench::run(&cmd),
+        Command::Bench(args) => bench::run(&args),
         Command::Completions { shell } => product::completions(shell),
         Command::Man => product::man(),
     };

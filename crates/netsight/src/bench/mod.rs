@@ -12,7 +12,9 @@ use netsight_bench::{
 };
 use netsight_kernel::Snapshot;
 
-use crate::cli::{BenchCommand, BenchTarget, SocketFlags};
+use crate::cli::{BenchArgs, BenchCommand, BenchTarget, SocketFlags};
+
+mod topology;
 
 fn socket_options(f: &SocketFlags) -> SocketOptions {
     SocketOptions {
@@ -261,8 +263,11 @@ fn emit<T: serde::Serialize>(
     Ok(())
 }
 
-pub fn run(cmd: &BenchCommand) -> Result<()> {
-    match cmd {
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(kind) = &args.topology {
+        return topology::run(args, kind);
+    }
+    match &args.command {
         BenchCommand::Server {
             listen,
             max_sessions,
@@ -405,6 +410,42 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
             );
             emit(target, &r, text, host)
         }
+        BenchCommand::Rrul { target, parallel } => {
+            let around = Around::begin(target);
+            let r = with_progress(target, true, |p| {
+                client::rrul(
+                    target.to,
+                    target.duration,
+                    *parallel as usize,
+                    &socket_options(&target.socket),
+                    p,
+                )
+            })
+            .with_context(|| format!("bench rrul to {}", target.to))?;
+            let host = around.finish(target);
+            let mut text = format!(
+                "latency under load ({} streams each way, a {:.0}/s probe):\n",
+                r.streams, r.probe_rate_per_s
+            );
+            for p in &r.phases {
+                text.push_str(&format!(
+                    "  {:<14} p50 {:>9.1} µs  p99 {:>9.1} µs  bloat p50 +{:.1} µs  p99 +{:.1} µs  up {}  down {}\n",
+                    p.phase,
+                    p.latency.p50_us,
+                    p.latency.p99_us,
+                    p.bloat_p50_us,
+                    p.bloat_p99_us,
+                    bits(p.upload_bits_per_s),
+                    bits(p.download_bits_per_s)
+                ));
+            }
+            text.push_str(&format!(
+                "grade: {} (worst median added latency {:.1} ms)\n",
+                r.grade,
+                r.worst_bloat_p50_us / 1000.0
+            ));
+            emit(target, &r, text, host)
+        }
         BenchCommand::Crr {
             target,
             size,
@@ -454,6 +495,7 @@ fn headline(mode: &str) -> Option<&'static [(&'static str, &'static str, bool)]>
         ],
         "crr" => &[("/connections_per_s", "connections_per_s", true)],
         "udp" => &[("/packets_per_s", "packets_per_s", true)],
+        "rrul" => &[("/worst_bloat_p50_us", "worst_bloat_p50_us", false)],
         _ => return None,
     })
 }
@@ -482,7 +524,7 @@ fn ab(a: &str, b: &str, trials: u32, warmup: u32, json: bool, mode: &[String]) -
     let name = mode.first().map(String::as_str).unwrap_or("");
     let Some(metrics) = headline(name) else {
         return Err(exit_usage(format!(
-            "bench ab: the mode must be stream, rr, crr or udp, not {name:?}"
+            "bench ab: the mode must be stream, rr, crr, udp or rrul, not {name:?}"
         )));
     };
     for flags in [a, b] {

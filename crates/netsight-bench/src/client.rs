@@ -77,7 +77,7 @@ fn connect(addr: SocketAddr, options: &SocketOptions) -> Result<TcpStream> {
 }
 
 /// An id for this client's run, unlikely to be another client's.
-fn run_id() -> u64 {
+pub fn run_id() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
@@ -88,11 +88,22 @@ fn run_id() -> u64 {
 /// The server's side: its MIB counters now, and its sender's view of the
 /// reversed streams `run .. run + streams`.
 pub fn server_report(addr: SocketAddr, run: u64, streams: u32) -> Result<protocol::ServerReport> {
+    observed_report(addr, run, streams, protocol::Observe::None)
+}
+
+/// A report that begins or ends the server's observation of its host for `run`.
+pub fn observed_report(
+    addr: SocketAddr,
+    run: u64,
+    streams: u32,
+    observe: protocol::Observe,
+) -> Result<protocol::ServerReport> {
     // Plain options: a test's --cork or tiny buffer is not for this.
     let mut conn = connect(addr, &SocketOptions::default())?;
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let hello = Hello {
         run,
+        observe,
         ..Hello::new(Mode::Report, Duration::from_secs(1), streams)
     };
     protocol::write_message(&mut conn, &Message::Hello(hello))?;

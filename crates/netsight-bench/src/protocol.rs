@@ -58,6 +58,19 @@ pub struct Hello {
     /// The client's id for this session (0: none), for a later report.
     #[serde(default)]
     pub run: u64,
+    /// report: the start of a run (the server begins observing its host under
+    /// `run`) or its end (it says what it saw); neither: counters only.
+    #[serde(default)]
+    pub observe: Observe,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Observe {
+    #[default]
+    None,
+    Begin,
+    End,
 }
 
 impl Hello {
@@ -69,6 +82,7 @@ impl Hello {
             reverse: false,
             rate_pps: 0,
             run: 0,
+            observe: Observe::None,
         }
     }
 }
@@ -81,6 +95,10 @@ pub struct ServerReport {
     pub mib: BTreeMap<String, BTreeMap<String, i64>>,
     /// For each reversed stream asked for: the server's view as its sender.
     pub sender_limits: Vec<Option<crate::why::FlowLimits>>,
+    /// At the end of an observed run: what the server's observer made of its
+    /// host over the run (netsight's: doctor's findings), if it has one.
+    #[serde(default)]
+    pub host: Option<serde_json::Value>,
 }
 
 /// What the server measured on its side of a stream (the receiver's count).

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use socket2::Socket;
 
 use crate::options::SocketOptions;
-use crate::protocol::{self, Hello, Message, Mode, ProtocolError, ServerReport, ServerResult};
+use crate::protocol::{
+    self, Hello, Message, Mode, Observe, ProtocolError, ServerReport, ServerResult,
+};
 use crate::why::{FlowLimits, Sampler};
 
 /// How long a new connection has to say what it wants.
@@ -26,6 +28,16 @@ pub const STREAM_BUFFER: usize = 128 * 1024;
 pub struct ServerOptions {
     pub max_sessions: usize,
     pub socket: SocketOptions,
+    /// Watches the server's host over a client's run, when asked to.
+    pub observer: Option<Arc<dyn HostObserver>>,
+}
+
+/// What the server's host did over a client's run (the binary plugs doctor in).
+pub trait HostObserver: Send + Sync + std::fmt::Debug {
+    /// A run starts: remember the host's state under `run`.
+    fn begin(&self, run: u64);
+    /// The run is over: what happened since `begin`, or None if it was not begun.
+    fn end(&self, run: u64) -> Option<serde_json::Value>;
 }
 
 /// What the server has done, for its log line and tests.
@@ -120,9 +132,19 @@ fn session(
         return Ok(());
     }
     if hello.mode == Mode::Report {
+        let observer = options.observer.as_ref().filter(|_| hello.run != 0);
+        let host = match (hello.observe, observer) {
+            (Observe::Begin, Some(o)) => {
+                o.begin(hello.run);
+                None
+            }
+            (Observe::End, Some(o)) => o.end(hello.run),
+            _ => None,
+        };
         let report = ServerReport {
             mib: netsight_kernel::procfs::snmp::read_now(),
             sender_limits: stats.take_limits(hello.run, hello.size),
+            host,
         };
         return Ok(protocol::write_message(
             &mut conn,

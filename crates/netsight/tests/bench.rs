@@ -121,6 +121,21 @@ fn stream_rr_and_crr_between_namespaces() {
         &["stream", "--to", &to, "--reverse", "--duration", "1s"],
     );
     assert!(rev["receiver_bits_per_s"].as_f64().unwrap() > 1e8, "{rev}");
+    // Reversed, the server is the sender: its tcp_info view comes back in its report.
+    let class = rev["streams"][0]["why"]["classification"].as_str();
+    assert!(class.is_some_and(|c| !c.is_empty()), "{rev}");
+    assert!(
+        rev["counters"]["server"]["Tcp.OutSegs"].as_i64().unwrap() > 1000,
+        "{rev}"
+    );
+    let both = client(
+        &in_a,
+        &["stream", "--to", &to, "--bidir", "--duration", "1s"],
+    );
+    assert_eq!(both["streams"].as_array().unwrap().len(), 2, "{both}");
+    for dir in ["upload_bits_per_s", "download_bits_per_s"] {
+        assert!(both[dir].as_f64().unwrap() > 1e8, "{dir}: {both}");
+    }
 
     let rr = client(
         &in_a,
@@ -430,4 +445,189 @@ fn ab_of_nodelay_on_split_writes_shows_the_nagle_stall() {
         &["bench", "ab", "--a", "", "--b", "", "teleport", "--to", &to],
     );
     assert_eq!(bad.status.code(), Some(64));
+}
+
+#[test]
+fn rrul_grades_a_deep_queue_on_the_uplink_and_not_the_downlink() {
+    if !privileged(
+        "rrul_grades_a_deep_queue_on_the_uplink_and_not_the_downlink",
+        &["ip", "tc"],
+    ) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let server = Server::start(
+        &["ip", "netns", "exec", &pair.b],
+        &format!("{}:9978", pair.addr_b),
+        &[],
+    );
+    let to = server.addr.to_string();
+    // The client's uplink: 20 Mbit/s with a 3 MB FIFO (over a second of queue).
+    pair.exec_ok(
+        &pair.a,
+        "tc",
+        &[
+            "qdisc", "add", "dev", "va", "root", "tbf", "rate", "20mbit", "burst", "32kbit",
+            "limit", "3mb",
+        ],
+    );
+    let r = client(
+        &["ip", "netns", "exec", &pair.a],
+        &["rrul", "--to", &to, "--duration", "2s"],
+    );
+    let phase = |name: &str| {
+        r["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["phase"] == name)
+            .unwrap_or_else(|| panic!("no {name} phase: {r}"))
+            .clone()
+    };
+    let (idle, up, down) = (phase("idle"), phase("upload"), phase("download"));
+    assert!(idle["latency"]["p50_us"].as_f64().unwrap() < 5_000.0, "{r}");
+    // The uplink's queue fills: tens of milliseconds or more added.
+    assert!(up["bloat_p50_us"].as_f64().unwrap() > 30_000.0, "{r}");
+    let up_rate = up["upload_bits_per_s"].as_f64().unwrap();
+    assert!((10e6..=25e6).contains(&up_rate), "{r}");
+    // The downlink has no such queue.
+    assert!(down["bloat_p50_us"].as_f64().unwrap() < 20_000.0, "{r}");
+    assert!(down["download_bits_per_s"].as_f64().unwrap() > 100e6, "{r}");
+    let grade = r["grade"].as_str().unwrap();
+    assert!(["B", "C", "D", "F"].contains(&grade), "{r}");
+}
+
+#[test]
+fn socket_option_flags_take_effect_on_both_ends() {
+    if !privileged("socket_option_flags_take_effect_on_both_ends", &["ip"]) {
+        return;
+    }
+    let pair = NetnsPair::new();
+    // Fast Open is per namespace: client side in a, server side in b.
+    pair.exec_ok(&pair.a, "sysctl", &["-qw", "net.ipv4.tcp_fastopen=1"]);
+    pair.exec_ok(&pair.b, "sysctl", &["-qw", "net.ipv4.tcp_fastopen=2"]);
+    let listen = format!("{}:9978", pair.addr_b);
+    let in_b = ["ip", "netns", "exec", pair.b.as_str()];
+    let server = Server::start(&in_b, &listen, &["--fastopen", "--reuseport"]);
+    let to = server.addr.to_string();
+    let in_a = ["ip", "netns", "exec", pair.a.as_str()];
+    let crr = client(
+        &in_a,
+        &["crr", "--to", &to, "--fastopen", "--duration", "1s"],
+    );
+    let n = crr["connections"].as_i64().unwrap();
+    // The first connection fetches the cookie; the rest carry data in the SYN.
+    let passive = crr["counters"]["server"]["TcpExt.TCPFastOpenPassive"]
+        .as_i64()
+        .unwrap_or(0);
+    let active = crr["counters"]["client"]["TcpExt.TCPFastOpenActive"]
+        .as_i64()
+        .unwrap_or(0);
+    assert!(n > 100 && passive >= n - 1 && active >= n - 1, "{crr}");
+    // A second server on the port is refused without SO_REUSEPORT, let in with it.
+    let refused = output(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &pair.b,
+            netsight(),
+            "bench",
+            "server",
+            "--listen",
+            &listen,
+        ],
+    );
+    assert!(!refused.status.success(), "a second plain server started");
+    let second = Server::start(&in_b, &listen, &["--reuseport"]);
+    drop(second);
+    // TCP_CORK holds each small request until the 200 ms cork timer.
+    let corked = client(
+        &in_a,
+        &[
+            "rr",
+            "--to",
+            &to,
+            "--cork",
+            "--size",
+            "64",
+            "--duration",
+            "1s",
+        ],
+    );
+    let p50 = corked["latency"]["p50_us"].as_f64().unwrap();
+    assert!(
+        p50 > 150_000.0 && corked["transactions"].as_u64().unwrap() < 10,
+        "{corked}"
+    );
+    // The rest are accepted and the run works (busy polling needs CAP_NET_ADMIN above
+    // net.core.busy_read, which root has).
+    let plain = client(
+        &in_a,
+        &[
+            "rr",
+            "--to",
+            &to,
+            "--quickack",
+            "--busy-poll",
+            "50",
+            "--nodelay",
+            "--duration",
+            "1s",
+        ],
+    );
+    assert!(
+        plain["latency"]["p50_us"].as_f64().unwrap() < 50_000.0,
+        "{plain}"
+    );
+}
+
+#[test]
+fn topology_all_runs_the_mode_over_each_kind_and_leaves_nothing() {
+    if !privileged(
+        "topology_all_runs_the_mode_over_each_kind_and_leaves_nothing",
+        &["ip"],
+    ) {
+        return;
+    }
+    let r = client(&[], &["--topology", "all", "crr", "--duration", "1s"]);
+    let rows = r["topologies"].as_array().unwrap();
+    let kinds: Vec<&str> = rows
+        .iter()
+        .map(|t| t["topology"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["veth", "bridge", "macvlan", "ipvlan"], "{r}");
+    for row in rows {
+        match (&row["result"], &row["unavailable"]) {
+            (Value::Object(_), _) => {
+                assert!(
+                    row["result"]["connections"].as_u64().unwrap() > 100,
+                    "{row}"
+                );
+            }
+            // A kernel without the type says so (this CI kernel lacks macvlan and ipvlan).
+            (_, Value::String(why)) => {
+                assert!(
+                    why.contains("no ")
+                        && !["veth", "bridge"].contains(&row["topology"].as_str().unwrap()),
+                    "{row}"
+                );
+            }
+            _ => panic!("neither a result nor a reason: {row}"),
+        }
+    }
+    let left = output("ip", &["netns", "list"]);
+    let left = String::from_utf8_lossy(&left.stdout);
+    assert!(!left.contains("bench-"), "namespaces left: {left}");
+    // One kind, its output as the mode's own.
+    let one = client(&[], &["--topology", "veth", "rr", "--duration", "1s"]);
+    assert!(one["transactions"].as_u64().unwrap() > 100, "{one}");
+    // Misuse is a usage error.
+    let server = output(netsight(), &["bench", "--topology", "veth", "server"]);
+    assert_eq!(server.status.code(), Some(64));
+    let to = output(
+        netsight(),
+        &["bench", "--topology", "veth", "rr", "--to", "127.0.0.1:1"],
+    );
+    assert_eq!(to.status.code(), Some(64));
 }

@@ -127,6 +127,7 @@ fn with_progress<T>(target: &BenchTarget, bytes: bool, f: impl FnOnce(&Progress)
 /// (the cause of a low result is often one of them) with the workload.
 struct Around {
     before: Snapshot,
+    run: u64,
     server_before: Option<netsight_bench::protocol::ServerReport>,
 }
 
@@ -135,23 +136,30 @@ struct Observed {
     client_counters: std::collections::BTreeMap<String, i64>,
     /// None when the server could not be asked (an older server, say).
     server_counters: Option<std::collections::BTreeMap<String, i64>>,
+    /// The server's doctor over the run: its findings and workload.
+    server_host: Option<serde_json::Value>,
 }
 
 impl Around {
     fn begin(target: &BenchTarget) -> Around {
+        use netsight_bench::protocol::Observe;
+        let run = client::run_id();
         Around {
-            server_before: client::server_report(target.to, 0, 0).ok(),
+            server_before: client::observed_report(target.to, run, 0, Observe::Begin).ok(),
+            run,
             before: Snapshot::take(),
         }
     }
 
     fn finish(self, target: &BenchTarget) -> Observed {
+        use netsight_bench::protocol::Observe;
         use netsight_kernel::procfs::snmp::changed;
         let after = Snapshot::take();
         let server_after = self
             .server_before
             .as_ref()
-            .and_then(|_| client::server_report(target.to, 0, 0).ok());
+            .and_then(|_| client::observed_report(target.to, self.run, 0, Observe::End).ok());
+        let server_host = server_after.as_ref().and_then(|r| r.host.clone());
         Observed {
             host: netsight_doctor::cannot_diagnose(&self.before, &after)
                 .is_none()
@@ -161,7 +169,42 @@ impl Around {
                 .server_before
                 .zip(server_after)
                 .map(|(b, a)| changed(&b.mib, &a.mib)),
+            server_host,
         }
+    }
+}
+
+/// The server's side of `Around`: a snapshot when a client's run begins, and
+/// doctor over the run when it ends (at most MAX_OBSERVED runs at once).
+#[derive(Debug, Default)]
+struct DoctorObserver {
+    runs: std::sync::Mutex<std::collections::BTreeMap<u64, Snapshot>>,
+}
+
+const MAX_OBSERVED: usize = 64;
+
+impl netsight_bench::server::HostObserver for DoctorObserver {
+    fn begin(&self, run: u64) {
+        let snapshot = Snapshot::take();
+        let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        if runs.len() >= MAX_OBSERVED {
+            runs.pop_first();
+        }
+        runs.insert(run, snapshot);
+    }
+
+    fn end(&self, run: u64) -> Option<serde_json::Value> {
+        let before = self
+            .runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&run)?;
+        let after = Snapshot::take();
+        if netsight_doctor::cannot_diagnose(&before, &after).is_some() {
+            return None;
+        }
+        let report = netsight_doctor::diagnose(&before, &after);
+        Some(serde_json::json!({"findings": report.findings, "workload": report.workload}))
     }
 }
 
@@ -221,6 +264,10 @@ fn emit<T: serde::Serialize>(
                 "counters".into(),
                 serde_json::json!({"client": observed.client_counters, "server": observed.server_counters}),
             );
+            map.insert(
+                "server".into(),
+                observed.server_host.clone().unwrap_or_default(),
+            );
         }
         if target.json_stream {
             serde_json::to_writer(&mut out, &serde_json::json!({"result": v}))?;
@@ -236,6 +283,26 @@ fn emit<T: serde::Serialize>(
         match &observed.server_counters {
             Some(c) => text.push_str(&format!("server counters: {}\n", notable(c))),
             None => text.push_str("server counters: the server did not report them\n"),
+        }
+        let server_worth: Vec<String> = observed
+            .server_host
+            .as_ref()
+            .and_then(|h| h["findings"].as_array())
+            .into_iter()
+            .flatten()
+            .filter(|f| f["severity"] != "info")
+            .map(|f| {
+                format!(
+                    "  [{}] {}  ({})\n",
+                    f["severity"].as_str().unwrap_or(""),
+                    f["title"].as_str().unwrap_or(""),
+                    f["rule_id"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        if !server_worth.is_empty() {
+            text.push_str("doctor over the run (the server's host):\n");
+            text.push_str(&server_worth.concat());
         }
         let worth: Vec<_> = host
             .iter()
@@ -286,6 +353,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 ServerOptions {
                     max_sessions: *max_sessions as usize,
                     socket: options,
+                    observer: Some(Arc::new(DoctorObserver::default())),
                 },
                 stats,
             );

@@ -19,6 +19,9 @@ const LOSS_PERCENT: f64 = 1.0;
 /// A flow between these multiples of a ceiling is held by it.
 const NEAR_CEILING: f64 = 0.5;
 const ABOVE_CEILING: f64 = 2.5;
+/// A window below cwnd × MSS is the limit when the flow reached at least this
+/// share of what the window allows at the minimum RTT.
+const WINDOW_FLOOR: f64 = 0.05;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlowLimits {
@@ -85,9 +88,13 @@ impl Sampler {
     }
 
     pub fn sample(&mut self, fd: BorrowedFd<'_>) {
-        let Ok((info, len)) = tcp_info::of_socket(fd) else {
-            return;
-        };
+        if let Ok((info, len)) = tcp_info::of_socket(fd) {
+            self.record(info, len);
+        }
+    }
+
+    /// One tcp_info, of which the kernel filled `len` bytes.
+    fn record(&mut self, info: TcpInfo, len: usize) {
         self.has_limited_times &= len >= tcp_info::end_offset::LIMITED_TIMES;
         self.max_cwnd = self.max_cwnd.max(info.snd_cwnd);
         self.samples += 1;
@@ -142,8 +149,21 @@ impl Sampler {
         let near = |ceiling: Option<f64>| {
             ceiling.is_some_and(|c| (NEAR_CEILING * c..=ABOVE_CEILING * c).contains(&bits_per_s))
         };
+        // Samples where the window sat below cwnd × MSS count when the window
+        // could be what held the rate: within WINDOW_FLOOR of what it allows at
+        // the path's minimum RTT. (The smoothed RTT swings with the receiver's
+        // scheduling; a large window on a fast path, several hundred times the
+        // rate, is not the limit.)
         let window_bound = f64::from(self.window_bound) / f64::from(self.samples.max(1));
-        let rwnd_score = if near(window_ceiling) {
+        let min_rtt_s = f64::from(if self.min_rtt == u32::MAX {
+            b.rtt_us.max(1)
+        } else {
+            self.min_rtt.max(1)
+        }) / 1e6;
+        let best_case = f64::from(b.snd_wnd) * 8.0 / min_rtt_s;
+        let window_could_hold = b.snd_wnd > 0
+            && (WINDOW_FLOOR * best_case..=ABOVE_CEILING * best_case).contains(&bits_per_s);
+        let rwnd_score = if window_could_hold || near(window_ceiling) {
             rwnd.max(window_bound)
         } else {
             rwnd
@@ -231,5 +251,63 @@ impl Sampler {
 impl Default for Sampler {
     fn default() -> Self {
         Sampler::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two samples a second apart of a flow busy all the time, with `wnd` the
+    /// peer's window and the chrono counters saying `rwnd_share` of it was rwnd-limited.
+    fn flow(
+        wnd: u32,
+        cwnd: u32,
+        mss: u32,
+        srtt_us: u32,
+        min_rtt_us: u32,
+        rwnd_share: f64,
+    ) -> Sampler {
+        let mut s = Sampler::new();
+        let at = |t_us: u64| TcpInfo {
+            busy_time_us: t_us,
+            rwnd_limited_us: (t_us as f64 * rwnd_share) as u64,
+            snd_wnd: wnd,
+            snd_cwnd: cwnd,
+            snd_mss: mss,
+            rtt_us: srtt_us,
+            min_rtt_us,
+            segs_out: (t_us / 10) as u32,
+            ..TcpInfo::default()
+        };
+        s.record(at(0), tcp_info::TCP_INFO_LEN);
+        s.record(at(1_000_000), tcp_info::TCP_INFO_LEN);
+        s
+    }
+
+    #[test]
+    fn a_window_below_cwnd_holds_the_rate_even_when_the_smoothed_rtt_swings() {
+        // 10 KiB window, 148 × 1448 B cwnd, 1.4 Gbit/s measured; the chrono
+        // counters saw rwnd-limited time only 40 % of the time, and the smoothed
+        // RTT (200 µs, the receiver's scheduling) makes the window look like a
+        // 400 Mbit/s ceiling. At the 6 µs minimum RTT it allows 13.5 Gbit/s.
+        let limits = flow(10_136, 148, 1448, 200, 6, 0.4)
+            .limits(1.4e9, 1.0)
+            .unwrap();
+        assert_eq!(
+            limits.classification, "receiver-window-limited",
+            "{}",
+            limits.summary
+        );
+    }
+
+    #[test]
+    fn a_large_window_on_a_fast_path_is_not_the_limit() {
+        // Loopback: a 3 MiB window below cwnd × 64 KiB MSS, at 20 Gbit/s: the
+        // window would allow thousands of Gbit/s at the 5 µs minimum RTT.
+        let limits = flow(3 << 20, 200, 65_483, 60, 5, 0.05)
+            .limits(20e9, 1.0)
+            .unwrap();
+        assert_eq!(limits.classification, "cwnd-limited", "{}", limits.summary);
     }
 }

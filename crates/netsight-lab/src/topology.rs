@@ -80,6 +80,25 @@ pub fn run_ok(program: &str, args: &[&str]) -> Result<String, LabError> {
 }
 
 impl Topology {
+    /// Creates the three namespaces (from here on, Drop deletes them), quiet
+    /// (no IPv6 neighbour discovery moving counters) with loopback up.
+    fn add_namespaces(&self) -> Result<(), LabError> {
+        for ns in [&self.client, &self.router, &self.server] {
+            run_ok("ip", &["netns", "add", ns]).map_err(needs_root)?;
+            if let Ok(mut live) = LIVE.lock() {
+                live.push(ns.clone());
+            }
+            self.exec_ok_in(ns, "sysctl", &["-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
+            self.exec_ok_in(
+                ns,
+                "sysctl",
+                &["-qw", "net.ipv6.conf.default.disable_ipv6=1"],
+            )?;
+            self.exec_ok_in(ns, "ip", &["link", "set", "lo", "up"])?;
+        }
+        Ok(())
+    }
+
     /// Builds the three namespaces; `tag` keeps concurrent labs apart.
     pub fn build(tag: &str) -> Result<Topology, LabError> {
         let topo = Topology {
@@ -87,20 +106,7 @@ impl Topology {
             router: format!("{PREFIX}{tag}-r"),
             server: format!("{PREFIX}{tag}-s"),
         };
-        for ns in [&topo.client, &topo.router, &topo.server] {
-            run_ok("ip", &["netns", "add", ns]).map_err(needs_root)?;
-            if let Ok(mut live) = LIVE.lock() {
-                live.push(ns.clone());
-            }
-            // Quiet namespaces: no IPv6 neighbour discovery moving counters.
-            topo.exec_ok_in(ns, "sysctl", &["-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
-            topo.exec_ok_in(
-                ns,
-                "sysctl",
-                &["-qw", "net.ipv6.conf.default.disable_ipv6=1"],
-            )?;
-            topo.exec_ok_in(ns, "ip", &["link", "set", "lo", "up"])?;
-        }
+        topo.add_namespaces()?;
         let (c, r, s) = (&topo.client, &topo.router, &topo.server);
         // Each end host's eth0 pairs with a router port named after it.
         for (host, router_port) in [(c, "to-client"), (s, "to-server")] {
@@ -149,19 +155,7 @@ impl Topology {
             router: format!("{PREFIX}{tag}-m"),
             server: format!("{PREFIX}{tag}-s"),
         };
-        for ns in [&topo.client, &topo.router, &topo.server] {
-            run_ok("ip", &["netns", "add", ns]).map_err(needs_root)?;
-            if let Ok(mut live) = LIVE.lock() {
-                live.push(ns.clone());
-            }
-            topo.exec_ok_in(ns, "sysctl", &["-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
-            topo.exec_ok_in(
-                ns,
-                "sysctl",
-                &["-qw", "net.ipv6.conf.default.disable_ipv6=1"],
-            )?;
-            topo.exec_ok_in(ns, "ip", &["link", "set", "lo", "up"])?;
-        }
+        topo.add_namespaces()?;
         let (c, m, s) = (&topo.client, &topo.router, &topo.server);
         let unsupported = |e: LabError| match e {
             LabError::Command { stderr, .. }

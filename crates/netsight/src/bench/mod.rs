@@ -208,6 +208,20 @@ impl netsight_bench::server::HostObserver for DoctorObserver {
     }
 }
 
+/// Runs a client mode with its live line, between the observations of both ends.
+fn measured<T>(
+    target: &BenchTarget,
+    bytes: bool,
+    mode: &str,
+    run: impl FnOnce(&SocketOptions, &Progress) -> std::result::Result<T, netsight_bench::BenchError>,
+) -> Result<(T, Observed)> {
+    let around = Around::begin(target);
+    let options = socket_options(&target.socket);
+    let r = with_progress(target, bytes, |p| run(&options, p))
+        .with_context(|| format!("bench {mode} to {}", target.to))?;
+    Ok((r, around.finish(target)))
+}
+
 /// Counters worth a line when they moved: loss, drops and overflows, and
 /// whether TCP Fast Open was used.
 const NOTABLE_COUNTERS: &[&str] = &[
@@ -370,19 +384,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 (true, false) => client::Direction::Receive,
                 (false, false) => client::Direction::Send,
             };
-            let around = Around::begin(target);
-            let r = with_progress(target, true, |p| {
+            let (r, host) = measured(target, true, "stream", |options, p| {
                 client::stream(
                     target.to,
                     *parallel as usize,
                     target.duration,
                     direction,
-                    &socket_options(&target.socket),
+                    options,
                     p,
                 )
-            })
-            .with_context(|| format!("bench stream to {}", target.to))?;
-            let host = around.finish(target);
+            })?;
             let mut text = String::new();
             for (i, f) in r.streams.iter().enumerate() {
                 text.push_str(&format!(
@@ -421,20 +432,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             rate,
             writes,
         } => {
-            let around = Around::begin(target);
-            let r = with_progress(target, false, |p| {
+            let (r, host) = measured(target, false, "rr", |options, p| {
                 client::rr(
                     target.to,
                     *size,
                     *writes,
                     target.duration,
                     *rate,
-                    &socket_options(&target.socket),
+                    options,
                     p,
                 )
-            })
-            .with_context(|| format!("bench rr to {}", target.to))?;
-            let host = around.finish(target);
+            })?;
             let text = format!(
                 "{} B request/response: {:.0} transactions/s\nlatency: {}\n",
                 r.size_bytes,
@@ -452,19 +460,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             mode,
         } => ab(a, b, *trials, *warmup, *json, mode),
         BenchCommand::Udp { target, size, rate } => {
-            let around = Around::begin(target);
-            let r = with_progress(target, false, |p| {
-                client::udp(
-                    target.to,
-                    *size,
-                    target.duration,
-                    *rate,
-                    &socket_options(&target.socket),
-                    p,
-                )
-            })
-            .with_context(|| format!("bench udp to {}", target.to))?;
-            let host = around.finish(target);
+            let (r, host) = measured(target, false, "udp", |options, p| {
+                client::udp(target.to, *size, target.duration, *rate, options, p)
+            })?;
             let text = format!(
                 "{} B datagrams: {:.0} packets/s received ({}), {:.0}/s sent\nlost {} of {} ({:.3} %), {} reordered\n",
                 r.size_bytes,
@@ -479,18 +477,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             emit(target, &r, text, host)
         }
         BenchCommand::Rrul { target, parallel } => {
-            let around = Around::begin(target);
-            let r = with_progress(target, true, |p| {
-                client::rrul(
-                    target.to,
-                    target.duration,
-                    *parallel as usize,
-                    &socket_options(&target.socket),
-                    p,
-                )
-            })
-            .with_context(|| format!("bench rrul to {}", target.to))?;
-            let host = around.finish(target);
+            let (r, host) = measured(target, true, "rrul", |options, p| {
+                client::rrul(target.to, target.duration, *parallel as usize, options, p)
+            })?;
             let mut text = format!(
                 "latency under load ({} streams each way, a {:.0}/s probe):\n",
                 r.streams, r.probe_rate_per_s
@@ -519,19 +508,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             size,
             parallel,
         } => {
-            let around = Around::begin(target);
-            let r = with_progress(target, false, |p| {
+            let (r, host) = measured(target, false, "crr", |options, p| {
                 client::crr(
                     target.to,
                     *size,
                     target.duration,
                     *parallel as usize,
-                    &socket_options(&target.socket),
+                    options,
                     p,
                 )
-            })
-            .with_context(|| format!("bench crr to {}", target.to))?;
-            let host = around.finish(target);
+            })?;
             if r.connections == 0 {
                 anyhow::bail!(
                     "no connection to {} succeeded ({} errors): is `netsight bench server` running there?",

@@ -312,7 +312,7 @@ pub fn stream(
 }
 
 /// Latency percentiles in microseconds, from an HDR histogram of nanoseconds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Latency {
     pub count: u64,
     pub min_us: f64,
@@ -325,7 +325,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(h: &Histogram<u64>) -> Latency {
+    pub(crate) fn of(h: &Histogram<u64>) -> Latency {
         let us = |ns: u64| ns as f64 / 1e3;
         Latency {
             count: h.len(),
@@ -355,7 +355,7 @@ pub struct RrResult {
     pub latency: Latency,
 }
 
-fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     // 1 ns .. 100 s at 3 significant digits.
     Histogram::new_with_bounds(1, 100_000_000_000, 3).unwrap_or_else(|_| unreachable!())
 }
@@ -477,11 +477,13 @@ pub struct CrrResult {
 
 /// A new connection per transaction for `duration`, `parallel` of them in
 /// flight at once.
+/// `run` (0: none) lets the server time each accept for the report that ends it.
 pub fn crr(
     addr: SocketAddr,
     size: u32,
     duration: Duration,
     parallel: usize,
+    run: u64,
     options: &SocketOptions,
     progress: &Progress,
 ) -> Result<CrrResult> {
@@ -495,7 +497,7 @@ pub fn crr(
     let loops = in_parallel(threads, "crr", || {
         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let depth = parallel / threads + usize::from(i < parallel % threads);
-        crr_thread(addr, size, duration, depth, options, progress)
+        crr_thread(addr, size, duration, depth, run, options, progress)
     });
     let seconds = start.elapsed().as_secs_f64();
     let (mut connect_h, mut total_h) = (histogram(), histogram());
@@ -545,15 +547,15 @@ fn crr_thread(
     size: u32,
     duration: Duration,
     depth: usize,
+    run: u64,
     options: &SocketOptions,
     progress: &Progress,
 ) -> Result<CrrLoop> {
     use rustix::event::epoll;
-    let hello = protocol::encode(&Message::Hello(Hello::new(
-        Mode::Crr,
-        TRANSACTION_TIMEOUT,
-        size,
-    )));
+    let hello = protocol::encode(&Message::Hello(Hello {
+        run,
+        ..Hello::new(Mode::Crr, TRANSACTION_TIMEOUT, size)
+    }));
     // One write each way: Nagle never holds it, so no TCP_NODELAY call is needed.
     let mut request = hello;
     request.extend(std::iter::repeat_n(0x43u8, size as usize));

@@ -95,6 +95,10 @@ pub struct ServerReport {
     pub mib: BTreeMap<String, BTreeMap<String, i64>>,
     /// For each reversed stream asked for: the server's view as its sender.
     pub sender_limits: Vec<Option<crate::why::FlowLimits>>,
+    /// At the end of an observed run with crr: from the segment that made each
+    /// connection acceptable (the SYN, with Fast Open) to the server's accept().
+    #[serde(default)]
+    pub accept_wait: Option<crate::client::Latency>,
     /// At the end of an observed run: what the server's observer made of its
     /// host over the run (netsight's: doctor's findings), if it has one.
     #[serde(default)]

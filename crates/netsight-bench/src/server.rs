@@ -49,6 +49,10 @@ pub struct ServerStats {
     /// takes it (at most MAX_KEPT_LIMITS: a client that never asks loses nothing
     /// but its own).
     sender_limits: std::sync::Mutex<std::collections::BTreeMap<u64, FlowLimits>>,
+    /// crr: from the segment that made each connection acceptable (with Fast
+    /// Open the SYN itself) to accept(), in ns, by the client's run id until a
+    /// report takes it (at most MAX_KEPT_LIMITS runs).
+    accept_waits: std::sync::Mutex<std::collections::BTreeMap<u64, hdrhistogram::Histogram<u64>>>,
 }
 
 const MAX_KEPT_LIMITS: usize = 4096;
@@ -60,6 +64,26 @@ impl ServerStats {
             kept.pop_first();
         }
         kept.insert(run, limits);
+    }
+
+    fn record_accept_wait(&self, run: u64, wait: Duration) {
+        let mut waits = self.accept_waits.lock().unwrap_or_else(|e| e.into_inner());
+        if !waits.contains_key(&run) && waits.len() >= MAX_KEPT_LIMITS {
+            waits.pop_first();
+        }
+        let _ = waits
+            .entry(run)
+            .or_insert_with(crate::client::histogram)
+            .record((wait.as_nanos() as u64).max(1));
+    }
+
+    fn take_accept_waits(&self, run: u64) -> Option<crate::client::Latency> {
+        let waits = self
+            .accept_waits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&run)?;
+        Some(crate::client::Latency::of(&waits))
     }
 
     fn take_limits(&self, run: u64, streams: u32) -> Vec<Option<FlowLimits>> {
@@ -144,6 +168,9 @@ fn session(
         let report = ServerReport {
             mib: netsight_kernel::procfs::snmp::read_now(),
             sender_limits: stats.take_limits(hello.run, hello.size),
+            accept_wait: (hello.observe == Observe::End)
+                .then(|| stats.take_accept_waits(hello.run))
+                .flatten(),
             host,
         };
         return Ok(protocol::write_message(
@@ -349,6 +376,15 @@ fn count_datagrams(
 /// most of a connection-rate test's time.) Returns when every accepting thread's
 /// listener has failed.
 pub fn serve(listener: TcpListener, options: ServerOptions, stats: Arc<ServerStats>) {
+    // A second socket that wants receive timestamps, held while serving: the
+    // kernel counts such sockets, and each time the count falls to one (the
+    // listener alone, as crr's connections come and go one at a time) it turns
+    // timestamping off system-wide by patching its code, and the next connection
+    // turns it back on: about a millisecond each time.
+    let _timestamps_held = std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| {
+        netsight_kernel::sockets::own_options::set_receive_timestamps(s.as_fd())?;
+        Ok(s)
+    });
     let options = Arc::new(options);
     let listener = Arc::new(listener);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -387,11 +423,17 @@ fn accept_loop(listener: &TcpListener, options: &Arc<ServerOptions>, stats: &Arc
                 continue;
             }
         };
+        let accepted = std::time::SystemTime::now();
         stats.sessions.fetch_add(1, Ordering::Relaxed);
-        // What has arrived, without waiting for more.
-        let have = rustix::net::recv(&conn, &mut buf[..], rustix::net::RecvFlags::DONTWAIT)
-            .map_or(0, |(n, _)| n);
-        if let Some(response) = crr_response(&buf[..have]) {
+        // What has arrived, without waiting for more, and when it arrived.
+        let (have, arrived) =
+            netsight_kernel::sockets::own_options::recv_stamped(conn.as_fd(), &mut buf[..])
+                .unwrap_or((0, None));
+        if let Some((run, response)) = crr_response(&buf[..have]) {
+            if let (Some(arrived), true) = (arrived, run != 0) {
+                let wait = accepted.duration_since(arrived).unwrap_or_default();
+                stats.record_accept_wait(run, wait);
+            }
             // An option the kernel refuses is reported by the session below.
             if options.socket.apply(&socket2::SockRef::from(&conn)).is_ok() {
                 // MSG_MORE holds the response back until close, which sends
@@ -424,16 +466,16 @@ fn accept_loop(listener: &TcpListener, options: &Arc<ServerOptions>, stats: &Arc
     }
 }
 
-/// The response to a crr transaction whose hello and request are all in `bytes`
-/// (a small one, which fits the socket buffer), or None.
-fn crr_response(bytes: &[u8]) -> Option<&[u8]> {
+/// The run and the response of a crr transaction whose hello and request are
+/// all in `bytes` (a small one, which fits the socket buffer), or None.
+fn crr_response(bytes: &[u8]) -> Option<(u64, &[u8])> {
     match protocol::decode(bytes) {
         Ok((Message::Hello(hello), used))
             if hello.mode == Mode::Crr
                 && hello.size <= 64 * 1024
                 && bytes.len() - used == hello.size as usize =>
         {
-            Some(&bytes[used..])
+            Some((hello.run, &bytes[used..]))
         }
         _ => None,
     }
@@ -457,6 +499,8 @@ pub fn bind(addr: SocketAddr, options: &SocketOptions) -> std::io::Result<TcpLis
     // accept() once the client has said something (a silent one after about a
     // second, to be told it was silent): the accepting thread does not wait.
     netsight_kernel::sockets::own_options::set_defer_accept(socket.as_fd(), 1)?;
+    // Accepted sockets inherit it: crr's accept wait is timed from the arrival.
+    netsight_kernel::sockets::own_options::set_receive_timestamps(socket.as_fd())?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     Ok(socket.into())

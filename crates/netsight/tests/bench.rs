@@ -205,6 +205,18 @@ fn stream_rr_and_crr_between_namespaces() {
     assert!(crr["connections"].as_u64().unwrap() > 100, "{crr}");
     assert_eq!(crr["errors"], 0, "{crr}");
     assert!(crr["connect_latency"]["p50_us"].as_f64().unwrap() > 0.0);
+    // The server timed each accept from the segment that made the connection
+    // acceptable (its kernel's receive timestamp): one sample per connection.
+    let wait = &crr["accept_wait_latency"];
+    let (samples, done) = (
+        wait["count"].as_u64().unwrap(),
+        crr["connections"].as_u64().unwrap(),
+    );
+    assert!(samples >= done && samples <= done + 1, "{crr}");
+    assert!(
+        wait["p50_us"].as_f64().unwrap() > 0.0 && wait["p50_us"].as_f64().unwrap() < 100_000.0,
+        "{crr}"
+    );
 }
 
 fn why(report: &Value) -> (String, String) {

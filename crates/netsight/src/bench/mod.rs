@@ -138,6 +138,8 @@ struct Observed {
     server_counters: Option<std::collections::BTreeMap<String, i64>>,
     /// The server's doctor over the run: its findings and workload.
     server_host: Option<serde_json::Value>,
+    /// crr: the server's accept wait over the run.
+    accept_wait: Option<netsight_bench::Latency>,
 }
 
 impl Around {
@@ -160,6 +162,7 @@ impl Around {
             .as_ref()
             .and_then(|_| client::observed_report(target.to, self.run, 0, Observe::End).ok());
         let server_host = server_after.as_ref().and_then(|r| r.host.clone());
+        let accept_wait = server_after.as_ref().and_then(|r| r.accept_wait.clone());
         Observed {
             host: netsight_doctor::cannot_diagnose(&self.before, &after)
                 .is_none()
@@ -170,6 +173,7 @@ impl Around {
                 .zip(server_after)
                 .map(|(b, a)| changed(&b.mib, &a.mib)),
             server_host,
+            accept_wait,
         }
     }
 }
@@ -213,11 +217,15 @@ fn measured<T>(
     target: &BenchTarget,
     bytes: bool,
     mode: &str,
-    run: impl FnOnce(&SocketOptions, &Progress) -> std::result::Result<T, netsight_bench::BenchError>,
+    run: impl FnOnce(
+        &SocketOptions,
+        &Progress,
+        u64,
+    ) -> std::result::Result<T, netsight_bench::BenchError>,
 ) -> Result<(T, Observed)> {
     let around = Around::begin(target);
     let options = socket_options(&target.socket);
-    let r = with_progress(target, bytes, |p| run(&options, p))
+    let r = with_progress(target, bytes, |p| run(&options, p, around.run))
         .with_context(|| format!("bench {mode} to {}", target.to))?;
     Ok((r, around.finish(target)))
 }
@@ -282,6 +290,9 @@ fn emit<T: serde::Serialize>(
                 "server".into(),
                 observed.server_host.clone().unwrap_or_default(),
             );
+            if let Some(wait) = &observed.accept_wait {
+                map.insert("accept_wait_latency".into(), serde_json::to_value(wait)?);
+            }
         }
         if target.json_stream {
             serde_json::to_writer(&mut out, &serde_json::json!({"result": v}))?;
@@ -290,6 +301,9 @@ fn emit<T: serde::Serialize>(
         }
         writeln!(out)?;
     } else {
+        if let Some(wait) = &observed.accept_wait {
+            text.push_str(&format!("accept wait (server): {}\n", latency_line(wait)));
+        }
         text.push_str(&format!(
             "client counters: {}\n",
             notable(&observed.client_counters)
@@ -384,7 +398,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 (true, false) => client::Direction::Receive,
                 (false, false) => client::Direction::Send,
             };
-            let (r, host) = measured(target, true, "stream", |options, p| {
+            let (r, host) = measured(target, true, "stream", |options, p, _| {
                 client::stream(
                     target.to,
                     *parallel as usize,
@@ -432,7 +446,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             rate,
             writes,
         } => {
-            let (r, host) = measured(target, false, "rr", |options, p| {
+            let (r, host) = measured(target, false, "rr", |options, p, _| {
                 client::rr(
                     target.to,
                     *size,
@@ -460,7 +474,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             mode,
         } => ab(a, b, *trials, *warmup, *json, mode),
         BenchCommand::Udp { target, size, rate } => {
-            let (r, host) = measured(target, false, "udp", |options, p| {
+            let (r, host) = measured(target, false, "udp", |options, p, _| {
                 client::udp(target.to, *size, target.duration, *rate, options, p)
             })?;
             let text = format!(
@@ -477,7 +491,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             emit(target, &r, text, host)
         }
         BenchCommand::Rrul { target, parallel } => {
-            let (r, host) = measured(target, true, "rrul", |options, p| {
+            let (r, host) = measured(target, true, "rrul", |options, p, _| {
                 client::rrul(target.to, target.duration, *parallel as usize, options, p)
             })?;
             let mut text = format!(
@@ -508,12 +522,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             size,
             parallel,
         } => {
-            let (r, host) = measured(target, false, "crr", |options, p| {
+            let (r, host) = measured(target, false, "crr", |options, p, run| {
                 client::crr(
                     target.to,
                     *size,
                     target.duration,
                     *parallel as usize,
+                    run,
                     options,
                     p,
                 )

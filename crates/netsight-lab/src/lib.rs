@@ -279,14 +279,14 @@ pub fn run_scenario(
 
 /// One doctor run in the observed namespace while the scenario's load runs.
 /// Runs doctor in the observed namespace while the load runs; with `capture`, also records
-/// the packets on that role's eth0 for the same time.
+/// the packets on that role's eth0, from before doctor starts until after its interval.
 fn observe(
     s: &Scenario,
     topo: &Topology,
     agent: &AgentLauncher,
     capture: Option<(&Path, Role)>,
 ) -> Result<Report, LabError> {
-    let recorder = match capture {
+    let mut recorder = match capture {
         Some((file, role)) => Some(topo.spawn(
             role,
             &agent.exe.to_string_lossy(),
@@ -299,12 +299,19 @@ fn observe(
                 "-w".into(),
                 file.display().to_string(),
                 "--duration".into(),
-                (s.doctor_interval_s + 0.6).to_string(),
+                (s.doctor_interval_s + 2.0).to_string(),
                 "--json".into(),
             ],
         )?),
         None => None,
     };
+    // The fault must not start before the capture's socket is attached (on a
+    // busy host a flood was over before it was, and the file held only the
+    // SYN/ACK retransmissions that followed); its duration leaves room for
+    // doctor's start after this.
+    if let Some(r) = recorder.as_mut() {
+        r.wait_for_stderr("capturing on")?;
+    }
     let mut doctor = topo.spawn(
         s.observe,
         &agent.exe.to_string_lossy(),

@@ -24,6 +24,7 @@ pub mod privilege;
 pub mod procfs;
 pub mod qdisc;
 pub mod raw;
+pub mod session;
 pub mod snapshot;
 pub mod sockets;
 pub mod state_dir;

@@ -214,6 +214,34 @@ pub fn dump_links() -> Result<Vec<u8>> {
     )
 }
 
+/// XDP attach flags (linux/if_link.h).
+pub const XDP_FLAGS_UPDATE_IF_NOEXIST: u32 = 1 << 0;
+pub const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
+pub const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
+pub const XDP_FLAGS_REPLACE: u32 = 1 << 4;
+
+/// Attaches the XDP program `fd` to `ifindex` (netlink, so it stays attached
+/// after this process exits), or detaches with `fd` -1. `expected_fd` makes the
+/// change conditional on that program being the one attached (XDP_FLAGS_REPLACE);
+/// XDP_FLAGS_UPDATE_IF_NOEXIST in `flags` refuses to replace any program.
+pub fn set_xdp(ifindex: u32, fd: i32, flags: u32, expected_fd: Option<i32>) -> Result<()> {
+    let mut xdp = vec![LinkXdp::Fd(fd)];
+    let mut flags = flags;
+    if let Some(expected) = expected_fd {
+        flags |= XDP_FLAGS_REPLACE;
+        xdp.push(LinkXdp::ExpectedFd(expected as u32));
+    }
+    xdp.push(LinkXdp::Flags(flags));
+    let mut msg = LinkMessage::default();
+    msg.header.index = ifindex;
+    msg.attributes.push(LinkAttribute::Xdp(xdp));
+    netlink_io::command(
+        netlink_sys::protocols::NETLINK_ROUTE,
+        "rtnetlink",
+        RouteNetlinkMessage::SetLink(msg),
+    )
+}
+
 /// Decodes an RTM_GETLINK dump into links (without sysfs/ethtool parts).
 pub fn parse_link_dump(buf: &[u8]) -> Result<Vec<Link>> {
     netlink_io::check_framing(buf, "rtnetlink", "RTM_NEWLINK")?;

@@ -5,7 +5,7 @@ use std::io;
 
 use netlink_packet_core::{
     NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable,
-    NLM_F_DUMP, NLM_F_REQUEST,
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use netlink_sys::{Socket, SocketAddr};
 
@@ -135,6 +135,38 @@ pub fn request_each<I>(
     family: &'static str,
     payload: I,
     dump: bool,
+    on_reply: impl FnMut(&mut Vec<u8>),
+) -> Result<bool>
+where
+    I: NetlinkSerializable + NetlinkDeserializable + std::fmt::Debug,
+{
+    let flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { 0 };
+    exchange(protocol, family, payload, flags, dump, on_reply)
+}
+
+/// Sends `payload` as a change (NLM_F_ACK) and waits for the kernel's answer:
+/// Ok once it is acknowledged, the kernel's errno otherwise.
+pub fn command<I>(protocol: isize, family: &'static str, payload: I) -> Result<()>
+where
+    I: NetlinkSerializable + NetlinkDeserializable + std::fmt::Debug,
+{
+    exchange(
+        protocol,
+        family,
+        payload,
+        NLM_F_REQUEST | NLM_F_ACK,
+        false,
+        |_| {},
+    )?;
+    Ok(())
+}
+
+fn exchange<I>(
+    protocol: isize,
+    family: &'static str,
+    payload: I,
+    flags: u16,
+    dump: bool,
     mut on_reply: impl FnMut(&mut Vec<u8>),
 ) -> Result<bool>
 where
@@ -160,7 +192,7 @@ where
     .map_err(|e| io_err("setsockopt(SO_RCVTIMEO)")(e.into()))?;
 
     let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { 0 };
+    header.flags = flags;
     header.sequence_number = 1;
     let mut message = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(payload));
     message.finalize();

@@ -67,11 +67,12 @@ pub fn check_target(ip: std::net::IpAddr, namespace: &Option<String>) -> Result<
             let o = v4.octets();
             o[0] == 10 && (o[1] == 77 || o[1] == 231)
         }
-        std::net::IpAddr::V6(_) => false,
+        // The tests' IPv6 plan: fd00:77::/32 (unique local, never routed).
+        std::net::IpAddr::V6(v6) => v6.segments()[..2] == [0xfd00, 0x77],
     };
     if !in_plan {
         return Err(LabError::Agent(format!(
-            "refusing target {ip}: agents send only to loopback or to the lab's own addresses (10.77.0.0/16, tests 10.231.0.0/16)"
+            "refusing target {ip}: agents send only to loopback or to the lab's own addresses (10.77.0.0/16, tests 10.231.0.0/16 and fd00:77::/32)"
         )));
     }
     if namespace.is_none() {
@@ -297,7 +298,12 @@ fn udp_blast(args: &[String]) -> Result<(), LabError> {
         Some(_) => Some(arg::<f64>(args, 5, "per_second")?).filter(|p| *p > 0.0 && p.is_finite()),
         None => None,
     };
-    let s = UdpSocket::bind("0.0.0.0:0").map_err(io("bind"))?;
+    let any = if target.is_ipv6() {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    };
+    let s = UdpSocket::bind(any).map_err(io("bind"))?;
     let payload = vec![0u8; size.min(65_000)];
     let mut sent = 0;
     let started = Instant::now();
@@ -360,12 +366,18 @@ fn churn(args: &[String]) -> Result<(), LabError> {
     Ok(())
 }
 
-/// syn-flood ADDR PORT COUNT [SECONDS]: SYNs from spoofed, unreachable sources in
-/// 10.77.1.100-249 (no host answers the SYN-ACKs), sent on a raw socket.
+/// syn-flood ADDR PORT COUNT [SECONDS [PER_SECOND]]: SYNs from spoofed, unreachable
+/// sources in 10.77.1.100-249 (no host answers the SYN-ACKs), sent on a raw socket,
+/// as fast as possible or paced at PER_SECOND.
 fn syn_flood(args: &[String]) -> Result<(), LabError> {
     let target = addr(args, 0)?;
     let count: u32 = arg(args, 2, "count")?;
     let until = deadline(args, 3)?;
+    let pace: Option<f64> = match args.get(4) {
+        Some(_) => Some(arg::<f64>(args, 4, "per_second")?).filter(|p| *p > 0.0 && p.is_finite()),
+        None => None,
+    };
+    let started = Instant::now();
     let std::net::IpAddr::V4(dst) = target.ip() else {
         return Err(LabError::Agent("syn-flood needs an IPv4 target".into()));
     };
@@ -376,8 +388,14 @@ fn syn_flood(args: &[String]) -> Result<(), LabError> {
     )
     .map_err(io("raw socket (needs CAP_NET_RAW)"))?;
     let mut sent = 0;
-    for i in 0..count.min(100_000) {
-        if i % 256 == 0 && Instant::now() >= until {
+    for i in 0..count.min(1_000_000) {
+        if let Some(per_s) = pace {
+            let due = started + Duration::from_secs_f64(f64::from(i) / per_s);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            if Instant::now() >= until {
+                break;
+            }
+        } else if i % 256 == 0 && Instant::now() >= until {
             break;
         }
         let src = std::net::Ipv4Addr::new(10, 77, 1, 100 + (i % 150) as u8);
@@ -396,7 +414,7 @@ fn syn_flood(args: &[String]) -> Result<(), LabError> {
             sent += 1;
         }
     }
-    println!("sent {sent}");
+    println!("sent {sent} in {:.3} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 

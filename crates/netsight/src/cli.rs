@@ -124,6 +124,10 @@ pub enum Command {
     /// latency under load, against `bench server` (or in namespaces it builds: --topology).
     Bench(BenchArgs),
 
+    /// XDP filter for the emergency: prefix/protocol/port rules, a SYN limit, per-rule counters, dry run, TTL.
+    #[command(subcommand)]
+    Xdp(XdpCommand),
+
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     #[command(
         after_help = "Examples:\n  netsight completions bash > /etc/bash_completion.d/netsight\n  netsight completions zsh > \"${fpath[1]}/_netsight\"\n  netsight completions fish > ~/.config/fish/completions/netsight.fish"
@@ -1033,4 +1037,125 @@ fn parse_confirm_window(text: &str) -> Result<Duration, String> {
 fn parse_export_format(text: &str) -> Result<netsight_tune::export::ExportFormat, String> {
     netsight_tune::export::ExportFormat::parse(text)
         .ok_or_else(|| format!("unknown format {text:?}: sysctl.d, shell or tuned"))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum XdpCommand {
+    /// Attach netsight's XDP filter to an interface (never over a program netsight did not attach).
+    #[command(
+        after_help = "RULE: drop|pass [src PREFIX] [dst PREFIX] [proto tcp|udp|icmp|icmpv6|sctp|N] [sport N[-M]] [dport N[-M]]\n\
+The first matching rule wins; a packet no rule matches passes (after the SYN limit, if set).\n\
+The SSH peer of this session (SSH_CONNECTION) and every --protect prefix are never dropped unless --force.\n\
+Needs CAP_NET_ADMIN and CAP_BPF (root).\n\n\
+Examples:\n  \
+sudo netsight xdp attach eth0 --rule 'drop src 203.0.113.0/24 proto udp dport 53'\n  \
+sudo netsight xdp attach eth0 --syn-limit '2000/s per /32' --ttl 10m\n  \
+sudo netsight xdp attach eth0 --rule 'drop src 2001:db8::/32' --dry-run      count, drop nothing\n  \
+sudo netsight xdp attach eth0 --rule 'drop proto udp dport 10000-20000' --mode generic"
+    )]
+    Attach {
+        interface: String,
+        /// A rule (repeatable; order is priority).
+        #[arg(long = "rule", value_name = "RULE")]
+        rules: Vec<String>,
+        /// TCP SYNs per second allowed per source prefix: RATE/s [per /N[,/M]] (v6 per /64 by default).
+        #[arg(long, value_name = "RATE")]
+        syn_limit: Option<String>,
+        /// SYNs a source may send at once above the rate (default: a tenth of a second's worth).
+        #[arg(long, value_name = "N", requires = "syn_limit", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        syn_burst: Option<u64>,
+        /// native (in the driver), generic (any interface), or auto: native, else generic.
+        #[arg(long, default_value = "auto", value_parser = ["auto", "native", "generic"])]
+        mode: String,
+        /// Count what would be dropped; drop nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Detach by itself after this long (10m, 1h), even if this shell is gone.
+        #[arg(long, value_parser = duration, value_name = "DURATION")]
+        ttl: Option<std::time::Duration>,
+        /// A source prefix never to drop (repeatable), besides the SSH peer.
+        #[arg(long, value_name = "PREFIX")]
+        protect: Vec<String>,
+        /// Allow dropping the SSH peer and --protect prefixes.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per-rule packets and bytes, the mode, when it was attached and the TTL left.
+    #[command(
+        after_help = "Examples:\n  sudo netsight xdp status\n  sudo netsight xdp status eth0 --json"
+    )]
+    Status {
+        interface: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add or delete a rule of an attached filter, live.
+    #[command(subcommand)]
+    Rule(XdpRuleCommand),
+    /// Remove netsight's filter from an interface.
+    #[command(after_help = "Examples:\n  sudo netsight xdp detach eth0")]
+    Detach {
+        interface: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Propose rules for what doctor saw (a doctor --json report) or for live traffic.
+    #[command(
+        after_help = "--live watches the interface (AF_PACKET) for DURATION: sources that send SYNs and never\n\
+complete a handshake, grouped into the widest prefixes that hold no source that did; UDP floods by\n\
+source and port. --from reads doctor's findings and says which to look for.\n\n\
+Examples:\n  \
+sudo netsight xdp suggest --live 5s --interface eth0\n  \
+sudo netsight doctor --json > d.json; sudo netsight xdp suggest --from d.json --live 5s --interface eth0"
+    )]
+    Suggest {
+        /// A doctor --json report.
+        #[arg(long, value_name = "FILE")]
+        from: Option<std::path::PathBuf>,
+        /// Watch live traffic this long.
+        #[arg(long, value_parser = duration, value_name = "DURATION")]
+        live: Option<std::time::Duration>,
+        /// The interface to watch (default: any).
+        #[arg(long, short = 'i')]
+        interface: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Detaches at the TTL (started by attach in its own process group).
+    #[command(hide = true)]
+    Watchdog {
+        #[arg(long)]
+        interface: String,
+        #[arg(long)]
+        token: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum XdpRuleCommand {
+    /// Add a rule (at the end, or at --position).
+    #[command(
+        after_help = "Examples:\n  sudo netsight xdp rule add eth0 'drop src 198.51.100.0/24'\n  sudo netsight xdp rule add eth0 'pass src 198.51.100.7' --position 1"
+    )]
+    Add {
+        interface: String,
+        rule: String,
+        /// 1-based place in the list (1: checked first).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+        position: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a rule, by its number in `xdp status` or its text.
+    #[command(
+        after_help = "Examples:\n  sudo netsight xdp rule del eth0 2\n  sudo netsight xdp rule del eth0 'drop src 198.51.100.0/24'"
+    )]
+    Del {
+        interface: String,
+        rule: String,
+        #[arg(long)]
+        json: bool,
+    },
 }

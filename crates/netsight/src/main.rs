@@ -21,6 +21,7 @@ mod stat;
 mod term;
 mod trace;
 mod tune;
+mod xdp;
 
 use std::process::ExitCode;
 
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
     };
     // A safety net, so on every run: an unconfirmed apply past its deadline is undone.
     tune::revert_expired_apply();
+    xdp::detach_expired();
     term::set_color(cli.color);
     let result = match cli.command {
         // Exit status carries the worst severity.
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::Record(args) => record::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Xdp(cmd) => xdp::run(&cmd),
         Command::Completions { shell } => product::completions(shell),
         Command::Man => product::man(),
     };

@@ -298,3 +298,37 @@ pub fn finding<'a>(report: &'a Value, rule: &str) -> Option<&'a Value> {
     }
     find_in(&report["findings"], rule)
 }
+
+/// Reads the child's stdout until `needle` shows up (its readiness line); the
+/// rest is drained on a thread so the child never blocks.
+pub fn wait_on_stdout(
+    child: &mut std::process::Child,
+    needle: &str,
+) -> std::thread::JoinHandle<String> {
+    use std::io::BufRead as _;
+    let mut reader = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut seen = String::new();
+    while !seen.contains(needle) {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap_or(0) > 0,
+            "ended before {needle:?}: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
+        seen + &rest
+    })
+}
+
+/// A child process killed (and reaped) when the test ends, passed or not.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

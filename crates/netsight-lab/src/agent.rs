@@ -92,6 +92,7 @@ pub fn run(args: &[String]) -> Result<(), LabError> {
         "connect" => connect(rest),
         "bulk" => bulk(rest),
         "udp-sink" => udp_sink(rest),
+        "tap-blast" => tap_blast(rest),
         "udp-blast" => udp_blast(rest),
         "udp-read" => udp_read(rest),
         "rr" => request_response(rest),
@@ -416,6 +417,80 @@ fn syn_flood(args: &[String]) -> Result<(), LabError> {
     }
     println!("sent {sent} in {:.3} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// tap-blast DEV ADDR PORT SECONDS: writes Ethernet frames (IPv4 UDP, 64-byte
+/// payload, to ADDR:PORT and DEV's own MAC) into the existing tap device DEV as
+/// fast as possible: to the kernel they arrive as a NIC's would, so an XDP
+/// program on DEV runs before any sk_buff is built.
+fn tap_blast(args: &[String]) -> Result<(), LabError> {
+    use std::io::Write as _;
+    let dev = args.first().ok_or_else(|| LabError::Agent("tap-blast needs a tap device".into()))?;
+    let target = addr(args, 1)?;
+    let until = deadline(args, 3)?;
+    let std::net::IpAddr::V4(dst) = target.ip() else {
+        return Err(LabError::Agent("tap-blast needs an IPv4 target".into()));
+    };
+    let mac_text = std::fs::read_to_string(format!("/sys/class/net/{dev}/address")).map_err(io("the tap device's MAC"))?;
+    let mac: Vec<u8> = mac_text.trim().split(':').filter_map(|h| u8::from_str_radix(h, 16).ok()).collect();
+    if mac.len() != 6 {
+        return Err(LabError::Agent(format!("{dev}: no MAC address")));
+    }
+    let mut tap = open_tap(dev)?;
+    let mut frame = vec![0u8; 14 + 20 + 8 + 64];
+    frame[..6].copy_from_slice(&mac);
+    frame[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+    frame[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    let ip = &mut frame[14..34];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&((20 + 8 + 64) as u16).to_be_bytes());
+    ip[8] = 64;
+    ip[9] = 17;
+    let src = std::net::Ipv4Addr::new(dst.octets()[0], dst.octets()[1], dst.octets()[2], dst.octets()[3] ^ 3);
+    ip[12..16].copy_from_slice(&src.octets());
+    ip[16..20].copy_from_slice(&dst.octets());
+    let sum = checksum(ip, 0);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    let udp = &mut frame[34..42];
+    udp[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    udp[2..4].copy_from_slice(&target.port().to_be_bytes());
+    udp[4..6].copy_from_slice(&((8 + 64) as u16).to_be_bytes());
+    let started = Instant::now();
+    let mut sent: u64 = 0;
+    loop {
+        if sent % 1024 == 0 && Instant::now() >= until {
+            break;
+        }
+        if tap.write(&frame).is_ok() {
+            sent += 1;
+        }
+    }
+    println!("sent {sent} in {:.3} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Opens the existing tap device `dev` (TUNSETIFF, IFF_TAP | IFF_NO_PI).
+#[allow(unsafe_code)]
+fn open_tap(dev: &str) -> Result<std::fs::File, LabError> {
+    use std::os::fd::AsRawFd as _;
+    const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+    const IFF_TAP: libc::c_short = 0x0002;
+    const IFF_NO_PI: libc::c_short = 0x1000;
+    if dev.is_empty() || dev.len() >= libc::IFNAMSIZ {
+        return Err(LabError::Agent(format!("{dev:?}: not an interface name")));
+    }
+    let file = std::fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun").map_err(io("/dev/net/tun"))?;
+    // SAFETY: ifreq is plain data; zeroed is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(dev.bytes()) {
+        *d = s as libc::c_char;
+    }
+    req.ifr_ifru.ifru_flags = IFF_TAP | IFF_NO_PI;
+    // SAFETY: TUNSETIFF reads and writes one struct ifreq, which `req` is.
+    if unsafe { libc::ioctl(file.as_raw_fd(), TUNSETIFF, &mut req) } < 0 {
+        return Err(io("TUNSETIFF")(std::io::Error::last_os_error()));
+    }
+    Ok(file)
 }
 
 /// IPPROTO_RAW: the socket supplies its own IP header.

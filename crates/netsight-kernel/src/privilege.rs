@@ -121,3 +121,26 @@ pub fn set_capabilities(effective: u64, permitted: u64) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// CAP_NET_ADMIN and CAP_BPF: what attaching an XDP program takes.
+pub const XDP_CAPABILITIES: &[Capability] = &[(12, "CAP_NET_ADMIN"), (39, "CAP_BPF")];
+
+/// The capabilities of `wanted` this process lacks in its effective set
+/// (CapEff of /proc/self/status); empty when it has them all or cannot tell.
+pub fn missing(wanted: &[Capability]) -> Vec<&'static str> {
+    let Ok(status) = std::fs::read_to_string(format!("{}/self/status", crate::PROC_ROOT)) else {
+        return Vec::new();
+    };
+    let Some(effective) = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+    else {
+        return Vec::new();
+    };
+    wanted
+        .iter()
+        .filter(|(n, _)| effective & (1u64 << n) == 0)
+        .map(|(_, name)| *name)
+        .collect()
+}

@@ -425,14 +425,26 @@ fn syn_flood(args: &[String]) -> Result<(), LabError> {
 /// program on DEV runs before any sk_buff is built.
 fn tap_blast(args: &[String]) -> Result<(), LabError> {
     use std::io::Write as _;
-    let dev = args.first().ok_or_else(|| LabError::Agent("tap-blast needs a tap device".into()))?;
+    let dev = args
+        .first()
+        .ok_or_else(|| LabError::Agent("tap-blast needs a tap device".into()))?;
     let target = addr(args, 1)?;
     let until = deadline(args, 3)?;
     let std::net::IpAddr::V4(dst) = target.ip() else {
         return Err(LabError::Agent("tap-blast needs an IPv4 target".into()));
     };
-    let mac_text = std::fs::read_to_string(format!("/sys/class/net/{dev}/address")).map_err(io("the tap device's MAC"))?;
-    let mac: Vec<u8> = mac_text.trim().split(':').filter_map(|h| u8::from_str_radix(h, 16).ok()).collect();
+    let links = netsight_kernel::link::dump_links()
+        .and_then(|buf| netsight_kernel::link::parse_link_dump(&buf))
+        .map_err(|e| LabError::Agent(format!("listing links: {e}")))?;
+    let mac_text = links
+        .into_iter()
+        .find(|l| &l.name == dev)
+        .and_then(|l| l.mac)
+        .unwrap_or_default();
+    let mac: Vec<u8> = mac_text
+        .split(':')
+        .filter_map(|h| u8::from_str_radix(h, 16).ok())
+        .collect();
     if mac.len() != 6 {
         return Err(LabError::Agent(format!("{dev}: no MAC address")));
     }
@@ -446,7 +458,12 @@ fn tap_blast(args: &[String]) -> Result<(), LabError> {
     ip[2..4].copy_from_slice(&((20 + 8 + 64) as u16).to_be_bytes());
     ip[8] = 64;
     ip[9] = 17;
-    let src = std::net::Ipv4Addr::new(dst.octets()[0], dst.octets()[1], dst.octets()[2], dst.octets()[3] ^ 3);
+    let src = std::net::Ipv4Addr::new(
+        dst.octets()[0],
+        dst.octets()[1],
+        dst.octets()[2],
+        dst.octets()[3] ^ 3,
+    );
     ip[12..16].copy_from_slice(&src.octets());
     ip[16..20].copy_from_slice(&dst.octets());
     let sum = checksum(ip, 0);
@@ -458,7 +475,7 @@ fn tap_blast(args: &[String]) -> Result<(), LabError> {
     let started = Instant::now();
     let mut sent: u64 = 0;
     loop {
-        if sent % 1024 == 0 && Instant::now() >= until {
+        if sent.is_multiple_of(1024) && Instant::now() >= until {
             break;
         }
         if tap.write(&frame).is_ok() {
@@ -479,7 +496,11 @@ fn open_tap(dev: &str) -> Result<std::fs::File, LabError> {
     if dev.is_empty() || dev.len() >= libc::IFNAMSIZ {
         return Err(LabError::Agent(format!("{dev:?}: not an interface name")));
     }
-    let file = std::fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun").map_err(io("/dev/net/tun"))?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+        .map_err(io("/dev/net/tun"))?;
     // SAFETY: ifreq is plain data; zeroed is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (d, s) in req.ifr_name.iter_mut().zip(dev.bytes()) {

@@ -404,17 +404,17 @@ fn attach_error(e: netsight_kernel::KernelError, mode: Mode) -> XdpError {
             "attaching XDP: another program was attached meanwhile ({text})"
         ))
     } else {
-        XdpError::Bpf(
-            format!("attaching XDP in {mode:?} mode: {text}")
-                .to_lowercase()
-                .replacen("attaching xdp", "attaching XDP", 1),
-        )
+        let name = match mode {
+            Mode::Native => "native",
+            Mode::Generic => "generic",
+        };
+        XdpError::Bpf(format!("attaching XDP in {name} mode: {text}"))
     }
 }
 
 /// Whether an attach error means "this mode is not available here" (try generic).
 pub fn mode_unsupported(e: &XdpError) -> bool {
-    matches!(e, XdpError::Bpf(t) if t.contains("not supported") || t.contains("Invalid argument") || t.contains("invalid argument"))
+    matches!(e, XdpError::Bpf(t) if t.contains("not supported") || t.contains("Invalid argument"))
 }
 
 /// Detaches the program `prog_id` from `ifindex`, only if it is still the one attached.

@@ -30,7 +30,22 @@ fn json_out(value: &impl serde::Serialize) -> Result<()> {
     Ok(())
 }
 
+/// Every subcommand but suggest changes or reads the kernel's BPF state.
+fn require_capabilities() -> Result<()> {
+    let missing = netsight_kernel::privilege::missing(netsight_kernel::privilege::XDP_CAPABILITIES);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "netsight xdp needs CAP_NET_ADMIN and CAP_BPF (run as root); this process lacks {}",
+        missing.join(" and ")
+    )
+}
+
 pub fn run(cmd: &XdpCommand) -> Result<()> {
+    if !matches!(cmd, XdpCommand::Suggest { .. }) {
+        require_capabilities()?;
+    }
     match cmd {
         XdpCommand::Attach {
             interface,
@@ -206,7 +221,8 @@ pub fn run(cmd: &XdpCommand) -> Result<()> {
             let journal = Journal::open(None)?;
             loop {
                 match filter::watch(&journal, interface, token) {
-                    Watch::Waiting(s) => std::thread::sleep(Duration::from_secs(s.clamp(1, 1))),
+                    // Wakes every second, so a detach or a re-attach ends it promptly.
+                    Watch::Waiting(_) => std::thread::sleep(Duration::from_secs(1)),
                     Watch::Detached | Watch::Gone => return Ok(()),
                 }
             }

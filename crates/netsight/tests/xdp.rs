@@ -559,3 +559,41 @@ fn a_syn_flood_is_suggested_blocked_and_doctor_clears() {
         .sum();
     assert!(dropped > 1000, "{status}");
 }
+
+#[test]
+fn without_privilege_xdp_names_the_capabilities() {
+    // As root, become nobody with no capabilities; as anyone else, run as is.
+    let root = support::is_root();
+    if root && !support::have("setpriv") {
+        support::skip(
+            "without_privilege_xdp_names_the_capabilities",
+            "needs setpriv (util-linux)",
+        );
+        return;
+    }
+    let unprivileged = |args: &[&str]| -> Output {
+        let mut cmd = std::process::Command::new(if root { "setpriv" } else { netsight() });
+        if root {
+            cmd.args([
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                netsight(),
+            ]);
+        }
+        cmd.args(args).output().unwrap()
+    };
+    for args in [
+        &["xdp", "attach", "lo", "--rule", "drop"][..],
+        &["xdp", "status"],
+        &["xdp", "detach", "lo"],
+    ] {
+        let out = unprivileged(args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        let text = stderr(&out);
+        assert!(
+            text.contains("CAP_NET_ADMIN") && text.contains("CAP_BPF"),
+            "{args:?}: {text}"
+        );
+    }
+}

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 // Each test binary uses a subset.
 #[allow(unused_imports)]
-pub use netsight_testkit::{have, privileged, skip};
+pub use netsight_testkit::{have, is_root, privileged, skip};
 
 /// Runs a command and returns stdout; panics with stderr on failure.
 pub fn run(program: &str, args: &[&str]) -> String {

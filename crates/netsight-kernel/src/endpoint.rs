@@ -31,6 +31,14 @@ impl Cidr {
         Ok(Cidr { addr, prefix })
     }
 
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    pub fn prefix_len(&self) -> u8 {
+        self.prefix
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         // IPv4-mapped IPv6 peers (::ffff:a.b.c.d) match IPv4 prefixes.
         let ip = match ip {

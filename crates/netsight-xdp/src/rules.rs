@@ -80,24 +80,10 @@ pub fn mask(addr: IpAddr, len: u8) -> IpAddr {
 
 impl FromStr for Prefix {
     type Err = String;
+    /// `203.0.113.0/24`, `2001:db8::/32`, or one address; host bits are cleared.
     fn from_str(s: &str) -> Result<Self, String> {
-        let (addr, len) = match s.split_once('/') {
-            Some((a, l)) => (a, Some(l)),
-            None => (s, None),
-        };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{s:?}: not an IPv4 or IPv6 address or prefix"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let len = match len {
-            None => max,
-            Some(l) => l
-                .parse::<u8>()
-                .ok()
-                .filter(|l| *l <= max)
-                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
-        };
-        Prefix::new(addr, len)
+        let c = netsight_kernel::endpoint::Cidr::parse(s)?;
+        Prefix::new(c.addr(), c.prefix_len())
     }
 }
 
@@ -437,8 +423,8 @@ mod tests {
             ("", "empty"),
             ("block src 1.2.3.4", "drop or pass"),
             ("drop src", "needs a value"),
-            ("drop src 1.2.3.4/33", "0 to 32"),
-            ("drop src nonsense", "not an IPv4"),
+            ("drop src 1.2.3.4/33", "0..=32"),
+            ("drop src nonsense", "not an IP address"),
             ("drop src 1.2.3.4 src 1.2.3.5", "twice"),
             ("drop src 1.2.3.4 dst ::1", "families"),
             ("drop proto icmp dport 5", "ports need"),

@@ -215,8 +215,23 @@ pub fn wait_on_stderr(
     child: &mut std::process::Child,
     needles: &[&str],
 ) -> std::thread::JoinHandle<String> {
+    wait_for_lines(child.stderr.take().expect("stderr"), needles)
+}
+
+/// The same for the child's stdout.
+pub fn wait_on_stdout(
+    child: &mut std::process::Child,
+    needle: &str,
+) -> std::thread::JoinHandle<String> {
+    wait_for_lines(child.stdout.take().expect("stdout"), &[needle])
+}
+
+fn wait_for_lines(
+    stream: impl std::io::Read + Send + 'static,
+    needles: &[&str],
+) -> std::thread::JoinHandle<String> {
     use std::io::BufRead as _;
-    let mut reader = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut reader = std::io::BufReader::new(stream);
     let mut seen = String::new();
     while !needles.iter().all(|n| seen.contains(n)) {
         let mut line = String::new();
@@ -297,30 +312,6 @@ pub fn finding<'a>(report: &'a Value, rule: &str) -> Option<&'a Value> {
         })
     }
     find_in(&report["findings"], rule)
-}
-
-/// Reads the child's stdout until `needle` shows up (its readiness line); the
-/// rest is drained on a thread so the child never blocks.
-pub fn wait_on_stdout(
-    child: &mut std::process::Child,
-    needle: &str,
-) -> std::thread::JoinHandle<String> {
-    use std::io::BufRead as _;
-    let mut reader = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    let mut seen = String::new();
-    while !seen.contains(needle) {
-        let mut line = String::new();
-        assert!(
-            reader.read_line(&mut line).unwrap_or(0) > 0,
-            "ended before {needle:?}: {seen}"
-        );
-        seen.push_str(&line);
-    }
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
-        seen + &rest
-    })
 }
 
 /// A child process killed (and reaped) when the test ends, passed or not.

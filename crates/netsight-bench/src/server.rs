@@ -23,6 +23,8 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 const GRACE: Duration = Duration::from_secs(5);
 /// Bytes per read and write in stream mode (iperf3's default for TCP).
 pub const STREAM_BUFFER: usize = 128 * 1024;
+/// Bytes per read of a stream receiver.
+pub const RECEIVE_BUFFER: usize = 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -232,7 +234,7 @@ fn session(
 
 /// Counts what arrives until the client half-closes, then says how much.
 fn receive(conn: &mut TcpStream, deadline: Instant) -> Result<(), ProtocolError> {
-    let mut buf = vec![0u8; STREAM_BUFFER];
+    let mut buf = vec![0u8; RECEIVE_BUFFER];
     let mut bytes = 0u64;
     let mut first: Option<Instant> = None;
     loop {
@@ -382,7 +384,7 @@ pub fn serve(listener: TcpListener, options: ServerOptions, stats: Arc<ServerSta
     // timestamping off system-wide by patching its code, and the next connection
     // turns it back on: about a millisecond each time.
     let _timestamps_held = std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| {
-        netsight_kernel::sockets::own_options::set_receive_timestamps(s.as_fd())?;
+        netsight_kernel::sockets::own_options::set_receive_timestamps(s.as_fd(), true)?;
         Ok(s)
     });
     let options = Arc::new(options);
@@ -446,6 +448,9 @@ fn accept_loop(listener: &TcpListener, options: &Arc<ServerOptions>, stats: &Arc
             }
         }
         let early = buf[..have].to_vec();
+        // Inherited from the listener for crr's accept wait; a session does not
+        // need it, and a stream receiver would pay for it on every read.
+        let _ = netsight_kernel::sockets::own_options::set_receive_timestamps(conn.as_fd(), false);
         if stats.active.fetch_add(1, Ordering::Relaxed) >= options.max_sessions {
             stats.active.fetch_sub(1, Ordering::Relaxed);
             let message = format!("server busy: {} sessions at once", options.max_sessions);
@@ -500,7 +505,7 @@ pub fn bind(addr: SocketAddr, options: &SocketOptions) -> std::io::Result<TcpLis
     // second, to be told it was silent): the accepting thread does not wait.
     netsight_kernel::sockets::own_options::set_defer_accept(socket.as_fd(), 1)?;
     // Accepted sockets inherit it: crr's accept wait is timed from the arrival.
-    netsight_kernel::sockets::own_options::set_receive_timestamps(socket.as_fd())?;
+    netsight_kernel::sockets::own_options::set_receive_timestamps(socket.as_fd(), true)?;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     Ok(socket.into())

@@ -62,8 +62,8 @@ pub fn set_defer_accept(fd: BorrowedFd<'_>, seconds: u32) -> std::io::Result<()>
 /// SO_TIMESTAMPNS: the kernel stamps each received segment with its arrival
 /// time (CLOCK_REALTIME), which `recv_stamped` returns. Set on a listener,
 /// accepted sockets inherit it.
-pub fn set_receive_timestamps(fd: BorrowedFd<'_>) -> std::io::Result<()> {
-    set_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
+pub fn set_receive_timestamps(fd: BorrowedFd<'_>, on: bool) -> std::io::Result<()> {
+    set_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, i32::from(on))
 }
 
 /// A non-blocking read of what has arrived, with the arrival time of its first

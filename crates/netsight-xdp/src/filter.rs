@@ -117,7 +117,7 @@ impl Journal {
     }
 }
 
-fn is_drop_over_protected(rule: &Rule, protected: &[Prefix]) -> Vec<Prefix> {
+fn protected_overlap(rule: &Rule, protected: &[Prefix]) -> Vec<Prefix> {
     if rule.action != Action::Drop {
         return Vec::new();
     }
@@ -137,7 +137,7 @@ pub fn overlaps(rules: &[Rule], protected: &[Prefix]) -> Vec<(Rule, Prefix)> {
     rules
         .iter()
         .flat_map(|r| {
-            is_drop_over_protected(r, protected)
+            protected_overlap(r, protected)
                 .into_iter()
                 .map(move |p| (r.clone(), p))
         })
@@ -377,14 +377,31 @@ pub fn detach(journal: &Journal, interface: &str) -> Result<Attachment, XdpError
 }
 
 /// Detaches every attachment of this namespace whose TTL has passed; returns them.
+/// Journals whose program is no longer loaded (its namespace or interface went
+/// away) are removed on the way.
 pub fn detach_expired(journal: &Journal) -> Vec<Attachment> {
     let now = now_unix_s();
-    journal
-        .all_here()
-        .into_iter()
-        .filter(|a| a.expires_at_unix_s.is_some_and(|e| e <= now))
-        .filter_map(|a| detach(journal, &a.interface).ok())
-        .collect()
+    let mut detached = Vec::new();
+    for a in journal.all_here() {
+        if kernel::program_name(a.prog_id).is_none() {
+            // Under the lock, and only if no attach has replaced it meanwhile.
+            if let Ok(_lock) = journal.lock(a.netns, a.ifindex) {
+                if journal
+                    .read(a.netns, a.ifindex)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|now| now.prog_id == a.prog_id)
+                {
+                    let _ = journal.remove(a.netns, a.ifindex);
+                }
+            }
+        } else if a.expires_at_unix_s.is_some_and(|e| e <= now) {
+            if let Ok(a) = detach(journal, &a.interface) {
+                detached.push(a);
+            }
+        }
+    }
+    detached
 }
 
 /// What the TTL watchdog sees each time it wakes.

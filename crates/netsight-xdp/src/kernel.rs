@@ -372,6 +372,27 @@ pub fn load() -> Result<Loaded, XdpError> {
 }
 
 impl Loaded {
+    /// The program's verdict for one frame (BPF_PROG_TEST_RUN): 1 drop, 2 pass.
+    /// What the tests check the C program against the rules' meaning with.
+    pub fn verdict(&self, frame: &[u8]) -> Result<u32, XdpError> {
+        use aya::programs::TestRun as _;
+        let prog: &Xdp = self
+            .ebpf
+            .program(PROGRAM_NAME)
+            .ok_or_else(|| XdpError::Bpf("netsight_xdp vanished".into()))?
+            .try_into()
+            .map_err(|e| bpf_error("netsight_xdp", e))?;
+        let opts = aya::programs::TestRunOptions {
+            data_in: Some(frame),
+            repeat: 1,
+            ..Default::default()
+        };
+        let result = prog
+            .test_run(opts)
+            .map_err(|e| bpf_error("BPF_PROG_TEST_RUN", e))?;
+        Ok(result.return_value)
+    }
+
     /// Attaches to `ifindex` in `mode`, refusing to replace any program there.
     pub fn attach(&mut self, ifindex: u32, mode: Mode) -> Result<(), XdpError> {
         let prog: &mut Xdp = self

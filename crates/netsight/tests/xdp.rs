@@ -597,3 +597,45 @@ fn without_privilege_xdp_names_the_capabilities() {
         );
     }
 }
+
+#[test]
+fn suggest_reads_doctor_reports_and_refuses_anything_else() {
+    let dir = std::env::temp_dir().join(format!("netsight-xdp-suggest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let report = file(
+        "doctor.json",
+        br#"{"findings": [{"rule_id": "tcp.syn_queue_full"}]}"#,
+    );
+    let quiet = file("quiet.json", br#"{"findings": []}"#);
+    let garbage = file("garbage.json", b"\x00\xffnot json at all");
+    let other = file("other.json", br#"{"flows": []}"#);
+    let run = |args: &[&str]| {
+        let mut full = vec!["xdp", "suggest"];
+        full.extend_from_slice(args);
+        support::output(netsight(), &full)
+    };
+    let out = run(&["--from", &report, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["syn_limit"], "1000/s per /32", "{v}");
+    assert_eq!(v["doctor_rules"][0], "tcp.syn_queue_full");
+    let out = run(&["--from", &quiet]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to suggest"));
+    for (args, code) in [
+        (vec!["--from", garbage.as_str()], 64),
+        (vec!["--from", other.as_str()], 64),
+        (vec!["--from", "/nonexistent/doctor.json"], 3),
+        (vec![], 64),
+        (vec!["--live", "soon"], 64),
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{args:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1079,6 +1079,7 @@ sudo netsight xdp attach eth0 --rule 'drop proto udp dport 10000-20000' --mode g
         /// Allow dropping the SSH peer and --protect prefixes.
         #[arg(long)]
         force: bool,
+        /// One JSON document instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -1088,6 +1089,7 @@ sudo netsight xdp attach eth0 --rule 'drop proto udp dport 10000-20000' --mode g
     )]
     Status {
         interface: Option<String>,
+        /// One JSON document instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -1098,6 +1100,7 @@ sudo netsight xdp attach eth0 --rule 'drop proto udp dport 10000-20000' --mode g
     #[command(after_help = "Examples:\n  sudo netsight xdp detach eth0")]
     Detach {
         interface: String,
+        /// One JSON document instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -1120,6 +1123,7 @@ sudo netsight doctor --json > d.json; sudo netsight xdp suggest --from d.json --
         /// The interface to watch (default: any).
         #[arg(long, short = 'i')]
         interface: Option<String>,
+        /// One JSON document instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -1145,6 +1149,7 @@ pub enum XdpRuleCommand {
         /// 1-based place in the list (1: checked first).
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
         position: Option<u64>,
+        /// One JSON document instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -1155,6 +1160,7 @@ pub enum XdpRuleCommand {
     Del {
         interface: String,
         rule: String,
+        /// One JSON document instead of text.
         #[arg(long)]
         json: bool,
     },

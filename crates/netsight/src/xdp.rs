@@ -355,13 +355,13 @@ fn doctor_hints(path: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
+/// Doctor's rules that a SYN flood sets off, and those a UDP flood does.
 const SYN_RULES: &[&str] = &[
     "tcp.syn_queue_full",
     "tcp.syncookies_sent",
-    "tcp.syn_backlog",
-    "tcp.listen_overflows",
+    "sockets.syn_backlog",
 ];
-const UDP_RULES: &[&str] = &["udp.rcvbuf_errors", "udp.receive_errors", "udp.no_ports"];
+const UDP_RULES: &[&str] = &["udp.receive_buffer_errors", "udp.no_port"];
 
 fn suggest_cmd(
     from: Option<&Path>,
@@ -377,9 +377,7 @@ fn suggest_cmd(
     }
     let hints = from.map(doctor_hints).transpose()?.unwrap_or_default();
     let syn_seen = hints.iter().any(|h| SYN_RULES.contains(&h.as_str()));
-    let udp_seen = hints
-        .iter()
-        .any(|h| UDP_RULES.iter().any(|u| h.starts_with(u)));
+    let udp_seen = hints.iter().any(|h| UDP_RULES.contains(&h.as_str()));
     let mut out = match live {
         Some(d) => suggest::suggest(&watch_live(interface.unwrap_or("any"), d)?),
         None => Suggestions::default(),
@@ -503,4 +501,17 @@ fn private_temp_dir() -> Result<std::path::PathBuf> {
         }
     }
     anyhow::bail!("could not create a private directory in {}", base.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flood_rules_suggest_looks_for_are_doctors() {
+        let ids: Vec<&str> = netsight_doctor::rules::all().iter().map(|r| r.id).collect();
+        for id in SYN_RULES.iter().chain(UDP_RULES) {
+            assert!(ids.contains(id), "doctor has no rule {id}");
+        }
+    }
 }

@@ -173,11 +173,7 @@ pub fn attach(
         return Err(if ours {
             XdpError::AlreadyAttached(req.interface.clone())
         } else {
-            XdpError::NotOurs {
-                interface: req.interface.clone(),
-                prog_id: existing.id,
-                name: kernel::program_name(existing.id).unwrap_or_default(),
-            }
+            not_ours(req.interface.clone(), existing.id)
         });
     }
     let mut loaded = kernel::load()?;
@@ -237,6 +233,15 @@ pub fn attach(
     Ok(a)
 }
 
+/// Someone else's program `prog_id` is on `interface`.
+fn not_ours(interface: impl Into<String>, prog_id: u32) -> XdpError {
+    XdpError::NotOurs {
+        interface: interface.into(),
+        prog_id,
+        name: kernel::program_name(prog_id).unwrap_or_default(),
+    }
+}
+
 /// The journaled attachment of `interface`, checked to still be on it.
 fn current(journal: &Journal, interface: &str) -> Result<(Attachment, StateLock), XdpError> {
     let link = kernel::find_link(interface)?;
@@ -252,19 +257,11 @@ fn current(journal: &Journal, interface: &str) -> Result<(Attachment, StateLock)
             // Gone (or replaced by someone else): the journal is stale.
             journal.remove(netns, ifindex)?;
             match attached {
-                Some(x) => Err(XdpError::NotOurs {
-                    interface: interface.into(),
-                    prog_id: x.id,
-                    name: kernel::program_name(x.id).unwrap_or_default(),
-                }),
+                Some(x) => Err(not_ours(interface, x.id)),
                 None => Err(XdpError::NotAttached(interface.into())),
             }
         }
-        (None, Some(x)) => Err(XdpError::NotOurs {
-            interface: interface.into(),
-            prog_id: x.id,
-            name: kernel::program_name(x.id).unwrap_or_default(),
-        }),
+        (None, Some(x)) => Err(not_ours(interface, x.id)),
         (None, None) => Err(XdpError::NotAttached(interface.into())),
     }
 }
@@ -407,8 +404,8 @@ pub fn detach_expired(journal: &Journal) -> Vec<Attachment> {
 /// What the TTL watchdog sees each time it wakes.
 #[derive(Debug)]
 pub enum Watch {
-    /// Still attached, this many seconds to go.
-    Waiting(u64),
+    /// Still attached, the TTL not yet reached.
+    Waiting,
     /// Expired and detached now.
     Detached,
     /// Detached or re-attached by someone else: nothing left to do.
@@ -425,7 +422,7 @@ pub fn watch(journal: &Journal, interface: &str, token: &str) -> Watch {
     }
     match a.expires_at_unix_s {
         None => Watch::Gone,
-        Some(e) if e > now_unix_s() => Watch::Waiting(e - now_unix_s()),
+        Some(e) if e > now_unix_s() => Watch::Waiting,
         Some(_) => {
             drop(lock);
             match detach(journal, interface) {

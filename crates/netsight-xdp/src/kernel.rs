@@ -3,6 +3,7 @@
 //! its counters and detaching it only if it is still the one netsight attached.
 
 use std::collections::HashMap;
+use std::os::fd::{AsFd as _, AsRawFd as _};
 
 use aya::maps::lpm_trie::{Key, LpmTrie};
 use aya::maps::{Array, Map, MapData, PerCpuArray, PerCpuValues};
@@ -60,6 +61,13 @@ pub enum Mode {
 }
 
 impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Native => "native",
+            Mode::Generic => "generic",
+        }
+    }
+
     fn flag(self) -> u32 {
         match self {
             Mode::Native => link::XDP_FLAGS_DRV_MODE,
@@ -339,23 +347,16 @@ pub struct Loaded {
 
 /// Loads the program and takes its maps (empty: no rule, no limit).
 pub fn load() -> Result<Loaded, XdpError> {
-    let mut ebpf = EbpfLoader::new().load(OBJECT).map_err(|e| {
-        bpf_error(
-            "loading the XDP program (needs CAP_BPF and CAP_NET_ADMIN)",
-            e,
-        )
-    })?;
+    const LOADING: &str = "loading the XDP program (needs CAP_BPF and CAP_NET_ADMIN)";
+    let mut ebpf = EbpfLoader::new()
+        .load(OBJECT)
+        .map_err(|e| bpf_error(LOADING, e))?;
     let prog: &mut Xdp = ebpf
         .program_mut(PROGRAM_NAME)
         .ok_or_else(|| XdpError::Bpf("the embedded object has no netsight_xdp program".into()))?
         .try_into()
         .map_err(|e| bpf_error("netsight_xdp", e))?;
-    prog.load().map_err(|e| {
-        bpf_error(
-            "loading the XDP program (needs CAP_BPF and CAP_NET_ADMIN)",
-            e,
-        )
-    })?;
+    prog.load().map_err(|e| bpf_error(LOADING, e))?;
     let prog_id = prog.info().map_err(|e| bpf_error("netsight_xdp", e))?.id();
     let mut maps = HashMap::new();
     let names: Vec<String> = ebpf.maps().map(|(n, _)| n.to_string()).collect();
@@ -372,16 +373,19 @@ pub fn load() -> Result<Loaded, XdpError> {
 }
 
 impl Loaded {
+    fn program(&self) -> Result<&Xdp, XdpError> {
+        self.ebpf
+            .program(PROGRAM_NAME)
+            .ok_or_else(|| XdpError::Bpf("netsight_xdp vanished".into()))?
+            .try_into()
+            .map_err(|e| bpf_error("netsight_xdp", e))
+    }
+
     /// The program's verdict for one frame (BPF_PROG_TEST_RUN): 1 drop, 2 pass.
     /// What the tests check the C program against the rules' meaning with.
     pub fn verdict(&self, frame: &[u8]) -> Result<u32, XdpError> {
         use aya::programs::TestRun as _;
-        let prog: &Xdp = self
-            .ebpf
-            .program(PROGRAM_NAME)
-            .ok_or_else(|| XdpError::Bpf("netsight_xdp vanished".into()))?
-            .try_into()
-            .map_err(|e| bpf_error("netsight_xdp", e))?;
+        let prog = self.program()?;
         let opts = aya::programs::TestRunOptions {
             data_in: Some(frame),
             repeat: 1,
@@ -394,18 +398,12 @@ impl Loaded {
     }
 
     /// Attaches to `ifindex` in `mode`, refusing to replace any program there.
-    pub fn attach(&mut self, ifindex: u32, mode: Mode) -> Result<(), XdpError> {
-        let prog: &mut Xdp = self
-            .ebpf
-            .program_mut(PROGRAM_NAME)
-            .ok_or_else(|| XdpError::Bpf("netsight_xdp vanished".into()))?
-            .try_into()
+    pub fn attach(&self, ifindex: u32, mode: Mode) -> Result<(), XdpError> {
+        let fd = self
+            .program()?
+            .fd()
             .map_err(|e| bpf_error("netsight_xdp", e))?;
-        let fd = prog.fd().map_err(|e| bpf_error("netsight_xdp", e))?;
-        let raw = {
-            use std::os::fd::{AsFd, AsRawFd};
-            fd.as_fd().as_raw_fd()
-        };
+        let raw = fd.as_fd().as_raw_fd();
         link::set_xdp(
             ifindex,
             raw,
@@ -425,11 +423,7 @@ fn attach_error(e: netsight_kernel::KernelError, mode: Mode) -> XdpError {
             "attaching XDP: another program was attached meanwhile ({text})"
         ))
     } else {
-        let name = match mode {
-            Mode::Native => "native",
-            Mode::Generic => "generic",
-        };
-        XdpError::Bpf(format!("attaching XDP in {name} mode: {text}"))
+        XdpError::Bpf(format!("attaching XDP in {} mode: {text}", mode.name()))
     }
 }
 
@@ -444,10 +438,7 @@ pub fn detach(ifindex: u32, prog_id: u32, mode: Mode) -> Result<(), XdpError> {
     let fd = info
         .fd()
         .map_err(|e| bpf_error("opening the attached program", e))?;
-    let raw = {
-        use std::os::fd::{AsFd, AsRawFd};
-        fd.as_fd().as_raw_fd()
-    };
+    let raw = fd.as_fd().as_raw_fd();
     link::set_xdp(ifindex, -1, mode.flag(), Some(raw)).map_err(|e| {
         let text = e.to_string();
         if text.contains("Operation not permitted") {

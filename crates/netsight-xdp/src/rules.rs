@@ -28,6 +28,12 @@ impl Prefix {
         })
     }
 
+    /// One address: a /32 or a /128.
+    pub fn host(addr: IpAddr) -> Self {
+        let len = if addr.is_ipv4() { 32 } else { 128 };
+        Self { addr, len }
+    }
+
     pub fn is_v4(&self) -> bool {
         self.addr.is_ipv4()
     }

@@ -260,8 +260,7 @@ pub fn suggest(obs: &Observations) -> Suggestions {
         .into_iter()
         .take(MAX_SUGGESTED_RULES.saturating_sub(out.rules.len()))
     {
-        let p = Prefix::new(*src, if src.is_ipv4() { 32 } else { 128 })
-            .unwrap_or(Prefix { addr: *src, len: 0 });
+        let p = Prefix::host(*src);
         out.rules.push(Suggestion {
             rule: format!("drop src {p} proto udp dport {dport}"),
             prefix: Some(p),

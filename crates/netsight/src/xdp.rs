@@ -87,12 +87,9 @@ pub fn run(cmd: &XdpCommand) -> Result<()> {
             if *force {
                 protected.clear();
             } else if let Some(peer) = ssh {
-                protected
-                    .push(Prefix::new(peer, if peer.is_ipv4() { 32 } else { 128 }).map_err(Usage)?);
+                protected.push(Prefix::host(peer));
             }
-            for (rule, p) in filter::overlaps(&rules, &protected) {
-                eprintln!("netsight: note: '{rule}' covers protected {p}: those sources are spared (--force drops them too)");
-            }
+            warn_protected_overlaps(&rules, &protected);
             let mode = match mode.as_str() {
                 "native" => Some(Mode::Native),
                 "generic" => Some(Mode::Generic),
@@ -121,7 +118,7 @@ pub fn run(cmd: &XdpCommand) -> Result<()> {
             println!(
                 "attached netsight's XDP filter to {} ({} mode, program id {}){}",
                 a.interface,
-                mode_name(a.mode),
+                a.mode.name(),
                 a.prog_id,
                 if a.dry_run {
                     ", dry run: nothing is dropped"
@@ -173,9 +170,7 @@ pub fn run(cmd: &XdpCommand) -> Result<()> {
                 position.map(|p| p as usize),
             )
             .map_err(usage)?;
-            for (r, p) in filter::overlaps(std::slice::from_ref(&rule), &a.protected) {
-                eprintln!("netsight: note: '{r}' covers protected {p}: those sources are spared");
-            }
+            warn_protected_overlaps(std::slice::from_ref(&rule), &a.protected);
             if *json {
                 return json_out(&a);
             }
@@ -222,7 +217,7 @@ pub fn run(cmd: &XdpCommand) -> Result<()> {
             loop {
                 match filter::watch(&journal, interface, token) {
                     // Wakes every second, so a detach or a re-attach ends it promptly.
-                    Watch::Waiting(_) => std::thread::sleep(Duration::from_secs(1)),
+                    Watch::Waiting => std::thread::sleep(Duration::from_secs(1)),
                     Watch::Detached | Watch::Gone => return Ok(()),
                 }
             }
@@ -230,10 +225,10 @@ pub fn run(cmd: &XdpCommand) -> Result<()> {
     }
 }
 
-fn mode_name(m: Mode) -> &'static str {
-    match m {
-        Mode::Native => "native",
-        Mode::Generic => "generic",
+/// Says which drop rules cover a protected source (the kernel spares those sources).
+fn warn_protected_overlaps(rules: &[Rule], protected: &[Prefix]) {
+    for (rule, p) in filter::overlaps(rules, protected) {
+        eprintln!("netsight: note: '{rule}' covers protected {p}: those sources are spared (attach with --force to drop them too)");
     }
 }
 
@@ -261,7 +256,7 @@ fn print_status(s: &Status) {
     println!(
         "{}: netsight XDP filter, {} mode, program id {}, attached {age} s ago{}{}",
         a.interface,
-        mode_name(a.mode),
+        a.mode.name(),
         a.prog_id,
         s.ttl_left_s
             .map_or(String::new(), |t| format!(", detaches in {t} s")),
@@ -286,7 +281,7 @@ fn print_status(s: &Status) {
 }
 
 /// The watchdog runs in its own process group, so neither Ctrl-C nor a dropped
-/// SSH session stops it; it says READY once it runs.
+/// SSH session stops it. If it dies, the next netsight run detaches at the TTL.
 fn start_watchdog(a: &Attachment) -> Result<()> {
     use std::os::unix::process::CommandExt as _;
     let exe =
@@ -478,9 +473,8 @@ fn watch_live(interface: &str, d: Duration) -> Result<Observations> {
 }
 
 fn record(obs: &mut Observations, src: IpAddr, t: &netsight_packet::dissect::Transport) {
+    use netsight_packet::dissect::tcp_flags::{ACK, SYN};
     use netsight_packet::dissect::Transport;
-    const SYN: u16 = 0x02;
-    const ACK: u16 = 0x10;
     match t {
         Transport::Tcp(s) => obs.tcp(src, s.dport, s.flags & (SYN | ACK) == SYN),
         Transport::Udp { dport, .. } => obs.udp(src, *dport),

@@ -128,6 +128,12 @@ pub enum Command {
     #[command(subcommand)]
     Xdp(XdpCommand),
 
+    /// A live dashboard: interface rates, TCP/UDP health, top sockets, doctor's findings as they happen.
+    #[command(
+        after_help = "Panes: interfaces (rx/tx bit/s and packet/s with charts, drops, errors), doctor's findings over\nthe sliding --window (worst first; Enter explains one), TCP sockets or processes by throughput\n(tcp_info byte counters), TCP/UDP health. Keys: ? shows them all; q quits.\nThe terminal is restored on q, Ctrl-C, SIGTERM, SIGHUP and on a crash. NO_COLOR is honoured.\n\nExamples:\n  sudo netsight top\n  sudo netsight top --interval 2s --window 30s\n  sudo netsight top --netns all             every namespace sampled; n picks which one is shown\n  sudo netsight top --netns web1            one `ip netns` name (or a PID's namespace)\n  sudo netsight top --json --count 5        no terminal: one JSON object per refresh\n  sudo netsight top --freeze-dir /var/tmp   where f writes its snapshot bundles"
+    )]
+    Top(TopArgs),
+
     /// Print a shell completion script (bash, zsh or fish) to stdout.
     #[command(
         after_help = "Examples:\n  netsight completions bash > /etc/bash_completion.d/netsight\n  netsight completions zsh > \"${fpath[1]}/_netsight\"\n  netsight completions fish > ~/.config/fish/completions/netsight.fish"
@@ -524,6 +530,32 @@ pub struct SocketFlags {
     /// SO_KEEPALIVE with this idle time.
     #[arg(long, value_parser = duration, value_name = "DURATION")]
     pub keepalive: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Time between refreshes (1s, 500ms, 5s; 100ms to 1h).
+    #[arg(long, default_value = "1s", value_parser = duration, value_name = "DURATION")]
+    pub interval: Duration,
+    /// doctor's rules run over this much history, sliding (at least --interval, at most 1h).
+    #[arg(long, default_value = "10s", value_parser = duration, value_name = "DURATION")]
+    pub window: Duration,
+    /// The network namespace shown first, by `ip netns` name or PID; `all` samples every
+    /// one (n switches between them). Without it the host is sampled, others when picked.
+    #[arg(long, value_name = "NAME|PID|all")]
+    pub netns: Option<String>,
+    /// No socket table: no sockets pane and no sockets.* rules (cheaper with very many sockets).
+    #[arg(long)]
+    pub no_sockets: bool,
+    /// Where f writes snapshot bundles (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub freeze_dir: Option<PathBuf>,
+    /// No terminal: one JSON object per refresh on stdout (what the panes would show).
+    #[arg(long)]
+    pub json: bool,
+    /// Stop after N refreshes.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@ mod snapshot;
 mod sockets;
 mod stat;
 mod term;
+mod top;
 mod trace;
 mod tune;
 mod xdp;
@@ -66,6 +67,7 @@ fn main() -> ExitCode {
         Command::Report(args) => report::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Xdp(cmd) => xdp::run(&cmd),
+        Command::Top(args) => top::run(&args),
         Command::Completions { shell } => product::completions(shell),
         Command::Man => product::man(),
     };

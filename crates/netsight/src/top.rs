@@ -62,7 +62,7 @@ fn start_sampler(
     target: Target,
     interval: Duration,
     sockets: bool,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::SyncSender<Msg>,
 ) -> Result<Sampler> {
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = Arc::clone(&stop);
@@ -81,10 +81,9 @@ fn start_sampler(
                         let _ = tx.send(Msg::Failed(label, why));
                         return;
                     }
-                    LiveSource {
-                        owner_pids: Some(info.pids.clone()),
-                        ..LiveSource::for_this_thread()
-                    }
+                    // Owners from every process (the BPF iterator when privileged):
+                    // the namespace's process list would go stale as processes start.
+                    LiveSource::for_this_thread()
                 }
             };
             let source = if sockets {
@@ -107,7 +106,10 @@ fn start_sampler(
                     }
                 };
                 taken = taken.wrapping_add(1);
-                if tx.send(Msg::Sample(label.clone(), raw)).is_err() {
+                // A full queue means the screen is behind: this sample is dropped.
+                if let Err(mpsc::TrySendError::Disconnected(_)) =
+                    tx.try_send(Msg::Sample(label.clone(), raw))
+                {
                     return;
                 }
                 // On the interval's grid; a slow collection skips ticks rather than bunching them.
@@ -218,7 +220,7 @@ pub fn run(args: &TopArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("giving up privilege: {e}"))?;
     interrupt::install();
 
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::sync_channel(4);
     let mut samplers: HashMap<String, Sampler> = HashMap::new();
     let labels: Vec<String> = if sample_all {
         picker_labels(&targets)
@@ -297,8 +299,15 @@ pub fn run(args: &TopArgs) -> Result<()> {
         if dirty {
             screen.draw(&shown_view, &ui)?;
             dirty = false;
+            // Debug builds only: lets the tests see the terminal restored after a panic.
+            if cfg!(debug_assertions) && std::env::var_os("NETSIGHT_TOP_TEST_PANIC").is_some() {
+                panic!("NETSIGHT_TOP_TEST_PANIC is set");
+            }
         }
-        if !event::poll(KEY_POLL).context("reading the terminal")? {
+        if screen.resized()? {
+            dirty = true;
+        }
+        if !input_ready(KEY_POLL)? {
             continue;
         }
         match event::read().context("reading the terminal")? {
@@ -348,7 +357,6 @@ pub fn run(args: &TopArgs) -> Result<()> {
                 }
                 dirty = true;
             }
-            Event::Resize(_, _) => dirty = true,
             _ => {}
         }
     }
@@ -417,6 +425,32 @@ fn freeze(dir: &Path, label: &str, raws: &[Arc<RawSnapshot>]) -> Result<String> 
     ))
 }
 
+/// Waits up to `timeout` for a key. A hung-up terminal (the SSH session or the
+/// tmux server gone) is an error: crossterm would read its EOF forever.
+fn input_ready(timeout: Duration) -> Result<bool> {
+    // Input crossterm has already read but not handed out.
+    if event::poll(Duration::ZERO).context("reading the terminal")? {
+        return Ok(true);
+    }
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let stdin = io::stdin();
+    let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+    let timeout = Timespec {
+        tv_sec: timeout.as_secs() as _,
+        tv_nsec: timeout.subsec_nanos() as _,
+    };
+    match rustix::event::poll(&mut fds, Some(&timeout)) {
+        Ok(_) => {}
+        Err(rustix::io::Errno::INTR) => return Ok(false),
+        Err(e) => return Err(io::Error::from(e)).context("waiting for the terminal"),
+    }
+    let got = fds[0].revents();
+    if got.intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL) {
+        bail!("the terminal hung up");
+    }
+    Ok(got.contains(PollFlags::IN))
+}
+
 /// The terminal in raw mode on the alternate screen; dropping it restores the
 /// terminal (ratatui's panic hook does the same on a panic).
 struct Screen {
@@ -427,6 +461,15 @@ impl Screen {
     fn enter() -> Result<Screen> {
         let terminal = ratatui::try_init().context("setting up the terminal")?;
         Ok(Screen { terminal })
+    }
+
+    /// Whether the terminal changed size since the last draw (polled: SIGWINCH
+    /// reaches crossterm only while it waits for input itself).
+    fn resized(&mut self) -> Result<bool> {
+        let (width, height) =
+            ratatui::crossterm::terminal::size().context("reading the terminal size")?;
+        let area = self.terminal.get_frame().area();
+        Ok(area.width != width || area.height != height)
     }
 
     fn draw(&mut self, view: &View, ui: &UiState) -> Result<()> {

@@ -228,7 +228,15 @@ impl LiveSource {
                     }
                 }
                 // The host layout (CPUs, queue masks, IRQs) is the host's: read where sysfs is ours.
-                crate::host_layout::collect(&self.proc_root, &self.sys_root, &interfaces, &mut raw);
+                match config_from {
+                    Some(first) => crate::host_layout::carry(first, &mut raw),
+                    None => crate::host_layout::collect(
+                        &self.proc_root,
+                        &self.sys_root,
+                        &interfaces,
+                        &mut raw,
+                    ),
+                }
             }
             SourcePart::Sysfs => {
                 raw.missing.insert(
@@ -316,7 +324,7 @@ impl LiveSource {
         };
         if let Some(e) = bpf_error {
             // Not a failure: the /proc scan gave the same answer, only slower.
-            raw.missing.insert("derived/socket-owners-bpf".into(), e);
+            raw.missing.insert(SOCKET_OWNERS_BPF.into(), e);
         }
         raw.entries.insert(
             key::SOCKET_OWNERS.into(),
@@ -387,6 +395,18 @@ fn sockstat_of(raw: &RawSnapshot) -> Option<sockstat::Sockstat> {
 /// Whether the namespace's socket counts leave room for a socket in this dump.
 /// The counts are per namespace (inuse covers listeners and connections; tw is
 /// shared by both families); the hash tables sock_diag walks are not.
+/// Whether `key` is one the Sockets part writes (a caller that keeps a socket
+/// table apart from the counters splits a snapshot by it).
+pub fn is_socket_key(k: &str) -> bool {
+    k.starts_with(&key::sock_diag(""))
+        || k == key::PROC_NET_UNIX
+        || k == key::SOCKET_OWNERS
+        || k == SOCKET_OWNERS_BPF
+}
+
+/// Why the BPF owner scan did not run (the /proc scan answered instead).
+const SOCKET_OWNERS_BPF: &str = "derived/socket-owners-bpf";
+
 fn dump_can_find_sockets(counts: &sockstat::Sockstat, dump: &str) -> bool {
     let get = |group: &str, field: &str| counts.get(group).and_then(|g| g.get(field)).copied();
     let present = |v: Option<i64>| v.is_none_or(|n| n != 0);

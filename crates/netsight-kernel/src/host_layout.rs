@@ -63,6 +63,24 @@ fn mask_file(queue: &str) -> Option<&'static str> {
     }
 }
 
+/// Whether `key` is one of the layout's sources (what `collect` writes).
+fn is_layout_key(k: &str) -> bool {
+    [CPUS, NETNS, READ_ONLY_SYSCTLS].contains(&k)
+        || k == key::proc(INTERRUPTS)
+        || (k.starts_with(&key::proc("irq/")) && k.ends_with("/smp_affinity_list"))
+        || k.strip_prefix("sys/class/net/")
+            .is_some_and(|rest| rest.contains("/queues/"))
+}
+
+/// The layout as `first` read it: it is configuration, read once per interval
+/// (a stat per diagnostic sysctl and a read per queue mask and IRQ each sample
+/// was a tenth of top's idle work).
+pub fn carry(first: &RawSnapshot, raw: &mut RawSnapshot) {
+    for (k, v) in first.entries.iter().filter(|(k, _)| is_layout_key(k)) {
+        raw.entries.insert(k.clone(), v.clone());
+    }
+}
+
 /// Reads the layout's sources into `raw`. Only NICs with a device behind them
 /// (sysfs `device`) have queues and IRQs worth reading.
 pub fn collect(proc_root: &Path, sys_root: &Path, interfaces: &[String], raw: &mut RawSnapshot) {
@@ -227,6 +245,35 @@ mod tests {
                 .collect(),
             missing: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn carry_takes_what_collect_wrote_and_nothing_else() {
+        let interfaces: Vec<String> = std::fs::read_dir("/sys/class/net")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        let mut first = raw_with(&[
+            ("proc/net/snmp", "Tcp: x\n"),
+            ("sys/class/net/lo/speed", "1\n"),
+        ]);
+        collect(
+            Path::new("/proc"),
+            Path::new("/sys"),
+            &interfaces,
+            &mut first,
+        );
+        let mut later = raw_with(&[]);
+        carry(&first, &mut later);
+        let written: Vec<&String> = first
+            .entries
+            .keys()
+            .filter(|k| !k.contains("speed") && !k.contains("snmp"))
+            .collect();
+        assert_eq!(later.entries.keys().collect::<Vec<_>>(), written);
+        assert_eq!(parse(&later), parse(&first));
     }
 
     #[test]

@@ -7,5 +7,5 @@ pub mod model;
 pub mod state;
 pub mod ui;
 
-pub use model::{Tracker, View};
+pub use model::{SocketActivity, SocketCadence, Tracker, View, Window};
 pub use state::{Action, UiState};

@@ -6,8 +6,11 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use netsight_kernel::collect::is_socket_key;
+use netsight_kernel::procfs::{snmp, sockstat};
+use netsight_kernel::raw::key;
 use netsight_kernel::sockets::{Protocol, TcpState};
 use netsight_kernel::{delta, Rates, RawSnapshot, Snapshot};
 use netsight_report::{Finding, Severity};
@@ -134,6 +137,9 @@ pub struct View {
     pub samples: u64,
     pub interfaces: Vec<InterfaceRow>,
     pub health: Health,
+    /// How old the socket table is when it was not read for this sample and may
+    /// have changed (the sampler's CPU budget); 0 when read now or known unchanged.
+    pub sockets_age_s: f64,
     /// Every TCP socket the kernel reported with tcp_info, busiest first.
     #[serde(skip)]
     pub sockets: Vec<SocketRow>,
@@ -163,10 +169,17 @@ pub struct Tracker {
     window: Duration,
     /// Rules about host-wide state, left out of a namespace other than the host's.
     drop_rules: &'static [&'static str],
-    /// Parsed samples within the window; only the newest keeps its sockets.
+    /// Parsed samples within the window; only the newest holds the socket table.
     history: VecDeque<Snapshot>,
-    /// The same samples as read (for a bundle); only the newest keeps its sockets.
+    /// The same samples as read (for a bundle), without their socket part.
     raws: VecDeque<Arc<RawSnapshot>>,
+    /// The socket part (sock_diag dumps, owners) of the last sample that read it.
+    socket_part: Option<Arc<RawSnapshot>>,
+    /// When the socket byte counters were last known (read, or unchanged since),
+    /// as a monotonic time, with the activity then.
+    socket_at: Option<(u64, SocketActivity)>,
+    /// The rows of the last socket table.
+    socket_rows: Vec<SocketRow>,
     series: HashMap<String, Series>,
     /// TCP socket inode → (bytes_received, bytes_acked) at the last sample.
     socket_bytes: HashMap<u32, (u64, u64)>,
@@ -187,6 +200,9 @@ impl Tracker {
             drop_rules,
             history: VecDeque::new(),
             raws: VecDeque::new(),
+            socket_part: None,
+            socket_at: None,
+            socket_rows: Vec::new(),
             series: HashMap::new(),
             socket_bytes: HashMap::new(),
             had_sockets: false,
@@ -198,24 +214,49 @@ impl Tracker {
         &self.label
     }
 
-    /// The samples behind the current findings, oldest first: what a bundle of
-    /// this screen holds (`doctor --from` on it gives the same findings).
-    pub fn window_raws(&self) -> Vec<Arc<RawSnapshot>> {
-        self.raws.iter().cloned().collect()
+    /// The samples behind the current findings (cheap to keep: shared).
+    pub fn window(&self) -> Window {
+        Window {
+            raws: self.raws.iter().cloned().collect(),
+            sockets: self.socket_part.clone(),
+        }
     }
 
-    /// Takes one sample and computes what to show.
+    /// Takes one sample and computes what to show. A sample without a socket
+    /// table (the sampler did not read it) keeps the last one: as it was when
+    /// the activity says nothing moved, else marked with its age.
     pub fn push(&mut self, raw: RawSnapshot) -> View {
-        let cur = Snapshot::from_raw(&raw);
-        if let Some(last) = self.raws.back_mut() {
-            *last = Arc::new(without_sockets(last));
-        }
+        let mut cur = Snapshot::from_raw(&raw);
+        let (raw, socket_part) = split_sockets(raw);
         self.raws.push_back(Arc::new(raw));
-        let prev = self.history.back_mut().map(|last| {
-            // The rates below need the previous sample's links and MIBs only.
-            last.sockets = None;
-            &*last
-        });
+        let activity = SocketActivity::of(&cur.mib, &cur.sockstat);
+        // The rates below need the previous sample's links and MIBs only.
+        let last_table = self.history.back_mut().and_then(|last| last.sockets.take());
+        let table = match (socket_part, last_table) {
+            (Some(part), _) => {
+                self.socket_part = Some(Arc::new(part));
+                Table::Read
+            }
+            (None, Some(table)) if self.socket_part.is_some() => {
+                cur.sockets = Some(table);
+                if let Some(part) = &self.socket_part {
+                    for (k, why) in &part.missing {
+                        cur.unavailable
+                            .entry(k.clone())
+                            .or_insert_with(|| why.clone());
+                    }
+                }
+                match &self.socket_at {
+                    Some((_, then)) if then.same_as(&activity) => Table::Unchanged,
+                    _ => Table::Stale,
+                }
+            }
+            _ => {
+                self.socket_part = None;
+                Table::None
+            }
+        };
+        let prev = self.history.back();
         let mut view = View {
             namespace: self.label.clone(),
             taken_at_unix_ms: cur.meta.taken_at_unix_ms,
@@ -231,8 +272,37 @@ impl Tracker {
             view.health.tcp_states = states(&cur);
         }
         view.interfaces = self.interfaces(&cur, rates.as_ref());
-        let interval_s = view.interval_s;
-        view.sockets = self.sockets(&cur, interval_s);
+        let now_ns = cur.meta.monotonic_ns;
+        let since = |at: &Option<(u64, SocketActivity)>| {
+            at.as_ref()
+                .map_or(0.0, |(t, _)| now_ns.saturating_sub(*t) as f64 / 1e9)
+        };
+        view.sockets = match table {
+            Table::Read => {
+                let rows = self.sockets(&cur, since(&self.socket_at));
+                self.socket_at = Some((now_ns, activity));
+                self.socket_rows = rows.clone();
+                rows
+            }
+            Table::Unchanged => {
+                // Nothing moved since the counters were known: no bytes either.
+                for row in &mut self.socket_rows {
+                    row.rx_bytes_per_s = 0.0;
+                    row.tx_bytes_per_s = 0.0;
+                }
+                self.socket_at = Some((now_ns, activity));
+                self.socket_rows.clone()
+            }
+            Table::Stale => {
+                view.sockets_age_s = since(&self.socket_at);
+                self.socket_rows.clone()
+            }
+            Table::None => {
+                self.socket_at = None;
+                self.socket_rows.clear();
+                self.sockets(&cur, 0.0)
+            }
+        };
         view.processes = processes(&view.sockets);
         view.top_sockets = view.sockets.iter().take(TOP_SOCKETS).cloned().collect();
 
@@ -351,27 +421,192 @@ impl Tracker {
     }
 }
 
-/// A copy of `raw` without its socket dumps (older window samples need none).
-fn without_sockets(raw: &RawSnapshot) -> RawSnapshot {
-    let keep = |k: &String| !k.starts_with("netlink/sock_diag");
-    RawSnapshot {
+/// Where this sample's socket table came from.
+enum Table {
+    Read,
+    /// The last one, and nothing moved since.
+    Unchanged,
+    /// The last one, and something may have moved since.
+    Stale,
+    None,
+}
+
+/// `raw` without its socket part, and that part; `raw` as it is when it holds
+/// no socket dump (its reasons for that stay with it).
+fn split_sockets(mut raw: RawSnapshot) -> (RawSnapshot, Option<RawSnapshot>) {
+    if !raw
+        .entries
+        .keys()
+        .any(|k| k.starts_with(&key::sock_diag("")))
+    {
+        return (raw, None);
+    }
+    let mut part = RawSnapshot {
         meta: raw.meta.clone(),
-        entries: raw
-            .entries
-            .iter()
-            .filter(|(k, _)| keep(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        missing: raw.missing.clone(),
+        entries: Default::default(),
+        missing: Default::default(),
+    };
+    let (sockets, rest): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut raw.entries)
+        .into_iter()
+        .partition(|(k, _)| is_socket_key(k));
+    raw.entries = rest;
+    part.entries = sockets;
+    let (missing, rest): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut raw.missing)
+        .into_iter()
+        .partition(|(k, _)| is_socket_key(k));
+    raw.missing = rest;
+    part.missing = missing;
+    (raw, Some(part))
+}
+
+/// The samples behind a screen, as a bundle holds them (`doctor --from` on it
+/// gives the same findings): the newest with the socket table shown.
+#[derive(Debug, Clone, Default)]
+pub struct Window {
+    raws: Vec<Arc<RawSnapshot>>,
+    sockets: Option<Arc<RawSnapshot>>,
+}
+
+impl Window {
+    pub fn is_empty(&self) -> bool {
+        self.raws.is_empty()
+    }
+
+    pub fn snapshots(&self) -> Vec<RawSnapshot> {
+        let mut out: Vec<RawSnapshot> = self.raws.iter().map(|r| RawSnapshot::clone(r)).collect();
+        if let (Some(newest), Some(part)) = (out.last_mut(), &self.sockets) {
+            newest
+                .entries
+                .extend(part.entries.iter().map(|(k, v)| (k.clone(), v.clone())));
+            newest
+                .missing
+                .extend(part.missing.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        out
+    }
+}
+
+/// What a socket table changes with: TCP segments and UDP datagrams in and out,
+/// and how many sockets exist (sockstat, which also moves when a timer ends
+/// one). Equal at two samples, what top shows of the table (bytes, states,
+/// RTTs) did not change in between, so it need not be dumped again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketActivity(Vec<Option<i64>>);
+
+/// TCP's MIB counts IPv6 segments too; UDP has one per family.
+const ACTIVITY_MIB: [(&str, &str); 9] = [
+    ("Tcp", "InSegs"),
+    ("Tcp", "OutSegs"),
+    ("Tcp", "OutRsts"),
+    ("Udp", "InDatagrams"),
+    ("Udp", "OutDatagrams"),
+    ("Udp", "InErrors"),
+    ("Udp6", "InDatagrams"),
+    ("Udp6", "OutDatagrams"),
+    ("Udp6", "InErrors"),
+];
+const ACTIVITY_SOCKSTAT: [(&str, &str); 7] = [
+    ("TCP", "inuse"),
+    ("TCP", "orphan"),
+    ("TCP", "tw"),
+    ("TCP", "alloc"),
+    ("TCP6", "inuse"),
+    ("UDP", "inuse"),
+    ("UDP6", "inuse"),
+];
+
+impl SocketActivity {
+    pub fn of(mib: &snmp::Mib, counts: &sockstat::Sockstat) -> Self {
+        let get = |m: &BTreeMap<String, BTreeMap<String, i64>>, (g, n): &(&str, &str)| {
+            m.get(*g).and_then(|group| group.get(*n)).copied()
+        };
+        SocketActivity(
+            ACTIVITY_MIB
+                .iter()
+                .map(|f| get(mib, f))
+                .chain(ACTIVITY_SOCKSTAT.iter().map(|f| get(counts, f)))
+                .collect(),
+        )
+    }
+
+    /// The same from a sample as read (what a sampler has before parsing).
+    pub fn of_raw(raw: &RawSnapshot) -> Self {
+        let text = |rel: &str| raw.text(&key::proc(rel));
+        let mut mib = snmp::Mib::new();
+        if let Some(t) = text("net/snmp") {
+            let _ = snmp::parse_paired("snmp", &t, &mut mib);
+        }
+        if let Some(t) = text("net/snmp6") {
+            let _ = snmp::parse_snmp6(&t, &mut mib);
+        }
+        let mut counts = sockstat::Sockstat::new();
+        for (rel, name) in [("net/sockstat", "sockstat"), ("net/sockstat6", "sockstat6")] {
+            if let Some(t) = text(rel) {
+                let _ = sockstat::parse(name, &t, &mut counts);
+            }
+        }
+        SocketActivity::of(&mib, &counts)
+    }
+
+    /// Equal, and every count known (an unreadable one proves nothing).
+    pub fn same_as(&self, other: &SocketActivity) -> bool {
+        self.0 == other.0 && self.0.iter().all(Option::is_some)
+    }
+}
+
+/// The share of one CPU the socket table may cost a sampler: a dump of tens of
+/// thousands of sockets takes milliseconds of kernel time, more than the rest
+/// of a sample together.
+pub const SOCKET_CPU_SHARE: f64 = 0.005;
+
+/// When a sampler reads the socket table again: when the activity moved, or
+/// `max_unchanged` passed (a receive queue drains without a segment), and no
+/// sooner than its last read's CPU cost allows under `SOCKET_CPU_SHARE`.
+#[derive(Debug)]
+pub struct SocketCadence {
+    max_unchanged: Duration,
+    last: Option<(Instant, SocketActivity)>,
+    next_allowed: Option<Instant>,
+}
+
+impl SocketCadence {
+    pub fn new(max_unchanged: Duration) -> Self {
+        SocketCadence {
+            max_unchanged,
+            last: None,
+            next_allowed: None,
+        }
+    }
+
+    pub fn due(&self, now: Instant, activity: &SocketActivity) -> bool {
+        if self.next_allowed.is_some_and(|t| now < t) {
+            return false;
+        }
+        match &self.last {
+            None => true,
+            Some((at, then)) => {
+                !then.same_as(activity) || now.duration_since(*at) >= self.max_unchanged
+            }
+        }
+    }
+
+    /// A read that started at `started` (with `activity` then) and cost `cpu`.
+    pub fn read(&mut self, started: Instant, cpu: Duration, activity: SocketActivity) {
+        self.last = Some((started, activity));
+        self.next_allowed = Some(started + cpu.div_f64(SOCKET_CPU_SHARE));
     }
 }
 
 fn states(cur: &Snapshot) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
+    let mut counts: BTreeMap<TcpState, u64> = BTreeMap::new();
     if let Some(table) = &cur.sockets {
         for s in table.sockets.iter().filter(|s| s.protocol == Protocol::Tcp) {
-            *out.entry(s.state.as_str().to_string()).or_insert(0) += 1;
+            *counts.entry(s.state).or_insert(0) += 1;
         }
+    }
+    let mut out = BTreeMap::new();
+    for (state, n) in counts {
+        *out.entry(state.as_str().to_string()).or_insert(0) += n;
     }
     out
 }
@@ -512,4 +747,75 @@ pub fn group(rows: &[&InterfaceRow]) -> InterfaceRow {
         tx_packets_per_s: sum(|s| &s.tx_packets_per_s),
     };
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn activity(segments: i64) -> SocketActivity {
+        let mut mib = snmp::Mib::new();
+        let mut counts = sockstat::Sockstat::new();
+        for (g, n) in ACTIVITY_MIB {
+            mib.entry(g.into()).or_default().insert(n.into(), segments);
+        }
+        for (g, n) in ACTIVITY_SOCKSTAT {
+            counts.entry(g.into()).or_default().insert(n.into(), 1);
+        }
+        SocketActivity::of(&mib, &counts)
+    }
+
+    #[test]
+    fn the_table_is_read_when_something_moved_and_its_cost_allows() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut cadence = SocketCadence::new(s(10));
+        assert!(cadence.due(t0, &activity(1)), "the first sample reads it");
+        // A read that cost 10 ms may come again after 2 s (0.5 % of a CPU).
+        cadence.read(t0, Duration::from_millis(10), activity(1));
+        assert!(
+            !cadence.due(t0 + s(1), &activity(2)),
+            "too soon for its cost"
+        );
+        assert!(cadence.due(t0 + s(2), &activity(2)), "moved, and allowed");
+        assert!(!cadence.due(t0 + s(5), &activity(1)), "nothing moved");
+        assert!(cadence.due(t0 + s(10), &activity(1)), "unchanged for long");
+        // A cheap read comes back every sample while traffic flows.
+        cadence.read(t0 + s(10), Duration::from_micros(100), activity(1));
+        assert!(cadence.due(t0 + s(11), &activity(3)));
+    }
+
+    #[test]
+    fn an_unreadable_count_proves_no_quiet() {
+        let known = activity(5);
+        assert!(known.same_as(&activity(5)) && !known.same_as(&activity(6)));
+        let unknown = SocketActivity::of(&snmp::Mib::new(), &sockstat::Sockstat::new());
+        assert!(!unknown.same_as(&unknown.clone()));
+        let raw = RawSnapshot {
+            meta: netsight_kernel::raw::RawMeta {
+                format_version: netsight_kernel::raw::FORMAT_VERSION,
+                taken_at_unix_ms: 0,
+                monotonic_ns: 0,
+                netsight_version: String::new(),
+            },
+            entries: [
+                ("proc/net/snmp", "Tcp: InSegs OutSegs OutRsts\nTcp: 7 8 9\nUdp: InDatagrams OutDatagrams InErrors\nUdp: 1 2 3\n"),
+                ("proc/net/snmp6", "Udp6InDatagrams 4\nUdp6OutDatagrams 5\nUdp6InErrors 6\n"),
+                ("proc/net/sockstat", "TCP: inuse 1 orphan 0 tw 2 alloc 3 mem 1\nUDP: inuse 4 mem 0\n"),
+                ("proc/net/sockstat6", "TCP6: inuse 5\nUDP6: inuse 6\n"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect(),
+            missing: BTreeMap::new(),
+        };
+        let parsed = SocketActivity::of_raw(&raw);
+        assert_eq!(
+            parsed.0,
+            [7, 8, 9, 1, 2, 3, 4, 5, 6, 1, 0, 2, 3, 5, 4, 6]
+                .map(Some)
+                .to_vec()
+        );
+        assert!(parsed.same_as(&SocketActivity::of_raw(&raw)));
+    }
 }

@@ -196,22 +196,24 @@ impl UiState {
         rows
     }
 
+    fn socket_matches(&self, s: &SocketRow) -> bool {
+        self.filter.is_empty()
+            || self.matches(&format!(
+                "{}:{} {}:{} {} {}",
+                s.local_addr,
+                s.local_port,
+                s.remote_addr,
+                s.remote_port,
+                s.comm.as_deref().unwrap_or(""),
+                s.pid.map_or(String::new(), |p| p.to_string())
+            ))
+    }
+
     pub fn sockets<'a>(&self, view: &'a View) -> Vec<&'a SocketRow> {
         let mut rows: Vec<&SocketRow> = view
             .sockets
             .iter()
-            .filter(|s| {
-                self.filter.is_empty()
-                    || self.matches(&format!(
-                        "{}:{} {}:{} {} {}",
-                        s.local_addr,
-                        s.local_port,
-                        s.remote_addr,
-                        s.remote_port,
-                        s.comm.as_deref().unwrap_or(""),
-                        s.pid.map_or(String::new(), |p| p.to_string())
-                    ))
-            })
+            .filter(|s| self.socket_matches(s))
             .collect();
         let sort = self.sort;
         rows.sort_by(|a, b| sort.key_socket(b).total_cmp(&sort.key_socket(a)));
@@ -256,7 +258,11 @@ impl UiState {
             Pane::Interfaces => self.interfaces(view).len(),
             Pane::Findings => self.findings(view).len(),
             Pane::Sockets if self.by_process => self.processes(view).len(),
-            Pane::Sockets => self.sockets(view).len(),
+            Pane::Sockets => view
+                .sockets
+                .iter()
+                .filter(|s| self.socket_matches(s))
+                .count(),
             Pane::Health => 0,
         }
     }

@@ -357,6 +357,16 @@ fn draw_findings(frame: &mut Frame, area: Rect, view: &View, ui: &UiState, paint
     frame.render_stateful_widget(table, area, &mut state);
 }
 
+/// Said when the socket table on screen was read before this sample (it costs
+/// too much to read every refresh) and may have changed since.
+fn table_age(view: &View) -> String {
+    if view.sockets_age_s > 0.0 {
+        format!(" · read {} s ago", view.sockets_age_s.round())
+    } else {
+        String::new()
+    }
+}
+
 fn draw_sockets(frame: &mut Frame, area: Rect, view: &View, ui: &UiState, paint: Paint) {
     let focused = ui.focus == Pane::Sockets;
     let mut state = TableState::default().with_selected(Some(ui.selected(Pane::Sockets)));
@@ -364,9 +374,10 @@ fn draw_sockets(frame: &mut Frame, area: Rect, view: &View, ui: &UiState, paint:
         let rows = ui.processes(view);
         let block = paint.block(
             format!(
-                " Processes by {} ({}) · p: sockets ",
+                " Processes by {} ({}){} · p: sockets ",
                 ui.sort.name(),
-                rows.len()
+                rows.len(),
+                table_age(view)
             ),
             focused,
         );
@@ -405,9 +416,10 @@ fn draw_sockets(frame: &mut Frame, area: Rect, view: &View, ui: &UiState, paint:
     let rows = ui.sockets(view);
     let block = paint.block(
         format!(
-            " TCP sockets by {} ({}) · p: processes ",
+            " TCP sockets by {} ({}){} · p: processes ",
             ui.sort.name(),
-            rows.len()
+            rows.len(),
+            table_age(view)
         ),
         focused,
     );

@@ -11,7 +11,7 @@ use netsight_kernel::LiveSource;
 use netsight_report::{Evidence, Finding, Layer, Severity, UseKind};
 use netsight_top::model::{Health, InterfaceRow, ProcessRow, Series, SocketRow};
 use netsight_top::state::{Overlay, Pane, Virtual};
-use netsight_top::{Tracker, UiState, View};
+use netsight_top::{SocketActivity, Tracker, UiState, View};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
@@ -100,6 +100,7 @@ fn sample_view() -> View {
             interface("br0", Some("bridge"), 3_000_000.0),
         ],
         health,
+        sockets_age_s: 0.0,
         sockets: vec![socket.clone()],
         top_sockets: vec![socket],
         processes: vec![ProcessRow {
@@ -367,9 +368,10 @@ fn live_socket_rates_are_exact_from_tcp_info() {
     });
     client.write_all(&vec![7u8; SENT]).unwrap();
     // The server socket stays open until the second sample is taken.
-    let (got, _server) = reader.join().unwrap();
+    let (got, mut server) = reader.join().unwrap();
     assert_eq!(got, SENT);
-    let view = tracker.push(source.collect());
+    let second = source.collect();
+    let view = tracker.push(second.clone());
     assert!(view.interval_s > 0.0);
     let row = view
         .sockets
@@ -400,4 +402,47 @@ fn live_socket_rates_are_exact_from_tcp_info() {
     // The sockets are the busiest: listed first by rx+tx.
     assert!(view.top_sockets[0].total_bytes_per_s() >= row.total_bytes_per_s() - 1.0);
     assert!(view.health.tcp_states.get("LISTEN").copied().unwrap_or(0) >= 1);
+
+    // A sample without a socket table (the sampler skipped it) keeps the last
+    // one: with no bytes when the activity says nothing moved, else as it was
+    // and marked with its age.
+    let before = (view.sockets.len(), row.tx_bytes_per_s);
+    let counters_only = LiveSource::default();
+    let skipped = counters_only.collect();
+    let unchanged = SocketActivity::of_raw(&skipped).same_as(&SocketActivity::of_raw(&second));
+    let view = tracker.push(skipped);
+    assert_eq!(view.sockets.len(), before.0, "the table is kept");
+    let kept = view
+        .sockets
+        .iter()
+        .find(|s| s.local_port != port && s.remote_port == port)
+        .expect("the client's socket is still listed");
+    if unchanged {
+        assert_eq!((kept.tx_bytes_per_s, view.sockets_age_s), (0.0, 0.0));
+    } else {
+        assert_eq!(kept.tx_bytes_per_s, before.1);
+        assert!(
+            view.sockets_age_s > 0.0,
+            "a table that may have changed says its age"
+        );
+    }
+    // A bundle of the screen holds the table shown, in its newest sample.
+    let window = tracker.window().snapshots();
+    let newest = window.last().unwrap();
+    assert!(newest.entries.contains_key("netlink/sock_diag/tcp4"));
+    assert!(window[..window.len() - 1]
+        .iter()
+        .all(|r| !r.entries.keys().any(|k| k.starts_with("netlink/sock_diag"))));
+    // The next read counts the bytes since the counters were last known.
+    client.write_all(&[1u8; 1000]).unwrap();
+    let mut buf = [0u8; 1000];
+    server.read_exact(&mut buf).unwrap();
+    let view = tracker.push(source.collect());
+    let row = view
+        .sockets
+        .iter()
+        .find(|s| s.local_port != port && s.remote_port == port)
+        .unwrap();
+    assert_eq!(view.sockets_age_s, 0.0);
+    assert!(row.tx_bytes_per_s > 0.0);
 }

@@ -12,10 +12,11 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _, Result};
+use netsight_kernel::collect::SourcePart;
 use netsight_kernel::netns::NetnsInfo;
 use netsight_kernel::{LiveSource, RawSnapshot};
 use netsight_top::state::Overlay;
-use netsight_top::{Action, Tracker, UiState, View};
+use netsight_top::{Action, SocketActivity, SocketCadence, Tracker, UiState, View, Window};
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 
 use crate::cli::TopArgs;
@@ -57,6 +58,13 @@ impl Drop for Sampler {
     }
 }
 
+/// CPU time this process has used (all threads: a socket read's own helper
+/// thread counts, and so, a little, does the screen).
+fn process_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
 fn start_sampler(
     label: String,
     target: Target,
@@ -86,16 +94,12 @@ fn start_sampler(
                     LiveSource::for_this_thread()
                 }
             };
-            let source = if sockets {
-                source.with_sockets()
-            } else {
-                source
-            };
             let mut config: Option<RawSnapshot> = None;
             let mut taken: u32 = 0;
             let mut next = Instant::now();
+            let mut cadence = SocketCadence::new(interval * CONFIG_EVERY);
             while !stopped.load(Ordering::Relaxed) {
-                let raw = match &config {
+                let mut raw = match &config {
                     Some(first) if !taken.is_multiple_of(CONFIG_EVERY) => {
                         source.collect_after(first)
                     }
@@ -106,6 +110,17 @@ fn start_sampler(
                     }
                 };
                 taken = taken.wrapping_add(1);
+                // The socket table only when something moved and its cost allows.
+                if sockets {
+                    let activity = SocketActivity::of_raw(&raw);
+                    let now = Instant::now();
+                    if cadence.due(now, &activity) {
+                        let before = process_cpu();
+                        let part = source.collect_part(SourcePart::Sockets, &raw, None);
+                        cadence.read(now, process_cpu().saturating_sub(before), activity);
+                        raw.merge(part);
+                    }
+                }
                 // A full queue means the screen is behind: this sample is dropped.
                 if let Err(mpsc::TrySendError::Disconnected(_)) =
                     tx.try_send(Msg::Sample(label.clone(), raw))
@@ -252,12 +267,13 @@ pub fn run(args: &TopArgs) -> Result<()> {
     );
     ui.namespaces = picker_labels(&targets);
     let mut screen = Screen::enter()?;
-    let mut shown_view = View {
+    let mut shown_view = Arc::new(View {
         namespace: shown.clone(),
         ..View::default()
-    };
-    let mut shown_raws: Vec<Arc<RawSnapshot>> = Vec::new();
-    let mut last_views: HashMap<String, View> = HashMap::new();
+    });
+    let mut shown_window = Window::default();
+    // Shared, not copied: a view holds every socket's row.
+    let mut last_views: HashMap<String, Arc<View>> = HashMap::new();
     let mut refreshes: u64 = 0;
     let mut dirty = true;
     let freeze_dir = args
@@ -273,12 +289,12 @@ pub fn run(args: &TopArgs) -> Result<()> {
                     let tracker = trackers
                         .entry(label.clone())
                         .or_insert_with(|| Tracker::new(label.clone(), args.window, drop_rules));
-                    let view = tracker.push(raw);
+                    let view = Arc::new(tracker.push(raw));
                     if label == ui.namespace {
                         refreshes += 1;
                         if !ui.paused {
-                            shown_view = view.clone();
-                            shown_raws = tracker.window_raws();
+                            shown_view = Arc::clone(&view);
+                            shown_window = tracker.window();
                             ui.clamp(&shown_view);
                             dirty = true;
                         }
@@ -316,7 +332,7 @@ pub fn run(args: &TopArgs) -> Result<()> {
                 match ui.handle_key(key, &shown_view) {
                     Action::Quit => break,
                     Action::Freeze => {
-                        ui.status = Some(match freeze(&freeze_dir, &ui.namespace, &shown_raws) {
+                        ui.status = Some(match freeze(&freeze_dir, &ui.namespace, &shown_window) {
                             Ok(line) => line,
                             Err(e) => format!("freeze failed: {e:#}"),
                         });
@@ -338,13 +354,15 @@ pub fn run(args: &TopArgs) -> Result<()> {
                                 samplers.insert(label.clone(), sampler);
                             }
                         }
-                        shown_view = last_views.get(&label).cloned().unwrap_or_else(|| View {
-                            namespace: label.clone(),
-                            ..View::default()
+                        shown_view = last_views.get(&label).cloned().unwrap_or_else(|| {
+                            Arc::new(View {
+                                namespace: label.clone(),
+                                ..View::default()
+                            })
                         });
-                        shown_raws = trackers
+                        shown_window = trackers
                             .get(&label)
-                            .map(Tracker::window_raws)
+                            .map(Tracker::window)
                             .unwrap_or_default();
                     }
                     Action::Redraw | Action::None => {}
@@ -388,8 +406,8 @@ fn json_loop(args: &TopArgs, shown: &str, rx: mpsc::Receiver<Msg>) -> Result<()>
 }
 
 /// Writes the samples behind the screen as a bundle; returns the line to show.
-fn freeze(dir: &Path, label: &str, raws: &[Arc<RawSnapshot>]) -> Result<String> {
-    if raws.is_empty() {
+fn freeze(dir: &Path, label: &str, window: &Window) -> Result<String> {
+    if window.is_empty() {
         bail!("nothing sampled yet");
     }
     let stamp = SystemTime::now()
@@ -412,7 +430,7 @@ fn freeze(dir: &Path, label: &str, raws: &[Arc<RawSnapshot>]) -> Result<String> 
         path = dir.join(format!("netsight-top-{safe}-{stamp}-{n}.nsb"));
         n += 1;
     }
-    let snapshots: Vec<RawSnapshot> = raws.iter().map(|r| RawSnapshot::clone(r)).collect();
+    let snapshots = window.snapshots();
     netsight_kernel::bundle::write(&path, &snapshots)?;
     let span_s = match (snapshots.first(), snapshots.last()) {
         (Some(a), Some(b)) => b.meta.monotonic_ns.saturating_sub(a.meta.monotonic_ns) as f64 / 1e9,
@@ -464,12 +482,13 @@ impl Screen {
     }
 
     /// Whether the terminal changed size since the last draw (polled: SIGWINCH
-    /// reaches crossterm only while it waits for input itself).
+    /// reaches crossterm only while it waits for input itself). One ioctl on
+    /// stdout: crossterm's size() opens /dev/tty each call, ten times a second here.
     fn resized(&mut self) -> Result<bool> {
-        let (width, height) =
-            ratatui::crossterm::terminal::size().context("reading the terminal size")?;
+        let size =
+            rustix::termios::tcgetwinsize(io::stdout()).context("reading the terminal size")?;
         let area = self.terminal.get_frame().area();
-        Ok(area.width != width || area.height != height)
+        Ok(area.width != size.ws_col || area.height != size.ws_row)
     }
 
     fn draw(&mut self, view: &View, ui: &UiState) -> Result<()> {

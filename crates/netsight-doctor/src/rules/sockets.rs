@@ -58,55 +58,74 @@ pub static RULES: &[Rule] = &[
 /// Busy time below which a socket's limited-by shares are too thin to judge.
 const MIN_BUSY_US: u64 = 500_000;
 
+/// Connections named in the finding; the rest are counted.
+const WINDOW_LIMITED_SHOWN: usize = 5;
+
+/// One finding for every window-limited connection that sent data in the
+/// interval (tcp_info's shares are over the socket's life: one that went quiet
+/// long ago says nothing about now, and ten thousand of them are one problem,
+/// not ten thousand).
 fn window_limited(ctx: &Context) -> Vec<Hit> {
     let Some(table) = ctx.cur.sockets.as_ref() else {
         return Vec::new();
     };
-    table
+    let recent_ms = (ctx.rates.interval_s * 1000.0).max(1000.0);
+    let mut limited: Vec<(f64, String, &netsight_kernel::sockets::TcpInfo)> = table
         .sockets
         .iter()
         .filter_map(|s| {
             let t = s.tcp_info.as_ref()?;
-            if t.busy_time_us < MIN_BUSY_US {
+            if t.busy_time_us < MIN_BUSY_US || f64::from(t.last_data_sent_ms) > recent_ms {
                 return None;
             }
             let percent = t.rwnd_limited_us as f64 * 100.0 / t.busy_time_us as f64;
-            if percent < 50.0 {
-                return None;
-            }
-            let subject = format!(
-                "{}:{} -> {}:{}",
-                s.local_addr, s.local_port, s.remote_addr, s.remote_port
-            );
-            Some(
-                Hit::new(
-                    Severity::Warning,
-                    vec![
-                        Evidence::new(
-                            format!("{subject} rwnd_limited share"),
-                            percent,
-                            "percent",
-                            Some(50.0),
-                        ),
-                        Evidence::new(
-                            format!("{subject} peer window"),
-                            f64::from(t.snd_wnd),
-                            "bytes",
-                            None,
-                        ),
-                        Evidence::new(
-                            format!("{subject} rtt"),
-                            f64::from(t.rtt_us) / 1000.0,
-                            "ms",
-                            None,
-                        ),
-                    ],
-                    percent / 50.0,
-                )
-                .about(subject),
-            )
+            (percent >= 50.0).then(|| {
+                let subject = format!(
+                    "{}:{} -> {}:{}",
+                    s.local_addr, s.local_port, s.remote_addr, s.remote_port
+                );
+                (percent, subject, t)
+            })
         })
-        .collect()
+        .collect();
+    if limited.is_empty() {
+        return Vec::new();
+    }
+    limited.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let count = limited.len();
+    let worst = limited[0].0;
+    let mut evidence = vec![Evidence::new(
+        "window-limited connections sending in the interval",
+        count as f64,
+        "connections",
+        None,
+    )];
+    for (percent, subject, t) in limited.iter().take(WINDOW_LIMITED_SHOWN) {
+        evidence.push(Evidence::new(
+            format!("{subject} rwnd_limited share"),
+            *percent,
+            "percent",
+            Some(50.0),
+        ));
+        evidence.push(Evidence::new(
+            format!("{subject} peer window"),
+            f64::from(t.snd_wnd),
+            "bytes",
+            None,
+        ));
+        evidence.push(Evidence::new(
+            format!("{subject} rtt"),
+            f64::from(t.rtt_us) / 1000.0,
+            "ms",
+            None,
+        ));
+    }
+    let subject = if count == 1 {
+        limited.swap_remove(0).1
+    } else {
+        format!("{count} connections")
+    };
+    vec![Hit::new(Severity::Warning, evidence, worst / 50.0).about(subject)]
 }
 
 fn close_wait_leak(ctx: &Context) -> Vec<Hit> {

@@ -704,6 +704,44 @@ fn window_limited_sockets() {
         None,
         "too little busy time to judge"
     );
+    // Limited once, quiet for an hour: nothing to say about now.
+    let mut quiet = socket(TcpState::Established, 40000, 0, 0, 1);
+    quiet.tcp_info = Some(netsight_kernel::sockets::TcpInfo {
+        busy_time_us: 1_000_000,
+        rwnd_limited_us: 900_000,
+        last_data_sent_ms: 3_600_000,
+        ..Default::default()
+    });
+    assert_eq!(with_sockets("sockets.window_limited", vec![quiet]), None);
+    // Many limited connections are one finding that counts them and names the worst.
+    let many: Vec<Socket> = (0..40u16)
+        .map(|i| {
+            let mut sock = socket(TcpState::Established, 40000 + i, 0, 0, 1);
+            sock.tcp_info = Some(netsight_kernel::sockets::TcpInfo {
+                busy_time_us: 1_000_000,
+                rwnd_limited_us: 500_000 + u64::from(i) * 1000,
+                ..Default::default()
+            });
+            sock
+        })
+        .collect();
+    let (prev, cur) = pair(|s| {
+        s.sockets = Some(SocketTable {
+            sockets: many,
+            unix_counts: BTreeMap::new(),
+            owners_complete: true,
+        })
+    });
+    let hits = run("sockets.window_limited", &prev, &cur);
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].subject.as_deref(), Some("40 connections"));
+    assert_eq!(hits[0].evidence[0].value, 40.0);
+    assert_eq!(hits[0].evidence.len(), 1 + 3 * 5);
+    assert!(
+        hits[0].evidence[1].metric.contains(":40039 "),
+        "the worst first: {:?}",
+        hits[0].evidence[1]
+    );
 }
 
 #[test]

@@ -16,8 +16,13 @@ static OBJECT: &[u8] = include_bytes_aligned!("../../bpf/socket_owners.bpf.o");
 /// struct owner in the BPF program: tgid u32, fd u32, inode u64, comm [u8; 16].
 const RECORD_LEN: usize = 32;
 
-/// The iterator's raw records (see `parse_records`), or why it could not run.
-pub fn scan() -> Result<Vec<u8>, String> {
+/// The iterator program, loaded (verified, relocated) once per process and run
+/// on every scan: loading is most of a scan's cost, and a live view (top, serve,
+/// record) scans every refresh. Only a run's link and file are per scan; the
+/// loaded program goes when the process does.
+static LOADED: std::sync::Mutex<Option<aya::Ebpf>> = std::sync::Mutex::new(None);
+
+fn load() -> Result<aya::Ebpf, String> {
     // One parse of the kernel BTF per process serves relocation and attach, here
     // and in the tracers.
     let btf = &crate::kernel_image::kernel_btf()?.parsed;
@@ -33,6 +38,23 @@ pub fn scan() -> Result<Vec<u8>, String> {
     program
         .load("task_file", btf)
         .map_err(|e| format!("loading the iterator (needs CAP_BPF and CAP_PERFMON): {e}"))?;
+    Ok(ebpf)
+}
+
+/// The iterator's raw records (see `parse_records`), or why it could not run.
+pub fn scan() -> Result<Vec<u8>, String> {
+    let mut loaded = LOADED
+        .lock()
+        .map_err(|_| "the iterator's lock is poisoned")?;
+    if loaded.is_none() {
+        *loaded = Some(load()?);
+    }
+    let ebpf = loaded.as_mut().ok_or("the iterator is not loaded")?;
+    let program: &mut Iter = ebpf
+        .program_mut("socket_owners")
+        .ok_or("BPF object has no socket_owners program")?
+        .try_into()
+        .map_err(|e| format!("socket_owners is not an iterator: {e}"))?;
     let link_id = program
         .attach()
         .map_err(|e| format!("attaching the iterator: {e}"))?;
@@ -45,7 +67,7 @@ pub fn scan() -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)
         .map_err(|e| format!("reading the iterator: {e}"))?;
-    // Dropping `ebpf` and `file` unloads the program: nothing stays attached.
+    // Dropping `file` ends this run's link: nothing stays attached.
     Ok(bytes)
 }
 

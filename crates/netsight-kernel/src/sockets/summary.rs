@@ -78,7 +78,9 @@ pub fn summarize(
     sockstat: &Sockstat,
     sysctls: &BTreeMap<String, String>,
 ) -> SocketSummary {
-    let mut by_state: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    // Counted under static keys, named once at the end: two allocations per
+    // socket were most of a summary of ten thousand.
+    let mut state_counts: BTreeMap<(&'static str, u8, TcpState), u64> = BTreeMap::new();
     let mut tw_peers: HashMap<IpAddr, u64> = HashMap::new();
     let mut tw_destinations: HashMap<(IpAddr, u16), u64> = HashMap::new();
     let ephemeral = sysctls
@@ -94,10 +96,8 @@ pub fn summarize(
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
         };
-        *by_state
-            .entry(format!("{proto}{}", s.ip_version))
-            .or_default()
-            .entry(s.state.as_str().to_string())
+        *state_counts
+            .entry((proto, s.ip_version, s.state))
             .or_insert(0) += 1;
         if s.protocol != Protocol::Tcp {
             continue;
@@ -124,6 +124,14 @@ pub fn summarize(
         }
     }
 
+    let mut by_state: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for ((proto, version, state), count) in state_counts {
+        *by_state
+            .entry(format!("{proto}{version}"))
+            .or_default()
+            .entry(state.as_str().to_string())
+            .or_insert(0) += count;
+    }
     let mut time_wait_by_peer: Vec<PeerCount> = tw_peers
         .into_iter()
         .map(|(peer, count)| PeerCount { peer, count })

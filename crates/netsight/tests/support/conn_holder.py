@@ -1,6 +1,7 @@
 """Holds a known set of loopback TCP connections for netsight's socket tests.
 
-Modes (all bounded: exits when stdin closes or after 60 s):
+Modes (all bounded: exits when stdin closes or after 60 s, or
+$CONN_HOLDER_SECONDS):
   pairs N           N established pairs with some data moved, plus 3 pairs the
                     client closed (server side left in CLOSE-WAIT).
   leak-and-overflow listener A (backlog 2) never accepts while 6 clients connect;
@@ -31,7 +32,9 @@ def pairs(n):
     for i in range(n + 3):
         c = socket.create_connection(("127.0.0.1", port))
         a, _ = srv.accept()
-        c.sendall(b"x" * (1000 * (i + 1)))
+        # Distinct byte counts per pair, capped so that a large N cannot fill a
+        # window and block sendall (the server reads once).
+        c.sendall(b"x" * (1000 * (i % 500 + 1)))
         a.recv(1 << 20)
         keep += [c, a]
     for c in keep[-6::2]:  # the last 3 clients close; their servers stay in CLOSE-WAIT
@@ -96,7 +99,7 @@ def main():
     import os
 
     print("READY", os.getpid(), *ports, flush=True)
-    select.select([sys.stdin], [], [], 60)
+    select.select([sys.stdin], [], [], float(os.environ.get("CONN_HOLDER_SECONDS", "60")))
     del keep
 
 

@@ -11,8 +11,8 @@ pub mod inventory;
 pub mod rules;
 pub mod workload;
 
-use netsight_kernel::sockets::summary::summarize;
-use netsight_kernel::{delta, Snapshot};
+use netsight_kernel::sockets::summary::{summarize, SocketSummary};
+use netsight_kernel::{delta, Rates, Snapshot};
 
 use netsight_report::{Finding, Report, Skipped};
 
@@ -76,26 +76,8 @@ pub fn across_namespaces(
 
 pub fn diagnose(prev: &Snapshot, cur: &Snapshot) -> Report {
     let rates = delta(prev, cur);
-    let socket_summary = cur
-        .sockets
-        .as_ref()
-        .map(|t| summarize(t, &cur.sockstat, &cur.sysctls));
-    let ctx = rules::Context {
-        prev,
-        cur,
-        rates: &rates,
-        sockets: socket_summary.as_ref(),
-    };
-    let all = rules::all();
-    let mut findings: Vec<Finding> = Vec::new();
-    for rule in &all {
-        for hit in (rule.check)(&ctx) {
-            findings.push(finding_of(rule, hit));
-        }
-    }
-    fixes::drop_what_is_in_place(&mut findings, &cur.sysctls);
-    causes::fold(&mut findings);
-    rank(&mut findings);
+    let socket_summary = socket_summary(cur);
+    let findings = findings_over(prev, cur, &rates, socket_summary.as_ref());
 
     let mut skipped: Vec<Skipped> = cur
         .unavailable
@@ -126,10 +108,48 @@ pub fn diagnose(prev: &Snapshot, cur: &Snapshot) -> Report {
         findings,
         workload: workload::summarize(cur, &rates),
         skipped,
-        rules_run: all.len(),
+        rules_run: rules::all().len(),
         deep: None,
         kernel_drops: None,
     }
+}
+
+/// The summary of `cur`'s socket table the socket rules read.
+pub fn socket_summary(cur: &Snapshot) -> Option<SocketSummary> {
+    cur.sockets
+        .as_ref()
+        .map(|t| summarize(t, &cur.sockstat, &cur.sysctls))
+}
+
+/// `diagnose`'s findings alone, with the socket summary given: a caller that
+/// shows the same socket table over many refreshes (top) summarizes it once.
+pub fn findings(prev: &Snapshot, cur: &Snapshot, sockets: Option<&SocketSummary>) -> Vec<Finding> {
+    findings_over(prev, cur, &delta(prev, cur), sockets)
+}
+
+fn findings_over(
+    prev: &Snapshot,
+    cur: &Snapshot,
+    rates: &Rates,
+    sockets: Option<&SocketSummary>,
+) -> Vec<Finding> {
+    let ctx = rules::Context {
+        prev,
+        cur,
+        rates,
+        sockets,
+    };
+    let all = rules::all();
+    let mut findings: Vec<Finding> = Vec::new();
+    for rule in &all {
+        for hit in (rule.check)(&ctx) {
+            findings.push(finding_of(rule, hit));
+        }
+    }
+    fixes::drop_what_is_in_place(&mut findings, &cur.sysctls);
+    causes::fold(&mut findings);
+    rank(&mut findings);
+    findings
 }
 
 /// Why a pair of snapshots cannot be diagnosed at all: none of the sources the

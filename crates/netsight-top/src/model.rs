@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use netsight_kernel::collect::is_socket_key;
 use netsight_kernel::procfs::{snmp, sockstat};
 use netsight_kernel::raw::key;
+use netsight_kernel::sockets::summary::SocketSummary;
 use netsight_kernel::sockets::{Protocol, TcpState};
 use netsight_kernel::{delta, Rates, RawSnapshot, Snapshot};
 use netsight_report::{Finding, Severity};
@@ -178,8 +179,12 @@ pub struct Tracker {
     /// When the socket byte counters were last known (read, or unchanged since),
     /// as a monotonic time, with the activity then.
     socket_at: Option<(u64, SocketActivity)>,
-    /// The rows of the last socket table.
+    /// What is derived from the last socket table, kept while it is shown: its
+    /// rows, its state counts and doctor's summary of it (each a pass over
+    /// every socket, most of a refresh with tens of thousands).
     socket_rows: Vec<SocketRow>,
+    socket_states: BTreeMap<String, u64>,
+    socket_summary: Option<SocketSummary>,
     series: HashMap<String, Series>,
     /// TCP socket inode → (bytes_received, bytes_acked) at the last sample.
     socket_bytes: HashMap<u32, (u64, u64)>,
@@ -203,6 +208,8 @@ impl Tracker {
             socket_part: None,
             socket_at: None,
             socket_rows: Vec::new(),
+            socket_states: BTreeMap::new(),
+            socket_summary: None,
             series: HashMap::new(),
             socket_bytes: HashMap::new(),
             had_sockets: false,
@@ -256,6 +263,17 @@ impl Tracker {
                 Table::None
             }
         };
+        match table {
+            Table::Read => {
+                self.socket_states = states(&cur);
+                self.socket_summary = netsight_doctor::socket_summary(&cur);
+            }
+            Table::None => {
+                self.socket_states.clear();
+                self.socket_summary = None;
+            }
+            Table::Unchanged | Table::Stale => {}
+        }
         let prev = self.history.back();
         let mut view = View {
             namespace: self.label.clone(),
@@ -267,10 +285,9 @@ impl Tracker {
         let rates = prev.map(|prev| delta(prev, &cur));
         if let Some(rates) = &rates {
             view.interval_s = rates.interval_s;
-            view.health = health(rates, &cur);
-        } else {
-            view.health.tcp_states = states(&cur);
+            view.health = health(rates);
         }
+        view.health.tcp_states = self.socket_states.clone();
         view.interfaces = self.interfaces(&cur, rates.as_ref());
         let now_ns = cur.meta.monotonic_ns;
         let since = |at: &Option<(u64, SocketActivity)>| {
@@ -320,11 +337,10 @@ impl Tracker {
         if let (Some(oldest), Some(newest)) = (self.history.front(), self.history.back()) {
             if self.history.len() >= 2 && netsight_doctor::cannot_diagnose(oldest, newest).is_none()
             {
-                let mut report = netsight_doctor::diagnose(oldest, newest);
-                report
-                    .findings
-                    .retain(|f| !self.drop_rules.iter().any(|p| f.rule_id.starts_with(p)));
-                view.findings = report.findings;
+                let mut findings =
+                    netsight_doctor::findings(oldest, newest, self.socket_summary.as_ref());
+                findings.retain(|f| !self.drop_rules.iter().any(|p| f.rule_id.starts_with(p)));
+                view.findings = findings;
                 view.window_s = netsight_kernel::delta::interval_seconds(oldest, newest);
             }
         }
@@ -487,8 +503,8 @@ impl Window {
 }
 
 /// What a socket table changes with: TCP segments and UDP datagrams in and out,
-/// and how many sockets exist (sockstat, which also moves when a timer ends
-/// one). Equal at two samples, what top shows of the table (bytes, states,
+/// how many sockets exist (sockstat, which also moves when a timer ends one)
+/// and the memory their queues hold. Equal at two samples, what top shows of the table (bytes, states,
 /// RTTs) did not change in between, so it need not be dumped again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SocketActivity(Vec<Option<i64>>);
@@ -505,13 +521,16 @@ const ACTIVITY_MIB: [(&str, &str); 9] = [
     ("Udp6", "OutDatagrams"),
     ("Udp6", "InErrors"),
 ];
-const ACTIVITY_SOCKSTAT: [(&str, &str); 7] = [
+/// Memory in pages moves when an application drains a queue, segment or not.
+const ACTIVITY_SOCKSTAT: [(&str, &str); 9] = [
     ("TCP", "inuse"),
     ("TCP", "orphan"),
     ("TCP", "tw"),
     ("TCP", "alloc"),
+    ("TCP", "mem"),
     ("TCP6", "inuse"),
     ("UDP", "inuse"),
+    ("UDP", "mem"),
     ("UDP6", "inuse"),
 ];
 
@@ -560,8 +579,9 @@ impl SocketActivity {
 pub const SOCKET_CPU_SHARE: f64 = 0.005;
 
 /// When a sampler reads the socket table again: when the activity moved, or
-/// `max_unchanged` passed (a receive queue drains without a segment), and no
-/// sooner than its last read's CPU cost allows under `SOCKET_CPU_SHARE`.
+/// `max_unchanged` passed (what the activity cannot see: an RTT estimate
+/// ageing, an owner forking), and no sooner than its last read's CPU cost
+/// allows under `SOCKET_CPU_SHARE`.
 #[derive(Debug)]
 pub struct SocketCadence {
     max_unchanged: Duration,
@@ -611,7 +631,7 @@ fn states(cur: &Snapshot) -> BTreeMap<String, u64> {
     out
 }
 
-fn health(rates: &Rates, cur: &Snapshot) -> Health {
+fn health(rates: &Rates) -> Health {
     let r = |g: &str, n: &str| rates.mib_rate(g, n);
     let udp = |n: &str| r("Udp", n) + r("Udp6", n);
     let out = r("Tcp", "OutSegs");
@@ -631,7 +651,7 @@ fn health(rates: &Rates, cur: &Snapshot) -> Health {
         tcp_listen_overflows_per_s: r("TcpExt", "ListenOverflows"),
         tcp_listen_drops_per_s: r("TcpExt", "ListenDrops"),
         tcp_syncookies_sent_per_s: r("TcpExt", "SyncookiesSent"),
-        tcp_states: states(cur),
+        tcp_states: BTreeMap::new(),
         udp_in_datagrams_per_s: udp("InDatagrams"),
         udp_out_datagrams_per_s: udp("OutDatagrams"),
         udp_receive_buffer_errors_per_s: udp("RcvbufErrors"),
@@ -812,7 +832,7 @@ mod tests {
         let parsed = SocketActivity::of_raw(&raw);
         assert_eq!(
             parsed.0,
-            [7, 8, 9, 1, 2, 3, 4, 5, 6, 1, 0, 2, 3, 5, 4, 6]
+            [7, 8, 9, 1, 2, 3, 4, 5, 6, 1, 0, 2, 3, 1, 5, 4, 0, 6]
                 .map(Some)
                 .to_vec()
         );

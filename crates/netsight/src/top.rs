@@ -30,6 +30,9 @@ const HOST: &str = "host";
 /// in between only counters are (what doctor does over its interval).
 const CONFIG_EVERY: u32 = 10;
 
+/// The socket table is read again at least every this many samples, moved or not.
+const SOCKETS_AT_LEAST_EVERY: u32 = 30;
+
 /// How long a key or a signal may wait for the loop.
 const KEY_POLL: Duration = Duration::from_millis(100);
 
@@ -97,7 +100,7 @@ fn start_sampler(
             let mut config: Option<RawSnapshot> = None;
             let mut taken: u32 = 0;
             let mut next = Instant::now();
-            let mut cadence = SocketCadence::new(interval * CONFIG_EVERY);
+            let mut cadence = SocketCadence::new(interval * SOCKETS_AT_LEAST_EVERY);
             while !stopped.load(Ordering::Relaxed) {
                 let mut raw = match &config {
                     Some(first) if !taken.is_multiple_of(CONFIG_EVERY) => {

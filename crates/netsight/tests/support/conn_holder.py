@@ -32,10 +32,16 @@ def pairs(n):
     for i in range(n + 3):
         c = socket.create_connection(("127.0.0.1", port))
         a, _ = srv.accept()
-        # Distinct byte counts per pair, capped so that a large N cannot fill a
-        # window and block sendall (the server reads once).
-        c.sendall(b"x" * (1000 * (i % 500 + 1)))
-        a.recv(1 << 20)
+        # Distinct byte counts per pair, all read, so that nothing is left
+        # queued (a full window would keep the peer probing it).
+        size = 1000 * (i % 500 + 1)
+        c.sendall(b"x" * size)
+        got = 0
+        while got < size:
+            chunk = a.recv(size - got)
+            if not chunk:
+                sys.exit("the client closed early")
+            got += len(chunk)
         keep += [c, a]
     for c in keep[-6::2]:  # the last 3 clients close; their servers stay in CLOSE-WAIT
         c.close()

@@ -192,7 +192,7 @@ fn transfer_and_fault_in_a_namespace_show_up_and_q_restores_the_terminal() {
     let _server_out = support::wait_on_stdout(&mut server.0, "Server listening");
 
     let command = format!(
-        "{} top --netns {} --interval 500ms --window 3s --freeze-dir {}",
+        "{} top --netns {} --interval 500ms --window 6s --freeze-dir {}",
         netsight(),
         pair.a,
         freeze_dir.display()
@@ -226,14 +226,20 @@ fn transfer_and_fault_in_a_namespace_show_up_and_q_restores_the_terminal() {
         s.contains(title)
     });
 
-    // Enter explains it (it is the worst, so first).
+    // Enter explains it (it is the worst, so first). The 6 s window leaves the
+    // burst on screen through these steps and the freeze.
     tmux.keys(&["Tab", "Enter"]);
     let screen = tmux.wait("the explanation", Duration::from_secs(5), |s| {
         s.contains("Evidence:")
     });
     assert!(screen.contains("Udp.RcvbufErrors"), "{screen}");
     assert!(screen.contains("(udp.receive_buffer_errors)"), "{screen}");
+    // The overlay must be gone before the next key: an ESC followed at once by
+    // a key reads as Alt+key in a terminal.
     tmux.keys(&["Escape"]);
+    tmux.wait("the explanation to close", Duration::from_secs(5), |s| {
+        !s.contains("Evidence:")
+    });
 
     // f writes the window on screen as a bundle; doctor finds the same fault in it.
     tmux.keys(&["f"]);

@@ -383,18 +383,6 @@ impl DirCache {
     }
 }
 
-/// /proc/net/sockstat{,6} of this collection, when both parse.
-fn sockstat_of(raw: &RawSnapshot) -> Option<sockstat::Sockstat> {
-    let mut counts = sockstat::Sockstat::new();
-    for (rel, name) in [("net/sockstat", "sockstat"), ("net/sockstat6", "sockstat6")] {
-        sockstat::parse(name, &raw.text(&key::proc(rel))?, &mut counts).ok()?;
-    }
-    Some(counts)
-}
-
-/// Whether the namespace's socket counts leave room for a socket in this dump.
-/// The counts are per namespace (inuse covers listeners and connections; tw is
-/// shared by both families); the hash tables sock_diag walks are not.
 /// Whether `key` is one the Sockets part writes (a caller that keeps a socket
 /// table apart from the counters splits a snapshot by it).
 pub fn is_socket_key(k: &str) -> bool {
@@ -407,6 +395,18 @@ pub fn is_socket_key(k: &str) -> bool {
 /// Why the BPF owner scan did not run (the /proc scan answered instead).
 const SOCKET_OWNERS_BPF: &str = "derived/socket-owners-bpf";
 
+/// /proc/net/sockstat{,6} of this collection, when both parse.
+pub fn sockstat_of(raw: &RawSnapshot) -> Option<sockstat::Sockstat> {
+    let mut counts = sockstat::Sockstat::new();
+    for (rel, name) in [("net/sockstat", "sockstat"), ("net/sockstat6", "sockstat6")] {
+        sockstat::parse(name, &raw.text(&key::proc(rel))?, &mut counts).ok()?;
+    }
+    Some(counts)
+}
+
+/// Whether the namespace's socket counts leave room for a socket in this dump.
+/// The counts are per namespace (inuse covers listeners and connections; tw is
+/// shared by both families); the hash tables sock_diag walks are not.
 fn dump_can_find_sockets(counts: &sockstat::Sockstat, dump: &str) -> bool {
     let get = |group: &str, field: &str| counts.get(group).and_then(|g| g.get(field)).copied();
     let present = |v: Option<i64>| v.is_none_or(|n| n != 0);

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use netsight_kernel::collect::is_socket_key;
+use netsight_kernel::collect::{is_socket_key, sockstat_of};
 use netsight_kernel::procfs::{snmp, sockstat};
 use netsight_kernel::raw::key;
 use netsight_kernel::sockets::summary::SocketSummary;
@@ -239,41 +239,24 @@ impl Tracker {
         let activity = SocketActivity::of(&cur.mib, &cur.sockstat);
         // The rates below need the previous sample's links and MIBs only.
         let last_table = self.history.back_mut().and_then(|last| last.sockets.take());
-        let table = match (socket_part, last_table) {
-            (Some(part), _) => {
-                self.socket_part = Some(Arc::new(part));
-                Table::Read
+        let table = if let Some(part) = socket_part {
+            self.socket_part = Some(Arc::new(part));
+            Table::Read
+        } else if let (Some(part), Some(table)) = (&self.socket_part, last_table) {
+            cur.sockets = Some(table);
+            for (k, why) in &part.missing {
+                cur.unavailable
+                    .entry(k.clone())
+                    .or_insert_with(|| why.clone());
             }
-            (None, Some(table)) if self.socket_part.is_some() => {
-                cur.sockets = Some(table);
-                if let Some(part) = &self.socket_part {
-                    for (k, why) in &part.missing {
-                        cur.unavailable
-                            .entry(k.clone())
-                            .or_insert_with(|| why.clone());
-                    }
-                }
-                match &self.socket_at {
-                    Some((_, then)) if then.same_as(&activity) => Table::Unchanged,
-                    _ => Table::Stale,
-                }
+            match &self.socket_at {
+                Some((_, then)) if then.same_as(&activity) => Table::Unchanged,
+                _ => Table::Stale,
             }
-            _ => {
-                self.socket_part = None;
-                Table::None
-            }
+        } else {
+            self.socket_part = None;
+            Table::None
         };
-        match table {
-            Table::Read => {
-                self.socket_states = states(&cur);
-                self.socket_summary = netsight_doctor::socket_summary(&cur);
-            }
-            Table::None => {
-                self.socket_states.clear();
-                self.socket_summary = None;
-            }
-            Table::Unchanged | Table::Stale => {}
-        }
         let prev = self.history.back();
         let mut view = View {
             namespace: self.label.clone(),
@@ -287,7 +270,6 @@ impl Tracker {
             view.interval_s = rates.interval_s;
             view.health = health(rates);
         }
-        view.health.tcp_states = self.socket_states.clone();
         view.interfaces = self.interfaces(&cur, rates.as_ref());
         let now_ns = cur.meta.monotonic_ns;
         let since = |at: &Option<(u64, SocketActivity)>| {
@@ -299,6 +281,8 @@ impl Tracker {
                 let rows = self.sockets(&cur, since(&self.socket_at));
                 self.socket_at = Some((now_ns, activity));
                 self.socket_rows = rows.clone();
+                self.socket_states = states(&cur);
+                self.socket_summary = netsight_doctor::socket_summary(&cur);
                 rows
             }
             Table::Unchanged => {
@@ -317,9 +301,12 @@ impl Tracker {
             Table::None => {
                 self.socket_at = None;
                 self.socket_rows.clear();
+                self.socket_states.clear();
+                self.socket_summary = None;
                 self.sockets(&cur, 0.0)
             }
         };
+        view.health.tcp_states = self.socket_states.clone();
         view.processes = processes(&view.sockets);
         view.top_sockets = view.sockets.iter().take(TOP_SOCKETS).cloned().collect();
 
@@ -504,8 +491,9 @@ impl Window {
 
 /// What a socket table changes with: TCP segments and UDP datagrams in and out,
 /// how many sockets exist (sockstat, which also moves when a timer ends one)
-/// and the memory their queues hold. Equal at two samples, what top shows of the table (bytes, states,
-/// RTTs) did not change in between, so it need not be dumped again.
+/// and the memory their queues hold. Equal at two samples, what top shows of
+/// the table (bytes, states, RTTs) did not change in between, so it need not
+/// be dumped again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SocketActivity(Vec<Option<i64>>);
 
@@ -558,12 +546,8 @@ impl SocketActivity {
         if let Some(t) = text("net/snmp6") {
             let _ = snmp::parse_snmp6(&t, &mut mib);
         }
-        let mut counts = sockstat::Sockstat::new();
-        for (rel, name) in [("net/sockstat", "sockstat"), ("net/sockstat6", "sockstat6")] {
-            if let Some(t) = text(rel) {
-                let _ = sockstat::parse(name, &t, &mut counts);
-            }
-        }
+        // Unparsed counts are unknown, and unknown proves no quiet (`same_as`).
+        let counts = sockstat_of(raw).unwrap_or_default();
         SocketActivity::of(&mib, &counts)
     }
 

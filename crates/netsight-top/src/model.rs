@@ -141,9 +141,10 @@ pub struct View {
     /// How old the socket table is when it was not read for this sample and may
     /// have changed (the sampler's CPU budget); 0 when read now or known unchanged.
     pub sockets_age_s: f64,
-    /// Every TCP socket the kernel reported with tcp_info, busiest first.
+    /// Every TCP socket the kernel reported with tcp_info, busiest first
+    /// (shared with the tracker while the table is shown: tens of thousands).
     #[serde(skip)]
-    pub sockets: Vec<SocketRow>,
+    pub sockets: Arc<Vec<SocketRow>>,
     /// The busiest sockets (what --json shows of them).
     pub top_sockets: Vec<SocketRow>,
     pub processes: Vec<ProcessRow>,
@@ -180,9 +181,10 @@ pub struct Tracker {
     /// as a monotonic time, with the activity then.
     socket_at: Option<(u64, SocketActivity)>,
     /// What is derived from the last socket table, kept while it is shown: its
-    /// rows, its state counts and doctor's summary of it (each a pass over
-    /// every socket, most of a refresh with tens of thousands).
-    socket_rows: Vec<SocketRow>,
+    /// rows, their sums per process, its state counts and doctor's summary of
+    /// it (each a pass over every socket, most of a refresh with tens of thousands).
+    socket_rows: Arc<Vec<SocketRow>>,
+    socket_processes: Vec<ProcessRow>,
     socket_states: BTreeMap<String, u64>,
     socket_summary: Option<SocketSummary>,
     series: HashMap<String, Series>,
@@ -207,7 +209,8 @@ impl Tracker {
             raws: VecDeque::new(),
             socket_part: None,
             socket_at: None,
-            socket_rows: Vec::new(),
+            socket_rows: Arc::default(),
+            socket_processes: Vec::new(),
             socket_states: BTreeMap::new(),
             socket_summary: None,
             series: HashMap::new(),
@@ -276,38 +279,41 @@ impl Tracker {
             at.as_ref()
                 .map_or(0.0, |(t, _)| now_ns.saturating_sub(*t) as f64 / 1e9)
         };
-        view.sockets = match table {
+        match table {
             Table::Read => {
                 let rows = self.sockets(&cur, since(&self.socket_at));
                 self.socket_at = Some((now_ns, activity));
-                self.socket_rows = rows.clone();
+                self.socket_processes = processes(&rows);
+                self.socket_rows = Arc::new(rows);
                 self.socket_states = states(&cur);
                 self.socket_summary = netsight_doctor::socket_summary(&cur);
-                rows
             }
             Table::Unchanged => {
-                // Nothing moved since the counters were known: no bytes either.
-                for row in &mut self.socket_rows {
-                    row.rx_bytes_per_s = 0.0;
-                    row.tx_bytes_per_s = 0.0;
+                // Nothing moved since the counters were known: no bytes either
+                // (zeroed once; after that the rows are shared as they are).
+                let moving = |r: &SocketRow| r.rx_bytes_per_s != 0.0 || r.tx_bytes_per_s != 0.0;
+                if self.socket_rows.iter().any(moving) {
+                    for row in Arc::make_mut(&mut self.socket_rows) {
+                        row.rx_bytes_per_s = 0.0;
+                        row.tx_bytes_per_s = 0.0;
+                    }
+                    self.socket_processes = processes(&self.socket_rows);
                 }
                 self.socket_at = Some((now_ns, activity));
-                self.socket_rows.clone()
             }
-            Table::Stale => {
-                view.sockets_age_s = since(&self.socket_at);
-                self.socket_rows.clone()
-            }
+            Table::Stale => view.sockets_age_s = since(&self.socket_at),
             Table::None => {
                 self.socket_at = None;
-                self.socket_rows.clear();
                 self.socket_states.clear();
                 self.socket_summary = None;
-                self.sockets(&cur, 0.0)
+                let rows = self.sockets(&cur, 0.0);
+                self.socket_processes = processes(&rows);
+                self.socket_rows = Arc::new(rows);
             }
-        };
+        }
+        view.sockets = Arc::clone(&self.socket_rows);
         view.health.tcp_states = self.socket_states.clone();
-        view.processes = processes(&view.sockets);
+        view.processes = self.socket_processes.clone();
         view.top_sockets = view.sockets.iter().take(TOP_SOCKETS).cloned().collect();
 
         self.history.push_back(cur);

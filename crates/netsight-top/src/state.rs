@@ -1,6 +1,9 @@
 //! What the user chose (focus, sort, filter, overlays) and what each key does.
 //! Kept apart from drawing so key handling is tested without a terminal.
 
+use std::cell::{Ref, RefCell};
+use std::sync::{Arc, Weak};
+
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::model::{ProcessRow, SocketRow, View};
@@ -144,6 +147,41 @@ pub struct UiState {
     pub color: bool,
     pub interval_s: f64,
     pub window_s: f64,
+    socket_order: RefCell<SocketOrder>,
+}
+
+/// The sockets pane's order of a view's rows, kept while the rows, the sort and
+/// the filter stay the same: a table of tens of thousands, shown over many
+/// refreshes, is filtered and sorted once rather than at every draw.
+#[derive(Debug, Clone, Default)]
+struct SocketOrder {
+    /// Weak: the rows are not kept alive, and their address is not reused while
+    /// this points at it.
+    rows: Weak<Vec<SocketRow>>,
+    sort: Option<Sort>,
+    filter: String,
+    order: Vec<u32>,
+}
+
+/// The sockets pane's rows: the view's, filtered, in the chosen order.
+#[derive(Debug)]
+pub struct ShownSockets<'a> {
+    rows: &'a [SocketRow],
+    order: Ref<'a, Vec<u32>>,
+}
+
+impl ShownSockets<'_> {
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &SocketRow> + '_ {
+        self.order.iter().map(|&i| &self.rows[i as usize])
+    }
 }
 
 impl UiState {
@@ -163,6 +201,7 @@ impl UiState {
             color,
             interval_s,
             window_s,
+            socket_order: RefCell::default(),
         }
     }
 
@@ -209,15 +248,33 @@ impl UiState {
             ))
     }
 
-    pub fn sockets<'a>(&self, view: &'a View) -> Vec<&'a SocketRow> {
-        let mut rows: Vec<&SocketRow> = view
-            .sockets
-            .iter()
-            .filter(|s| self.socket_matches(s))
-            .collect();
-        let sort = self.sort;
-        rows.sort_by(|a, b| sort.key_socket(b).total_cmp(&sort.key_socket(a)));
-        rows
+    pub fn sockets<'a>(&'a self, view: &'a View) -> ShownSockets<'a> {
+        let fresh = {
+            let memo = self.socket_order.borrow();
+            memo.rows.ptr_eq(&Arc::downgrade(&view.sockets))
+                && memo.sort == Some(self.sort)
+                && memo.filter == self.filter
+        };
+        if !fresh {
+            let rows = &view.sockets;
+            let mut order: Vec<u32> = (0..rows.len() as u32)
+                .filter(|&i| self.socket_matches(&rows[i as usize]))
+                .collect();
+            let sort = self.sort;
+            let key = |i: &u32| sort.key_socket(&rows[*i as usize]);
+            // Stable: equal keys keep the tracker's order (busiest first).
+            order.sort_by(|a, b| key(b).total_cmp(&key(a)));
+            *self.socket_order.borrow_mut() = SocketOrder {
+                rows: Arc::downgrade(rows),
+                sort: Some(sort),
+                filter: self.filter.clone(),
+                order,
+            };
+        }
+        ShownSockets {
+            rows: &view.sockets,
+            order: Ref::map(self.socket_order.borrow(), |m| &m.order),
+        }
     }
 
     pub fn processes<'a>(&self, view: &'a View) -> Vec<&'a ProcessRow> {
@@ -258,11 +315,7 @@ impl UiState {
             Pane::Interfaces => self.interfaces(view).len(),
             Pane::Findings => self.findings(view).len(),
             Pane::Sockets if self.by_process => self.processes(view).len(),
-            Pane::Sockets => view
-                .sockets
-                .iter()
-                .filter(|s| self.socket_matches(s))
-                .count(),
+            Pane::Sockets => self.sockets(view).len(),
             Pane::Health => 0,
         }
     }
@@ -513,6 +566,53 @@ mod tests {
         assert_eq!(ui.findings(&view).len(), 3);
         ui.handle_key(key(KeyCode::Esc), &view);
         assert_eq!(ui.findings(&view).len(), 12);
+    }
+
+    fn socket(port: u16, rx: f64, rtt_ms: f64) -> SocketRow {
+        SocketRow {
+            local_addr: std::net::Ipv4Addr::LOCALHOST.into(),
+            local_port: port,
+            remote_addr: std::net::Ipv4Addr::LOCALHOST.into(),
+            remote_port: 80,
+            state: "ESTAB",
+            rx_bytes_per_s: rx,
+            tx_bytes_per_s: 0.0,
+            rtt_ms,
+            retransmits_total: 0,
+            pid: None,
+            comm: None,
+        }
+    }
+
+    fn ports(ui: &UiState, view: &View) -> Vec<u16> {
+        ui.sockets(view).iter().map(|s| s.local_port).collect()
+    }
+
+    #[test]
+    fn socket_order_follows_the_rows_sort_and_filter() {
+        let view = View {
+            sockets: Arc::new(vec![
+                socket(1, 300.0, 1.0),
+                socket(2, 200.0, 3.0),
+                socket(22, 100.0, 2.0),
+            ]),
+            ..View::default()
+        };
+        let mut ui = UiState::new("host".into(), false, 1.0, 10.0);
+        assert_eq!(ports(&ui, &view), [1, 2, 22]);
+        ui.sort = Sort::Rtt;
+        assert_eq!(ports(&ui, &view), [2, 22, 1], "a new sort is a new order");
+        ui.filter = ":2 ".into();
+        assert_eq!(ports(&ui, &view), [2], "and so is a new filter");
+        ui.filter.clear();
+        // Other rows (a new read) at whatever address: ordered afresh.
+        let newer = View {
+            sockets: Arc::new(vec![socket(7, 0.0, 9.0), socket(8, 0.0, 10.0)]),
+            ..View::default()
+        };
+        drop(view);
+        assert_eq!(ports(&ui, &newer), [8, 7]);
+        assert_eq!(ui.rows_in(Pane::Sockets, &newer), 2);
     }
 
     #[test]

@@ -101,7 +101,7 @@ fn sample_view() -> View {
         ],
         health,
         sockets_age_s: 0.0,
-        sockets: vec![socket.clone()],
+        sockets: Arc::new(vec![socket.clone()]),
         top_sockets: vec![socket],
         processes: vec![ProcessRow {
             pid: Some(4242),

@@ -1,11 +1,15 @@
 //! Ctrl-C, SIGTERM and SIGHUP as a request to stop: long-running verbs finish
 //! what they hold (a capture file, a bundle, a summary) instead of dying mid-write.
 
-use std::sync::{Condvar, Mutex};
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 static STOP: Mutex<bool> = Mutex::new(false);
 static WAKE: Condvar = Condvar::new();
+/// Sockets a byte is written to on a stop: loops that sleep in poll(2).
+static ALSO_WAKE: Mutex<Vec<Arc<UnixStream>>> = Mutex::new(Vec::new());
 
 /// Routes SIGINT, SIGTERM and SIGHUP to the stop flag (once per process).
 pub fn install() {
@@ -14,7 +18,21 @@ pub fn install() {
             *stop = true;
         }
         WAKE.notify_all();
+        if let Ok(streams) = ALSO_WAKE.lock() {
+            for stream in streams.iter() {
+                // Full or closed: the loop has a byte to read already, or is gone.
+                let _ = (&**stream).write(&[0]);
+            }
+        }
     });
+}
+
+/// Also writes a byte to `stream` when a stop is requested (for a loop that
+/// waits on the other end with poll(2) rather than in `sleep`).
+pub fn wake_on_stop(stream: Arc<UnixStream>) {
+    if let Ok(mut streams) = ALSO_WAKE.lock() {
+        streams.push(stream);
+    }
 }
 
 pub fn requested() -> bool {

@@ -5,7 +5,8 @@
 //! error (the guard's Drop) and a panic (ratatui's hook).
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal, Read, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -33,8 +34,12 @@ const CONFIG_EVERY: u32 = 10;
 /// The socket table is read again at least every this many samples, moved or not.
 const SOCKETS_AT_LEAST_EVERY: u32 = 30;
 
-/// How long a key or a signal may wait for the loop.
-const KEY_POLL: Duration = Duration::from_millis(100);
+/// How long --json's loop may take to see a stop request.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// The screen's loop wakes on a key, a sample, a resize or a stop (see `Wake`);
+/// this bounds the sleep should a wake-up ever be missed.
+const IDLE_WAKE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 enum Target {
@@ -61,6 +66,39 @@ impl Drop for Sampler {
     }
 }
 
+/// What the screen's loop sleeps on besides the terminal: a byte arrives when a
+/// sampler sends, when the terminal is resized (SIGWINCH) and on a stop request.
+/// The loop sleeps until something happened rather than waking ten times a
+/// second to look (on a VM each wake-up cost about what a refresh's drawing does).
+struct Wake {
+    read: UnixStream,
+    write: Arc<UnixStream>,
+}
+
+impl Wake {
+    fn new() -> Result<Wake> {
+        let (read, write) = UnixStream::pair().context("making the screen's wake-up socket")?;
+        read.set_nonblocking(true)?;
+        write.set_nonblocking(true)?;
+        signal_hook::low_level::pipe::register(signal_hook::consts::SIGWINCH, write.try_clone()?)
+            .context("watching for terminal resizes (SIGWINCH)")?;
+        let write = Arc::new(write);
+        interrupt::wake_on_stop(Arc::clone(&write));
+        Ok(Wake { read, write })
+    }
+
+    /// Empties the socket: everything is looked at after each wake-up.
+    fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while matches!((&self.read).read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+/// Wakes the screen's loop (a full socket already has a byte for it).
+fn wake(stream: &UnixStream) {
+    let _ = (&*stream).write(&[0]);
+}
+
 /// CPU time this process has used (all threads: a socket read's own helper
 /// thread counts, and so, a little, does the screen).
 fn process_cpu() -> Duration {
@@ -74,6 +112,7 @@ fn start_sampler(
     interval: Duration,
     sockets: bool,
     tx: mpsc::SyncSender<Msg>,
+    waker: Arc<UnixStream>,
 ) -> Result<Sampler> {
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = Arc::clone(&stop);
@@ -90,6 +129,7 @@ fn start_sampler(
                             format!("entering it: {e}")
                         };
                         let _ = tx.send(Msg::Failed(label, why));
+                        wake(&waker);
                         return;
                     }
                     // Owners from every process (the BPF iterator when privileged):
@@ -125,10 +165,10 @@ fn start_sampler(
                     }
                 }
                 // A full queue means the screen is behind: this sample is dropped.
-                if let Err(mpsc::TrySendError::Disconnected(_)) =
-                    tx.try_send(Msg::Sample(label.clone(), raw))
-                {
-                    return;
+                match tx.try_send(Msg::Sample(label.clone(), raw)) {
+                    Ok(()) => wake(&waker),
+                    Err(mpsc::TrySendError::Full(_)) => {}
+                    Err(mpsc::TrySendError::Disconnected(_)) => return,
                 }
                 // On the interval's grid; a slow collection skips ticks rather than bunching them.
                 next += interval;
@@ -237,6 +277,7 @@ pub fn run(args: &TopArgs) -> Result<()> {
     netsight_kernel::privilege::keep_only(&keep, Some("root"))
         .map_err(|e| anyhow::anyhow!("giving up privilege: {e}"))?;
     interrupt::install();
+    let wake = Wake::new()?;
 
     let (tx, rx) = mpsc::sync_channel(4);
     let mut samplers: HashMap<String, Sampler> = HashMap::new();
@@ -253,6 +294,7 @@ pub fn run(args: &TopArgs) -> Result<()> {
                 args.interval,
                 !args.no_sockets,
                 tx.clone(),
+                Arc::clone(&wake.write),
             )?;
             samplers.insert(label, sampler);
         }
@@ -326,7 +368,7 @@ pub fn run(args: &TopArgs) -> Result<()> {
         if screen.resized()? {
             dirty = true;
         }
-        if !input_ready(KEY_POLL)? {
+        if !input_ready(IDLE_WAKE, &wake)? {
             continue;
         }
         match event::read().context("reading the terminal")? {
@@ -353,6 +395,7 @@ pub fn run(args: &TopArgs) -> Result<()> {
                                     args.interval,
                                     !args.no_sockets,
                                     tx.clone(),
+                                    Arc::clone(&wake.write),
                                 )?;
                                 samplers.insert(label.clone(), sampler);
                             }
@@ -392,7 +435,7 @@ fn json_loop(args: &TopArgs, shown: &str, rx: mpsc::Receiver<Msg>) -> Result<()>
     let mut out = io::stdout().lock();
     let mut refreshes = 0;
     while !interrupt::requested() && args.count.is_none_or(|n| refreshes < n) {
-        match rx.recv_timeout(KEY_POLL) {
+        match rx.recv_timeout(STOP_POLL) {
             Ok(Msg::Sample(_, raw)) => {
                 let view = tracker.push(raw);
                 serde_json::to_writer(&mut out, &view)?;
@@ -446,16 +489,20 @@ fn freeze(dir: &Path, label: &str, window: &Window) -> Result<String> {
     ))
 }
 
-/// Waits up to `timeout` for a key. A hung-up terminal (the SSH session or the
-/// tmux server gone) is an error: crossterm would read its EOF forever.
-fn input_ready(timeout: Duration) -> Result<bool> {
+/// Waits up to `timeout` for a key or a wake-up; true for a key. A hung-up
+/// terminal (the SSH session or the tmux server gone) is an error: crossterm
+/// would read its EOF forever.
+fn input_ready(timeout: Duration, wake: &Wake) -> Result<bool> {
     // Input crossterm has already read but not handed out.
     if event::poll(Duration::ZERO).context("reading the terminal")? {
         return Ok(true);
     }
     use rustix::event::{PollFd, PollFlags, Timespec};
     let stdin = io::stdin();
-    let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+    let mut fds = [
+        PollFd::new(&stdin, PollFlags::IN),
+        PollFd::new(&wake.read, PollFlags::IN),
+    ];
     let timeout = Timespec {
         tv_sec: timeout.as_secs() as _,
         tv_nsec: timeout.subsec_nanos() as _,
@@ -464,6 +511,9 @@ fn input_ready(timeout: Duration) -> Result<bool> {
         Ok(_) => {}
         Err(rustix::io::Errno::INTR) => return Ok(false),
         Err(e) => return Err(io::Error::from(e)).context("waiting for the terminal"),
+    }
+    if !fds[1].revents().is_empty() {
+        wake.drain();
     }
     let got = fds[0].revents();
     if got.intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL) {
@@ -484,9 +534,9 @@ impl Screen {
         Ok(Screen { terminal })
     }
 
-    /// Whether the terminal changed size since the last draw (polled: SIGWINCH
-    /// reaches crossterm only while it waits for input itself). One ioctl on
-    /// stdout: crossterm's size() opens /dev/tty each call, ten times a second here.
+    /// Whether the terminal changed size since the last draw, asked after every
+    /// wake-up (SIGWINCH is one; crossterm sees it only while it waits for input
+    /// itself). One ioctl on stdout: crossterm's size() opens /dev/tty each call.
     fn resized(&mut self) -> Result<bool> {
         let size =
             rustix::termios::tcgetwinsize(io::stdout()).context("reading the terminal size")?;

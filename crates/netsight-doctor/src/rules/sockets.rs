@@ -2,6 +2,7 @@
 //! accept queues, SYN-queue pressure per listener.
 
 use super::{Context, Hit, Rule};
+use netsight_kernel::sockets::summary::{WindowLimited, WINDOW_LIMITED_PERCENT};
 use netsight_report::{Evidence, Layer, Severity, UseKind};
 
 pub static RULES: &[Rule] = &[
@@ -55,77 +56,71 @@ pub static RULES: &[Rule] = &[
     },
 ];
 
-/// Busy time below which a socket's limited-by shares are too thin to judge.
-const MIN_BUSY_US: u64 = 500_000;
-
 /// Connections named in the finding; the rest are counted.
 const WINDOW_LIMITED_SHOWN: usize = 5;
 
 /// One finding for every window-limited connection that sent data in the
 /// interval (tcp_info's shares are over the socket's life: one that went quiet
 /// long ago says nothing about now, and ten thousand of them are one problem,
-/// not ten thousand).
+/// not ten thousand). The summary lists the limited ones, most first.
 fn window_limited(ctx: &Context) -> Vec<Hit> {
-    let Some(table) = ctx.cur.sockets.as_ref() else {
+    let Some(summary) = ctx.sockets else {
         return Vec::new();
     };
     let recent_ms = (ctx.rates.interval_s * 1000.0).max(1000.0);
-    let mut limited: Vec<(f64, String, &netsight_kernel::sockets::TcpInfo)> = table
-        .sockets
+    let sending: Vec<&WindowLimited> = summary
+        .window_limited
         .iter()
-        .filter_map(|s| {
-            let t = s.tcp_info.as_ref()?;
-            if t.busy_time_us < MIN_BUSY_US || f64::from(t.last_data_sent_ms) > recent_ms {
-                return None;
-            }
-            let percent = t.rwnd_limited_us as f64 * 100.0 / t.busy_time_us as f64;
-            (percent >= 50.0).then(|| {
-                let subject = format!(
-                    "{}:{} -> {}:{}",
-                    s.local_addr, s.local_port, s.remote_addr, s.remote_port
-                );
-                (percent, subject, t)
-            })
-        })
+        .filter(|w| f64::from(w.last_data_sent_ms) <= recent_ms)
         .collect();
-    if limited.is_empty() {
+    let Some(worst) = sending.first() else {
         return Vec::new();
-    }
-    limited.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let count = limited.len();
-    let worst = limited[0].0;
+    };
+    let subject_of = |w: &WindowLimited| {
+        format!(
+            "{}:{} -> {}:{}",
+            w.local_addr, w.local_port, w.remote_addr, w.remote_port
+        )
+    };
+    let count = sending.len();
     let mut evidence = vec![Evidence::new(
         "window-limited connections sending in the interval",
         count as f64,
         "connections",
         None,
     )];
-    for (percent, subject, t) in limited.iter().take(WINDOW_LIMITED_SHOWN) {
+    for w in sending.iter().take(WINDOW_LIMITED_SHOWN) {
+        let subject = subject_of(w);
         evidence.push(Evidence::new(
             format!("{subject} rwnd_limited share"),
-            *percent,
+            w.rwnd_limited_percent,
             "percent",
-            Some(50.0),
+            Some(WINDOW_LIMITED_PERCENT),
         ));
         evidence.push(Evidence::new(
             format!("{subject} peer window"),
-            f64::from(t.snd_wnd),
+            f64::from(w.snd_wnd),
             "bytes",
             None,
         ));
         evidence.push(Evidence::new(
             format!("{subject} rtt"),
-            f64::from(t.rtt_us) / 1000.0,
+            f64::from(w.rtt_us) / 1000.0,
             "ms",
             None,
         ));
     }
     let subject = if count == 1 {
-        limited.swap_remove(0).1
+        subject_of(worst)
     } else {
         format!("{count} connections")
     };
-    vec![Hit::new(Severity::Warning, evidence, worst / 50.0).about(subject)]
+    vec![Hit::new(
+        Severity::Warning,
+        evidence,
+        worst.rwnd_limited_percent / WINDOW_LIMITED_PERCENT,
+    )
+    .about(subject)]
 }
 
 fn close_wait_leak(ctx: &Context) -> Vec<Hit> {

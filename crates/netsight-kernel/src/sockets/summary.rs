@@ -48,6 +48,28 @@ pub struct ListenerFill {
     pub syn_recv: u64,
 }
 
+/// Busy time below which a connection's limited-by shares are too thin to judge.
+pub const WINDOW_LIMITED_MIN_BUSY_US: u64 = 500_000;
+/// The share of its busy time a connection must have spent on the peer's window.
+pub const WINDOW_LIMITED_PERCENT: f64 = 50.0;
+
+/// A TCP connection that spent at least half its busy time unable to send
+/// because the peer's receive window was full (tcp_info's rwnd_limited over
+/// busy_time; both cover the socket's life, so `last_data_sent_ms` says
+/// whether it still sends).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowLimited {
+    pub local_addr: IpAddr,
+    pub local_port: u16,
+    pub remote_addr: IpAddr,
+    pub remote_port: u16,
+    pub rwnd_limited_percent: f64,
+    pub last_data_sent_ms: u32,
+    /// The peer's advertised window, bytes.
+    pub snd_wnd: u32,
+    pub rtt_us: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SocketSummary {
     /// "tcp4"/"tcp6"/"udp4"/"udp6" → state → count.
@@ -62,6 +84,9 @@ pub struct SocketSummary {
     /// CLOSE-WAIT: the peer closed, our application has not: a leak suspect list.
     pub close_wait_by_process: Vec<ProcessCount>,
     pub listeners: Vec<ListenerFill>,
+    /// Most limited first (all of them: whether one still sends is asked later).
+    #[serde(default)]
+    pub window_limited: Vec<WindowLimited>,
     pub tcp_max_syn_backlog: Option<i64>,
     pub orphans: Option<i64>,
     pub tcp_max_orphans: Option<i64>,
@@ -91,6 +116,7 @@ pub fn summarize(
         |port: u16| ephemeral.is_some_and(|[lo, hi]| (lo..=hi).contains(&i64::from(port)));
     let mut close_wait: HashMap<Option<u32>, (Option<String>, u64)> = HashMap::new();
     let mut syn_recv_by_port: HashMap<u16, u64> = HashMap::new();
+    let mut window_limited: Vec<WindowLimited> = Vec::new();
     for s in &table.sockets {
         let proto = match s.protocol {
             Protocol::Tcp => "tcp",
@@ -101,6 +127,25 @@ pub fn summarize(
             .or_insert(0) += 1;
         if s.protocol != Protocol::Tcp {
             continue;
+        }
+        if let Some(t) = s
+            .tcp_info
+            .as_ref()
+            .filter(|t| t.busy_time_us >= WINDOW_LIMITED_MIN_BUSY_US)
+        {
+            let percent = t.rwnd_limited_us as f64 * 100.0 / t.busy_time_us as f64;
+            if percent >= WINDOW_LIMITED_PERCENT {
+                window_limited.push(WindowLimited {
+                    local_addr: s.local_addr,
+                    local_port: s.local_port,
+                    remote_addr: s.remote_addr,
+                    remote_port: s.remote_port,
+                    rwnd_limited_percent: percent,
+                    last_data_sent_ms: t.last_data_sent_ms,
+                    snd_wnd: t.snd_wnd,
+                    rtt_us: t.rtt_us,
+                });
+            }
         }
         match s.state {
             TcpState::TimeWait => {
@@ -182,6 +227,19 @@ pub fn summarize(
             .then(a.local_port.cmp(&b.local_port))
     });
 
+    window_limited.sort_by(|a, b| {
+        b.rwnd_limited_percent
+            .total_cmp(&a.rwnd_limited_percent)
+            .then_with(|| {
+                (a.local_addr, a.local_port, a.remote_addr, a.remote_port).cmp(&(
+                    b.local_addr,
+                    b.local_port,
+                    b.remote_addr,
+                    b.remote_port,
+                ))
+            })
+    });
+
     let stat = |group: &str, name: &str| sockstat.get(group).and_then(|g| g.get(name)).copied();
     let sysctl_num = |name: &str| {
         sysctls
@@ -194,6 +252,7 @@ pub fn summarize(
         ephemeral_time_wait_by_destination,
         close_wait_by_process,
         listeners,
+        window_limited,
         tcp_max_syn_backlog: sysctl_num("net.ipv4.tcp_max_syn_backlog"),
         orphans: stat("TCP", "orphan"),
         tcp_max_orphans: sysctl_num("net.ipv4.tcp_max_orphans"),

@@ -128,22 +128,32 @@ pub fn delta(prev: &Snapshot, cur: &Snapshot) -> Rates {
         let Some(prev_group) = prev.mib.get(group) else {
             continue;
         };
-        let mut rates = BTreeMap::new();
+        // Both sides are sorted by name: walked together, and the rates come
+        // out sorted, so the map is built in one pass (this runs every refresh
+        // of top over some 400 counters).
+        let gauges: Vec<&str> = MIB_GAUGES
+            .iter()
+            .filter(|(g, _)| g == group)
+            .map(|(_, n)| *n)
+            .collect();
+        let mut before = prev_group.iter().peekable();
+        let mut rates: Vec<(String, f64)> = Vec::with_capacity(counters.len());
         for (name, &c) in counters {
-            if MIB_GAUGES.contains(&(group.as_str(), name.as_str())) {
-                continue;
-            }
-            let Some(&p) = prev_group.get(name) else {
+            while before.next_if(|(n, _)| *n < name).is_some() {}
+            let Some((_, &p)) = before.next_if(|(n, _)| *n == name) else {
                 continue;
             };
+            if gauges.contains(&name.as_str()) {
+                continue;
+            }
             // MIB counters are unsigned longs: 64-bit on the kernels netsight supports.
             let (p, c) = (p.max(0) as u64, c.max(0) as u64);
             let counter = || format!("{group}.{name}");
             if let Some(r) = d.rate(CounterKind::Monotonic64, "mib", &counter, p, c) {
-                rates.insert(name.clone(), r);
+                rates.push((name.clone(), r));
             }
         }
-        mib.insert(group.clone(), rates);
+        mib.insert(group.clone(), rates.into_iter().collect());
     }
 
     let mut links = Vec::new();

@@ -141,3 +141,33 @@ fn delta_rates_wraps_and_link_changes() {
     assert_eq!(r.links_appeared, vec!["veth9".to_string()]);
     assert_eq!(r.softnet[0].dropped, 3.0);
 }
+
+proptest::proptest! {
+    /// MIB rates are the counters present in both samples (gauges left out),
+    /// whatever names either side has: the two sorted maps are walked together.
+    #[test]
+    fn mib_rates_cover_the_names_both_samples_have(
+        before in proptest::collection::btree_map("[A-Z][a-z]{0,3}|CurrEstab|MaxConn", 0u32..1000, 0..12),
+        after in proptest::collection::btree_map("[A-Z][a-z]{0,3}|CurrEstab|MaxConn", 0u32..1000, 0..12),
+    ) {
+        let mut prev = fixture("debian12-6.18.44");
+        prev.mib.clear();
+        let mut cur = prev.clone();
+        cur.meta.monotonic_ns = prev.meta.monotonic_ns + 2_000_000_000;
+        let group = |m: &std::collections::BTreeMap<String, u32>| {
+            m.iter().map(|(k, v)| (k.clone(), i64::from(*v))).collect()
+        };
+        prev.mib.insert("Tcp".into(), group(&before));
+        cur.mib.insert("Tcp".into(), group(&after));
+        let expected: std::collections::BTreeMap<String, f64> = after
+            .iter()
+            .filter(|(name, _)| !["CurrEstab", "MaxConn"].contains(&name.as_str()))
+            .filter_map(|(name, &c)| {
+                let p = *before.get(name)?;
+                (c >= p).then(|| (name.clone(), f64::from(c - p) / 2.0))
+            })
+            .collect();
+        let rates = netsight_kernel::delta(&prev, &cur);
+        proptest::prop_assert_eq!(&rates.mib["Tcp"], &expected);
+    }
+}

@@ -48,8 +48,9 @@ impl Virtual {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Sort {
+    #[default]
     Total,
     Rx,
     Tx,
@@ -156,9 +157,9 @@ pub struct UiState {
 #[derive(Debug, Clone, Default)]
 struct SocketOrder {
     /// Weak: the rows are not kept alive, and their address is not reused while
-    /// this points at it.
+    /// this points at it (a new memo's points at no rows at all).
     rows: Weak<Vec<SocketRow>>,
-    sort: Option<Sort>,
+    sort: Sort,
     filter: String,
     order: Vec<u32>,
 }
@@ -251,8 +252,8 @@ impl UiState {
     pub fn sockets<'a>(&'a self, view: &'a View) -> ShownSockets<'a> {
         let fresh = {
             let memo = self.socket_order.borrow();
-            memo.rows.ptr_eq(&Arc::downgrade(&view.sockets))
-                && memo.sort == Some(self.sort)
+            std::ptr::eq(memo.rows.as_ptr(), Arc::as_ptr(&view.sockets))
+                && memo.sort == self.sort
                 && memo.filter == self.filter
         };
         if !fresh {
@@ -266,7 +267,7 @@ impl UiState {
             order.sort_by(|a, b| key(b).total_cmp(&key(a)));
             *self.socket_order.borrow_mut() = SocketOrder {
                 rows: Arc::downgrade(rows),
-                sort: Some(sort),
+                sort,
                 filter: self.filter.clone(),
                 order,
             };

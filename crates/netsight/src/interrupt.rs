@@ -19,10 +19,7 @@ pub fn install() {
         }
         WAKE.notify_all();
         if let Ok(streams) = ALSO_WAKE.lock() {
-            for stream in streams.iter() {
-                // Full or closed: the loop has a byte to read already, or is gone.
-                let _ = (&**stream).write(&[0]);
-            }
+            streams.iter().for_each(|s| wake(s));
         }
     });
 }
@@ -33,6 +30,12 @@ pub fn wake_on_stop(stream: Arc<UnixStream>) {
     if let Ok(mut streams) = ALSO_WAKE.lock() {
         streams.push(stream);
     }
+}
+
+/// Writes the byte that wakes a loop polling the other end of `stream`.
+pub fn wake(stream: &UnixStream) {
+    // Full or closed: the loop has a byte to read already, or is gone.
+    let _ = (&*stream).write(&[0]);
 }
 
 pub fn requested() -> bool {

@@ -94,11 +94,6 @@ impl Wake {
     }
 }
 
-/// Wakes the screen's loop (a full socket already has a byte for it).
-fn wake(stream: &UnixStream) {
-    let _ = (&*stream).write(&[0]);
-}
-
 /// CPU time this process has used (all threads: a socket read's own helper
 /// thread counts, and so, a little, does the screen).
 fn process_cpu() -> Duration {
@@ -129,7 +124,7 @@ fn start_sampler(
                             format!("entering it: {e}")
                         };
                         let _ = tx.send(Msg::Failed(label, why));
-                        wake(&waker);
+                        interrupt::wake(&waker);
                         return;
                     }
                     // Owners from every process (the BPF iterator when privileged):
@@ -166,7 +161,7 @@ fn start_sampler(
                 }
                 // A full queue means the screen is behind: this sample is dropped.
                 match tx.try_send(Msg::Sample(label.clone(), raw)) {
-                    Ok(()) => wake(&waker),
+                    Ok(()) => interrupt::wake(&waker),
                     Err(mpsc::TrySendError::Full(_)) => {}
                     Err(mpsc::TrySendError::Disconnected(_)) => return,
                 }
